@@ -1,0 +1,126 @@
+//! The error type of collector-cache.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything that can go wrong with the cache. Every message names the
+/// cache directory, the key or the history it is about. RocksDB's own error
+/// type is never exposed: its message is kept as text.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The cache directory is locked by another process (or by another
+    /// open [`CacheDb`](crate::CacheDb) in this process).
+    #[error(
+        "cache directory {} is in use by another process (RocksDB lock held): {message}; \
+         close the other run or choose another cache directory",
+        dir.display()
+    )]
+    Locked {
+        /// The cache directory.
+        dir: PathBuf,
+        /// RocksDB's message.
+        message: String,
+    },
+    /// The database could not be opened.
+    #[error("cannot open the cache in {}: {message}", dir.display())]
+    Open {
+        /// The cache directory.
+        dir: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The database was written by another format version. Nothing was
+    /// deleted.
+    #[error(
+        "cache in {} has format version {found}, this build reads version {expected}; \
+         nothing was changed. Delete {} (or move it away) to start a fresh cache, \
+         or run with the release that wrote it",
+        dir.display(), dir.display()
+    )]
+    FormatVersion {
+        /// The cache directory.
+        dir: PathBuf,
+        /// The version found on disk (`None`: not a result-collector cache).
+        found: VersionFound,
+        /// The version this build reads and writes.
+        expected: u32,
+    },
+    /// A read or write of the database failed.
+    #[error("cache {}: {op} failed: {message}", dir.display())]
+    Db {
+        /// The cache directory.
+        dir: PathBuf,
+        /// What was being done, with the key.
+        op: String,
+        /// RocksDB's message.
+        message: String,
+    },
+    /// A value could not be encoded.
+    #[error("cannot encode {what}: {message}")]
+    Encode {
+        /// What was being encoded, with its key.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A key is empty or contains a NUL byte (reserved as a separator).
+    #[error("invalid {what} key {key:?}: {message}")]
+    InvalidKey {
+        /// "cache", "history" or "sweep name".
+        what: &'static str,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: &'static str,
+    },
+    /// An event to append does not have `over_time` as its last dim with
+    /// exactly one coordinate.
+    #[error("history {history_key}: invalid event: {message}")]
+    InvalidEvent {
+        /// The history key.
+        history_key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The event does not fit the stored history and the reset policy is
+    /// [`ResetPolicy::Error`](crate::ResetPolicy::Error). Nothing was
+    /// written or deleted.
+    #[error(
+        "history {history_key}: the run does not match the stored history ({reason}); \
+         nothing was written or deleted. Use clear_history or the warn/ignore reset policy \
+         to start a new history"
+    )]
+    HistoryMismatch {
+        /// The history key.
+        history_key: String,
+        /// What differs.
+        reason: String,
+    },
+    /// An error from the array model (building a dataset back from records).
+    #[error(transparent)]
+    Core(#[from] collector_core::Error),
+}
+
+/// The format version found in a refused cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionFound {
+    /// A known version number.
+    Version(u32),
+    /// The database holds data but no version record: not written by
+    /// result-collector, or damaged.
+    Missing,
+}
+
+impl std::fmt::Display for VersionFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionFound::Version(v) => write!(f, "{v}"),
+            VersionFound::Missing => write!(f, "<none>"),
+        }
+    }
+}
+
+/// The result type of collector-cache.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,64 @@
+//! The persistent cache of result-collector: whole results by cache key,
+//! a per-sweep index of them, and an append-only history over time, in one
+//! embedded RocksDB database under the cache directory (SPEC §6, §7).
+//!
+//! - Values are MessagePack inside a versioned envelope; numeric columns
+//!   are raw little-endian bytes ([`codec`]).
+//! - A result and its index entry, or a history event and its metadata,
+//!   are written in one write batch.
+//! - A result with sample failures is stored as incomplete and is not a
+//!   cache hit ([`CacheDb::get_complete_result`]).
+//! - A value that cannot be decoded is logged, removed and treated as
+//!   absent.
+//! - History appends cost the size of the run, not of the history; the
+//!   media files that trimming or aging stops referencing are returned
+//!   ([`AppendOutcome::released_files`]) for the caller to delete after the
+//!   commit. This crate never deletes files.
+//!
+//! ```
+//! use collector_cache::{CacheDb, CacheOptions};
+//! use collector_core::{cache_key, run_sweep, setup_dataset, InputVar, ResultVar, RunOptions, Sweep, TimeSrc};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let sweep = Sweep::builder("demo")
+//!     .input(InputVar::int_range("n", 1, 3))
+//!     .result(ResultVar::float("square"))
+//!     .build()?;
+//! let mut result = setup_dataset(&sweep, &TimeSrc::Label("v1".into()))?.result;
+//! run_sweep(&mut result, &RunOptions::default(), |s| {
+//!     let n = s.get::<i64>("n")? as f64;
+//!     Ok::<_, collector_core::Error>(s.outputs().with("square", n * n))
+//! })?;
+//!
+//! let cache = CacheDb::open(dir.path(), CacheOptions::default())?;
+//! let key = cache_key(&sweep);
+//! cache.put_result(&key, sweep.name(), &result)?;
+//! let hit = cache.get_complete_result(&key)?.expect("stored and complete");
+//! assert_eq!(hit.dataset, result.dataset);
+//! cache.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod codec;
+mod db;
+mod error;
+mod history;
+mod schema;
+
+pub use codec::StoredResult;
+pub use db::{
+    CACHE_DIR_ENV, CacheDb, CacheOptions, CacheStats, DB_SUBDIR, DEFAULT_CACHE_DIR, HistoryEntry,
+    PutOutcome, ResultEntry, SweepListing, resolve_cache_dir,
+};
+pub use error::{Error, Result, VersionFound};
+pub use history::{AppendOptions, AppendOutcome, ResetPolicy, ResetReason};
+pub use schema::FORMAT_VERSION;
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync>() {}
+    #[test]
+    fn cache_db_is_send_and_sync() {
+        assert_send_sync::<super::CacheDb>();
+    }
+}

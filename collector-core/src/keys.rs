@@ -1,0 +1,234 @@
+//! Identity keys: the cache key, the history key and the sample key.
+//!
+//! Each key is the BLAKE3 hash of a canonical binary encoding (never of a
+//! debug string): tagged fields, little-endian numbers, length-prefixed
+//! strings, and sets encoded as their sorted member encodings. Golden tests
+//! pin the values; changing the encoding means bumping
+//! [`KEY_FORMAT_VERSION`].
+
+use crate::sweep::{ConstVar, ResolvedInput, ResultKind, ResultVar, Sweep};
+use crate::value::{Coords, Value};
+
+/// Version of the key encoding. Bump it when anything below changes the
+/// bytes fed to the hash: every stored result then gets a new key.
+pub const KEY_FORMAT_VERSION: u32 = 1;
+
+/// A canonical encoder: the bytes depend only on the values written.
+#[derive(Debug, Default, Clone)]
+pub struct Canon {
+    buf: Vec<u8>,
+}
+
+impl Canon {
+    /// An empty encoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// A one-byte tag.
+    pub fn tag(&mut self, t: u8) -> &mut Self {
+        self.buf.push(t);
+        self
+    }
+    /// An unsigned integer, 8 bytes little-endian.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// A signed integer, 8 bytes little-endian.
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+    /// A float by its bits, with `-0.0` as `0.0` and every NaN as one NaN.
+    pub fn f64(&mut self, v: f64) -> &mut Self {
+        let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
+        self.buf.extend_from_slice(&v.to_bits().to_le_bytes());
+        self
+    }
+    /// A length-prefixed UTF-8 string.
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.u64(s.len() as u64);
+        self.buf.extend_from_slice(s.as_bytes());
+        self
+    }
+    /// A length-prefixed byte string.
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.u64(b.len() as u64);
+        self.buf.extend_from_slice(b);
+        self
+    }
+    /// A set: the members' encodings, sorted, so order does not matter.
+    pub fn set(&mut self, mut members: Vec<Vec<u8>>) -> &mut Self {
+        members.sort_unstable();
+        self.u64(members.len() as u64);
+        for m in members {
+            self.bytes(&m);
+        }
+        self
+    }
+    /// A value with its kind.
+    pub fn value(&mut self, v: &Value) -> &mut Self {
+        match v {
+            Value::Float(x) => self.tag(1).f64(*x),
+            Value::Int(x) => self.tag(2).i64(*x),
+            Value::Str(x) => self.tag(3).str(x),
+            Value::Bool(x) => self.tag(4).tag(u8::from(*x)),
+            Value::Time(x) => self.tag(5).i64(*x),
+        }
+    }
+    /// Coordinates with their kind.
+    pub fn coords(&mut self, c: &Coords) -> &mut Self {
+        self.u64(c.len() as u64);
+        match c {
+            Coords::Float(v) => {
+                self.tag(1);
+                v.iter().for_each(|x| {
+                    self.f64(*x);
+                });
+            }
+            Coords::Int(v) => {
+                self.tag(2);
+                v.iter().for_each(|x| {
+                    self.i64(*x);
+                });
+            }
+            Coords::Str(v) => {
+                self.tag(3);
+                v.iter().for_each(|x| {
+                    self.str(x);
+                });
+            }
+            Coords::Bool(v) => {
+                self.tag(4);
+                v.iter().for_each(|x| {
+                    self.tag(u8::from(*x));
+                });
+            }
+            Coords::Time(v) => {
+                self.tag(5);
+                v.iter().for_each(|x| {
+                    self.i64(*x);
+                });
+            }
+            Coords::Label(v) => {
+                self.tag(6);
+                v.iter().for_each(|x| {
+                    self.str(x);
+                });
+            }
+        }
+        self
+    }
+    /// The bytes so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+    /// The BLAKE3 hash of the bytes, as 32 lowercase hex digits (128 bits).
+    pub fn key(&self) -> String {
+        let h = blake3::hash(&self.buf);
+        h.as_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+fn kind_code(k: ResultKind) -> (u8, u64) {
+    match k {
+        ResultKind::Float => (1, 1),
+        ResultKind::Bool => (2, 1),
+        ResultKind::Vec(n) => (3, n as u64),
+        ResultKind::String => (4, 1),
+        ResultKind::Path => (5, 1),
+        ResultKind::Image => (6, 1),
+        ResultKind::Video => (7, 1),
+        ResultKind::Recording => (8, 1),
+        ResultKind::Blob => (9, 1),
+        ResultKind::Reference => (10, 1),
+    }
+}
+
+fn input_bytes(c: &mut Canon, i: &ResolvedInput) {
+    let kind = match i.values {
+        Coords::Float(_) => 1,
+        Coords::Int(_) => 2,
+        Coords::Str(_) => 3,
+        Coords::Bool(_) => 4,
+        Coords::Time(_) => 5,
+        Coords::Label(_) => 6,
+    };
+    c.tag(kind)
+        .str(i.var.name())
+        .str(i.var.units_str())
+        .coords(&i.values);
+}
+
+fn result_bytes(r: &ResultVar) -> Vec<u8> {
+    let (k, size) = kind_code(r.kind());
+    let mut c = Canon::new();
+    c.tag(k).str(r.name()).str(r.units_str()).u64(size);
+    c.buf
+}
+
+fn const_bytes(k: &ConstVar) -> Vec<u8> {
+    let mut c = Canon::new();
+    c.str(&k.name).value(&k.value).str(&k.units);
+    c.buf
+}
+
+fn common(sweep: &Sweep, domain: &str) -> Canon {
+    let mut c = Canon::new();
+    c.str(domain)
+        .u64(u64::from(KEY_FORMAT_VERSION))
+        .str(sweep.name())
+        .str(sweep.tag())
+        .tag(u8::from(sweep.over_time()))
+        .u64(sweep.repeats() as u64)
+        .u64(sweep.inputs().len() as u64);
+    for i in sweep.inputs() {
+        input_bytes(&mut c, i);
+    }
+    c.set(sweep.constants().iter().map(const_bytes).collect());
+    c
+}
+
+/// The key of a sweep's whole result: format version, name, tag,
+/// over_time, repeats, the ordered inputs with their values, the result
+/// variables as a set and the constants as a set.
+///
+/// ```
+/// use collector_core::{cache_key, InputVar, ResultVar, Sweep};
+/// let a = Sweep::builder("s").input(InputVar::int_range("n", 0, 3))
+///     .result(ResultVar::float("x")).result(ResultVar::float("y")).build()?;
+/// let b = Sweep::builder("s").input(InputVar::int_range("n", 0, 3))
+///     .result(ResultVar::float("y")).result(ResultVar::float("x")).build()?;
+/// assert_eq!(cache_key(&a), cache_key(&b));
+/// # Ok::<(), collector_core::Error>(())
+/// ```
+pub fn cache_key(sweep: &Sweep) -> String {
+    let mut c = common(sweep, "result-collector/cache");
+    c.set(sweep.results().iter().map(result_bytes).collect());
+    c.key()
+}
+
+/// The key of a sweep's history: the cache key without the result
+/// variables, so adding a result column continues the same history.
+pub fn history_key(sweep: &Sweep) -> String {
+    common(sweep, "result-collector/history").key()
+}
+
+/// The key of one job: sweep name, tag, the job's input values (with the
+/// repeat number) and the constants. For resuming runs.
+pub fn sample_key(sweep: &Sweep, inputs: &[(String, Value)]) -> String {
+    let mut c = Canon::new();
+    c.str("result-collector/sample")
+        .u64(u64::from(KEY_FORMAT_VERSION))
+        .str(sweep.name())
+        .str(sweep.tag())
+        .u64(inputs.len() as u64);
+    for (name, v) in inputs {
+        c.str(name).value(v);
+    }
+    c.set(sweep.constants().iter().map(const_bytes).collect());
+    c.key()
+}

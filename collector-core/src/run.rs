@@ -1,0 +1,188 @@
+//! The parallel store loop: run a worker over every job on a rayon pool and
+//! store the results, deterministically.
+
+use std::fmt::Display;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::jobs::{Sample, format_inputs, job_inputs};
+use crate::result::{FailureKind, Outputs, RunStats, SweepResult};
+use crate::sweep::{CatchPolicy, Sweep};
+
+/// Progress of a run, reported after each batch of stored jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Jobs stored so far.
+    pub done: usize,
+    /// Jobs in the run.
+    pub total: usize,
+    /// Failures so far.
+    pub failed: usize,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Options of the parallel store loop.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Worker threads; `None` uses rayon's global pool.
+    pub threads: Option<usize>,
+    /// Jobs per batch: a batch is computed in parallel, then stored in job
+    /// order. `0` picks a size from the job count.
+    pub batch: usize,
+    /// Called after each stored batch.
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("threads", &self.threads)
+            .field("batch", &self.batch)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl RunOptions {
+    /// Options with a fixed number of threads.
+    pub fn threads(n: usize) -> Self {
+        RunOptions {
+            threads: Some(n),
+            ..RunOptions::default()
+        }
+    }
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "outputs are inline so that numeric results never allocate; boxing would add one allocation per job"
+)]
+enum Outcome {
+    Done(Outputs),
+    Failed(FailureKind, String),
+}
+
+/// Runs `worker` over every job of `result`'s sweep in parallel and stores
+/// each result into `result`.
+///
+/// Jobs are computed in batches on the pool and stored in job order by one
+/// thread, so the dataset (reference indices included) is the same for any
+/// thread count. A worker error or panic is recorded under
+/// [`CatchPolicy::Record`]; under [`CatchPolicy::FailFast`] the run stops
+/// with [`Error::JobFailed`] after storing the rest of that batch, so no
+/// finished result is lost. Contract violations are always recorded.
+///
+/// ```
+/// use collector_core::{run_sweep, setup_dataset, InputVar, ResultVar, RunOptions, Sweep, TimeSrc};
+/// let sweep = Sweep::builder("square")
+///     .input(InputVar::int_range("n", 0, 9))
+///     .result(ResultVar::float("sq"))
+///     .build()?;
+/// let mut result = setup_dataset(&sweep, &TimeSrc::now())?.result;
+/// let stats = run_sweep(&mut result, &RunOptions::threads(2), |s| {
+///     let n = s.get::<i64>("n")?;
+///     Ok::<_, collector_core::Error>(s.outputs().with("sq", (n * n) as f64))
+/// })?;
+/// assert_eq!(stats.failed, 0);
+/// let sq = result.dataset.column("sq")?.f64().unwrap();
+/// assert_eq!(sq[[3, 0]], 9.0);
+/// # Ok::<(), collector_core::Error>(())
+/// ```
+pub fn run_sweep<W, E>(result: &mut SweepResult, opts: &RunOptions, worker: W) -> Result<RunStats>
+where
+    W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
+    E: Display,
+{
+    match opts.threads {
+        Some(n) => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| Error::ThreadPool(e.to_string()))?;
+            pool.install(|| run_inner(result, opts, &worker))
+        }
+        None => run_inner(result, opts, &worker),
+    }
+}
+
+fn run_inner<W, E>(result: &mut SweepResult, opts: &RunOptions, worker: &W) -> Result<RunStats>
+where
+    W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
+    E: Display,
+{
+    let sweep: Arc<Sweep> = result.sweep_arc();
+    let total = sweep.job_count();
+    let batch = if opts.batch == 0 {
+        (rayon::current_num_threads() * 64).clamp(64, 8192)
+    } else {
+        opts.batch
+    };
+    let policy = sweep.catch_policy();
+    let mut start = 0;
+    while start < total {
+        let end = start.saturating_add(batch).min(total);
+        let outcomes: Vec<Outcome> = (start..end)
+            .into_par_iter()
+            .map(|job| {
+                let sample = Sample::new(&sweep, job);
+                match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
+                    Ok(Ok(out)) => Outcome::Done(out),
+                    Ok(Err(e)) => Outcome::Failed(FailureKind::Error, e.to_string()),
+                    Err(payload) => Outcome::Failed(FailureKind::Panic, panic_message(&*payload)),
+                }
+            })
+            .collect();
+        let mut first_fatal: Option<(usize, String)> = None;
+        {
+            let mut w = result.writer();
+            for (job, outcome) in (start..end).zip(outcomes) {
+                match outcome {
+                    Outcome::Done(out) => {
+                        w.store(job, out);
+                    }
+                    Outcome::Failed(kind, msg) => {
+                        if policy == CatchPolicy::FailFast && first_fatal.is_none() {
+                            first_fatal = Some((job, format!("{kind:?}: {msg}")));
+                        }
+                        w.fail(job, kind, msg);
+                    }
+                }
+            }
+        }
+        if let Some(p) = &opts.progress {
+            p(Progress {
+                done: end,
+                total,
+                failed: result.stats.failed,
+            });
+        }
+        if let Some((job, message)) = first_fatal {
+            return Err(Error::JobFailed {
+                sweep: sweep.name().to_string(),
+                job,
+                inputs: format_inputs(&job_inputs(
+                    &sweep,
+                    &crate::jobs::unravel(job, sweep.shape()),
+                )),
+                message,
+            });
+        }
+        start = end;
+    }
+    Ok(result.stats)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}

@@ -1,0 +1,1002 @@
+//! Declaring a sweep: input, result and constant variables, repeats, tag,
+//! history and failure policies.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, invalid_var};
+use crate::value::{Coords, Value};
+
+/// The names of the two meta dims, reserved for every sweep.
+pub const REPEAT_DIM: &str = "repeat";
+/// See [`REPEAT_DIM`].
+pub const OVER_TIME_DIM: &str = "over_time";
+
+/// How the sample values of an input variable are given.
+#[derive(Debug, Clone, PartialEq)]
+enum InputSpec {
+    FloatValues(Vec<f64>),
+    FloatSamples {
+        lo: f64,
+        hi: f64,
+        samples: usize,
+    },
+    FloatStep {
+        lo: f64,
+        hi: f64,
+        step: f64,
+    },
+    IntValues(Vec<i64>),
+    IntRange {
+        lo: i64,
+        hi: i64,
+        samples: Option<usize>,
+    },
+    Labels {
+        labels: Vec<String>,
+        samples: Option<usize>,
+    },
+    Bool {
+        default: bool,
+    },
+}
+
+/// An input variable: one dim of the sweep.
+///
+/// ```
+/// use collector_core::InputVar;
+/// let a = InputVar::float_samples("a", 0.0, 1.0, 5).units("s");
+/// assert_eq!(a.resolve().unwrap().len(), 5);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputVar {
+    name: String,
+    units: String,
+    description: String,
+    spec: InputSpec,
+}
+
+impl InputVar {
+    fn new(name: impl Into<String>, spec: InputSpec) -> Self {
+        InputVar {
+            name: name.into(),
+            units: String::new(),
+            description: String::new(),
+            spec,
+        }
+    }
+
+    /// A float input with explicit values.
+    pub fn float_values(name: impl Into<String>, values: impl Into<Vec<f64>>) -> Self {
+        Self::new(name, InputSpec::FloatValues(values.into()))
+    }
+
+    /// A float input with `samples` evenly spaced values from `lo` to `hi`,
+    /// both ends included (`lo == hi` gives `[lo]`).
+    pub fn float_samples(name: impl Into<String>, lo: f64, hi: f64, samples: usize) -> Self {
+        Self::new(name, InputSpec::FloatSamples { lo, hi, samples })
+    }
+
+    /// A float input `lo, lo + step, …` strictly below `hi`.
+    pub fn float_step(name: impl Into<String>, lo: f64, hi: f64, step: f64) -> Self {
+        Self::new(name, InputSpec::FloatStep { lo, hi, step })
+    }
+
+    /// An int input with explicit values.
+    pub fn int_values(name: impl Into<String>, values: impl Into<Vec<i64>>) -> Self {
+        Self::new(name, InputSpec::IntValues(values.into()))
+    }
+
+    /// An int input taking every integer in `lo..=hi`.
+    pub fn int_range(name: impl Into<String>, lo: i64, hi: i64) -> Self {
+        Self::new(
+            name,
+            InputSpec::IntRange {
+                lo,
+                hi,
+                samples: None,
+            },
+        )
+    }
+
+    /// An int input over `lo..=hi` sub-sampled to `samples` values, taking
+    /// indices `floor(linspace(0, len - 1, samples))`. A `samples` larger
+    /// than the range takes every integer once.
+    pub fn int_samples(name: impl Into<String>, lo: i64, hi: i64, samples: usize) -> Self {
+        Self::new(
+            name,
+            InputSpec::IntRange {
+                lo,
+                hi,
+                samples: Some(samples),
+            },
+        )
+    }
+
+    /// An enum or string input with the given labels.
+    pub fn labels<S: Into<String>>(
+        name: impl Into<String>,
+        labels: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self::new(
+            name,
+            InputSpec::Labels {
+                labels: labels.into_iter().map(Into::into).collect(),
+                samples: None,
+            },
+        )
+    }
+
+    /// A bool input: `[false, true]`, or `[true, false]` when `default` is true.
+    pub fn boolean(name: impl Into<String>, default: bool) -> Self {
+        Self::new(name, InputSpec::Bool { default })
+    }
+
+    /// Sub-samples an int range or a label list to `samples` values.
+    /// Ignored by other kinds (float bounds take their count at construction).
+    pub fn samples(mut self, n: usize) -> Self {
+        match &mut self.spec {
+            InputSpec::IntRange { samples, .. } | InputSpec::Labels { samples, .. } => {
+                *samples = Some(n)
+            }
+            InputSpec::FloatSamples { samples, .. } => *samples = n,
+            _ => {}
+        }
+        self
+    }
+
+    /// Sets the units.
+    pub fn units(mut self, units: impl Into<String>) -> Self {
+        self.units = units.into();
+        self
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// The variable's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The variable's units ("" when none).
+    pub fn units_str(&self) -> &str {
+        &self.units
+    }
+
+    /// The variable's description ("" when none).
+    pub fn description_str(&self) -> &str {
+        &self.description
+    }
+
+    /// The concrete sample values, or a clear error for a bad declaration.
+    pub fn resolve(&self) -> Result<Coords> {
+        let name = self.name.as_str();
+        let coords = match &self.spec {
+            InputSpec::FloatValues(v) => {
+                if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(invalid_var(name, format!("value {x} is not finite")));
+                }
+                Coords::Float(v.clone())
+            }
+            InputSpec::FloatSamples { lo, hi, samples } => {
+                check_bounds(name, *lo, *hi)?;
+                if *samples == 0 {
+                    return Err(invalid_var(name, "samples must be at least 1"));
+                }
+                Coords::Float(linspace(*lo, *hi, *samples))
+            }
+            InputSpec::FloatStep { lo, hi, step } => {
+                check_bounds(name, *lo, *hi)?;
+                if !(step.is_finite() && *step > 0.0) {
+                    return Err(invalid_var(
+                        name,
+                        format!("step {step} must be finite and > 0"),
+                    ));
+                }
+                let mut v = Vec::new();
+                for i in 0usize.. {
+                    #[allow(clippy::cast_precision_loss, reason = "index of a float grid")]
+                    let x = lo + step * i as f64;
+                    if x >= *hi && !(i == 0 && lo == hi) {
+                        break;
+                    }
+                    v.push(x);
+                    if v.len() > MAX_STEP_VALUES {
+                        return Err(invalid_var(
+                            name,
+                            format!(
+                                "step {step} over [{lo}, {hi}] gives more than {MAX_STEP_VALUES} values"
+                            ),
+                        ));
+                    }
+                }
+                Coords::Float(v)
+            }
+            InputSpec::IntValues(v) => Coords::Int(v.clone()),
+            InputSpec::IntRange { lo, hi, samples } => {
+                if lo > hi {
+                    return Err(invalid_var(
+                        name,
+                        format!("bounds [{lo}, {hi}] are inverted"),
+                    ));
+                }
+                let len = hi
+                    .abs_diff(*lo)
+                    .checked_add(1)
+                    .and_then(|l| usize::try_from(l).ok());
+                let len = match len {
+                    Some(l)
+                        if l <= MAX_STEP_VALUES
+                            || samples.is_some_and(|s| s <= MAX_STEP_VALUES) =>
+                    {
+                        l
+                    }
+                    _ => {
+                        return Err(invalid_var(
+                            name,
+                            format!("range [{lo}, {hi}] is too large; give `samples`"),
+                        ));
+                    }
+                };
+                let idx = subsample(name, len, *samples)?;
+                #[allow(clippy::cast_possible_wrap, reason = "idx < len which fits the range")]
+                Coords::Int(idx.into_iter().map(|i| lo.wrapping_add(i as i64)).collect())
+            }
+            InputSpec::Labels { labels, samples } => {
+                let idx = subsample(name, labels.len(), *samples)?;
+                Coords::Str(idx.into_iter().map(|i| labels[i].clone()).collect())
+            }
+            InputSpec::Bool { default } => Coords::Bool(vec![*default, !*default]),
+        };
+        if coords.is_empty() {
+            return Err(invalid_var(name, "has no values"));
+        }
+        check_unique(name, &coords)?;
+        Ok(coords)
+    }
+}
+
+/// Upper bound on the values a step or a range may expand to, so that a
+/// typo (`step: 1e-12`) is an error instead of an out-of-memory.
+const MAX_STEP_VALUES: usize = 100_000_000;
+
+fn check_bounds(name: &str, lo: f64, hi: f64) -> Result<()> {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return Err(invalid_var(
+            name,
+            format!("bounds [{lo}, {hi}] are not finite"),
+        ));
+    }
+    if lo > hi {
+        return Err(invalid_var(
+            name,
+            format!("bounds [{lo}, {hi}] are inverted"),
+        ));
+    }
+    Ok(())
+}
+
+/// `n` evenly spaced values, both ends included; `[lo]` when `lo == hi`.
+fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    if n == 1 || lo == hi {
+        return vec![lo];
+    }
+    #[allow(clippy::cast_precision_loss, reason = "grid indices are small")]
+    let step = (hi - lo) / (n - 1) as f64;
+    #[allow(clippy::cast_precision_loss, reason = "grid indices are small")]
+    let mut v: Vec<f64> = (0..n).map(|i| lo + step * i as f64).collect();
+    v[n - 1] = hi;
+    v
+}
+
+/// Indices `floor(linspace(0, len - 1, samples))`, deduplicated when
+/// `samples > len`.
+fn subsample(name: &str, len: usize, samples: Option<usize>) -> Result<Vec<usize>> {
+    if len == 0 {
+        return Err(invalid_var(name, "has no values"));
+    }
+    let Some(s) = samples else {
+        return Ok((0..len).collect());
+    };
+    if s == 0 {
+        return Err(invalid_var(name, "samples must be at least 1"));
+    }
+    if s >= len {
+        return Ok((0..len).collect());
+    }
+    if s == 1 {
+        return Ok(vec![0]);
+    }
+    // Integer form of floor(i * (len-1) / (s-1)): exact, no float rounding.
+    let (l, s1) = ((len - 1) as u128, (s - 1) as u128);
+    #[allow(clippy::cast_possible_truncation, reason = "result <= len - 1")]
+    Ok((0..s as u128).map(|i| (i * l / s1) as usize).collect())
+}
+
+fn check_unique(name: &str, coords: &Coords) -> Result<()> {
+    fn first_dup<T: PartialEq + std::fmt::Debug>(v: &[T]) -> Option<String> {
+        // Sweeps have few values per dim; O(n log n) via sort would need Ord
+        // for f64, so compare sorted bit patterns instead where it matters.
+        for (i, x) in v.iter().enumerate() {
+            if v[..i].contains(x) {
+                return Some(format!("{x:?}"));
+            }
+        }
+        None
+    }
+    let dup = match coords {
+        Coords::Float(v) => {
+            let mut bits: Vec<u64> = v.iter().map(|x| (x + 0.0).to_bits()).collect();
+            bits.sort_unstable();
+            bits.windows(2)
+                .find(|w| w[0] == w[1])
+                .map(|w| format!("{}", f64::from_bits(w[0])))
+        }
+        Coords::Int(v) | Coords::Time(v) => {
+            let mut s = v.clone();
+            s.sort_unstable();
+            s.windows(2)
+                .find(|w| w[0] == w[1])
+                .map(|w| w[0].to_string())
+        }
+        Coords::Str(v) | Coords::Label(v) => {
+            let mut s: Vec<&String> = v.iter().collect();
+            s.sort_unstable();
+            s.windows(2)
+                .find(|w| w[0] == w[1])
+                .map(|w| format!("{:?}", w[0]))
+        }
+        Coords::Bool(v) => first_dup(v),
+    };
+    match dup {
+        Some(d) => Err(invalid_var(name, format!("value {d} appears twice"))),
+        None => Ok(()),
+    }
+}
+
+/// The kind of a result variable: how it is stored and what its missing
+/// value is (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResultKind {
+    /// f64, NaN when missing.
+    Float,
+    /// f64 1.0 / 0.0, NaN when missing.
+    Bool,
+    /// n f64 columns `name_x`, `name_y`, `name_z`, `name_3`, …
+    Vec(usize),
+    /// Text, `"NAN"` when missing.
+    String,
+    /// A file path (media).
+    Path,
+    /// An image file path (media).
+    Image,
+    /// A video file path (media).
+    Video,
+    /// A recording (`.rrd`) file path (media).
+    Recording,
+    /// The name of a content-addressed blob file.
+    Blob,
+    /// An i64 index into the in-memory object list, -1 when missing.
+    Reference,
+}
+
+impl ResultKind {
+    /// Whether cells of this kind name media files that aging deletes.
+    pub fn is_media(self) -> bool {
+        matches!(
+            self,
+            ResultKind::Path | ResultKind::Image | ResultKind::Video | ResultKind::Recording
+        )
+    }
+
+    /// How many columns a variable of this kind spans.
+    pub fn width(self) -> usize {
+        match self {
+            ResultKind::Vec(n) => n,
+            _ => 1,
+        }
+    }
+
+    /// The storage class of its columns.
+    pub fn storage(self) -> Storage {
+        match self {
+            ResultKind::Float | ResultKind::Bool | ResultKind::Vec(_) => Storage::F64,
+            ResultKind::Reference => Storage::I64,
+            _ => Storage::Text,
+        }
+    }
+
+    /// The missing value of this kind: the one place sentinels are defined.
+    pub fn sentinel(self) -> Sentinel {
+        match self.storage() {
+            Storage::F64 => Sentinel::F64(f64::NAN),
+            Storage::I64 => Sentinel::I64(REFERENCE_SENTINEL),
+            Storage::Text => Sentinel::Text(TEXT_SENTINEL),
+        }
+    }
+
+    /// A short name, for messages and summaries.
+    pub fn name(self) -> String {
+        match self {
+            ResultKind::Float => "float".into(),
+            ResultKind::Bool => "bool".into(),
+            ResultKind::Vec(n) => format!("vec({n})"),
+            ResultKind::String => "string".into(),
+            ResultKind::Path => "path".into(),
+            ResultKind::Image => "image".into(),
+            ResultKind::Video => "video".into(),
+            ResultKind::Recording => "recording".into(),
+            ResultKind::Blob => "blob".into(),
+            ResultKind::Reference => "reference".into(),
+        }
+    }
+}
+
+/// The missing value of text columns.
+pub const TEXT_SENTINEL: &str = "NAN";
+/// The missing value of reference columns.
+pub const REFERENCE_SENTINEL: i64 = -1;
+
+/// The element type of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Storage {
+    /// 64-bit floats.
+    F64,
+    /// 64-bit integers.
+    I64,
+    /// Strings.
+    Text,
+}
+
+/// The missing value of one result kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sentinel {
+    /// NaN.
+    F64(f64),
+    /// -1.
+    I64(i64),
+    /// `"NAN"`.
+    Text(&'static str),
+}
+
+/// Whether smaller or larger values of a result are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Direction {
+    /// Smaller is better.
+    Minimize,
+    /// Larger is better.
+    Maximize,
+    /// No preference.
+    #[default]
+    None,
+}
+
+/// A result variable: what a job produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultVar {
+    name: String,
+    units: String,
+    description: String,
+    kind: ResultKind,
+    direction: Direction,
+    max_time_events: Option<usize>,
+}
+
+impl ResultVar {
+    /// A result variable of the given kind.
+    pub fn new(name: impl Into<String>, kind: ResultKind) -> Self {
+        ResultVar {
+            name: name.into(),
+            units: String::new(),
+            description: String::new(),
+            kind,
+            direction: Direction::None,
+            max_time_events: None,
+        }
+    }
+    /// A float result.
+    pub fn float(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Float)
+    }
+    /// A bool result.
+    pub fn boolean(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Bool)
+    }
+    /// A vector result of `n` components.
+    pub fn vector(name: impl Into<String>, n: usize) -> Self {
+        Self::new(name, ResultKind::Vec(n))
+    }
+    /// A string result.
+    pub fn string(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::String)
+    }
+    /// A path result (a media file).
+    pub fn path(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Path)
+    }
+    /// An image result (a media file).
+    pub fn image(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Image)
+    }
+    /// A video result (a media file).
+    pub fn video(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Video)
+    }
+    /// A recording (`.rrd`) result (a media file).
+    pub fn recording(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Recording)
+    }
+    /// A blob result (a content-addressed file name).
+    pub fn blob(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Blob)
+    }
+    /// A reference result (an in-memory object).
+    pub fn reference(name: impl Into<String>) -> Self {
+        Self::new(name, ResultKind::Reference)
+    }
+    /// Sets the units.
+    pub fn units(mut self, units: impl Into<String>) -> Self {
+        self.units = units.into();
+        self
+    }
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+    /// Sets the optimisation direction.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+    /// Keeps only this many newest events of this variable in the history;
+    /// older cells are set to the sentinel (and their media deleted).
+    pub fn max_time_events(mut self, n: usize) -> Self {
+        self.max_time_events = Some(n);
+        self
+    }
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The units ("" when none).
+    pub fn units_str(&self) -> &str {
+        &self.units
+    }
+    /// The description ("" when none).
+    pub fn description_str(&self) -> &str {
+        &self.description
+    }
+    /// The kind.
+    pub fn kind(&self) -> ResultKind {
+        self.kind
+    }
+    /// The optimisation direction.
+    pub fn direction_value(&self) -> Direction {
+        self.direction
+    }
+    /// The per-variable history limit.
+    pub fn max_time_events_value(&self) -> Option<usize> {
+        self.max_time_events
+    }
+    /// The names of the columns this variable spans.
+    pub fn column_names(&self) -> Vec<String> {
+        match self.kind {
+            ResultKind::Vec(n) => (0..n).map(|i| vec_component_name(&self.name, i)).collect(),
+            _ => vec![self.name.clone()],
+        }
+    }
+}
+
+/// The column name of component `i` of vector result `name`.
+pub fn vec_component_name(name: &str, i: usize) -> String {
+    match i {
+        0 => format!("{name}_x"),
+        1 => format!("{name}_y"),
+        2 => format!("{name}_z"),
+        _ => format!("{name}_{i}"),
+    }
+}
+
+/// A constant input: a fixed value passed to every job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstVar {
+    /// The name.
+    pub name: String,
+    /// The value.
+    pub value: Value,
+    /// The units ("" when none).
+    pub units: String,
+}
+
+impl ConstVar {
+    /// A constant with no units.
+    pub fn new(name: impl Into<String>, value: impl Into<Value>) -> Self {
+        ConstVar {
+            name: name.into(),
+            value: value.into(),
+            units: String::new(),
+        }
+    }
+    /// Sets the units.
+    pub fn units(mut self, units: impl Into<String>) -> Self {
+        self.units = units.into();
+        self
+    }
+}
+
+/// What a failing worker (an error or a panic) does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CatchPolicy {
+    /// Record the failure, leave the job's cells at their sentinels, go on.
+    #[default]
+    Record,
+    /// Stop the run with an error naming the job. Results stored before it
+    /// are kept.
+    FailFast,
+}
+
+/// When a run with sample failures must end in an error (after saving).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FailThreshold {
+    /// Any failure.
+    Any,
+    /// A failed fraction strictly above this value (0.0..=1.0).
+    Fraction(f64),
+}
+
+/// The source of the `over_time` coordinate of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimeSrc {
+    /// A UTC timestamp.
+    Timestamp(chrono::DateTime<chrono::Utc>),
+    /// An event label: a git hash, a PR number, "v1.2", …
+    Label(String),
+}
+
+impl TimeSrc {
+    /// The current time.
+    pub fn now() -> Self {
+        TimeSrc::Timestamp(chrono::Utc::now())
+    }
+
+    /// The `over_time` coordinate this source gives.
+    pub fn coords(&self) -> Coords {
+        match self {
+            TimeSrc::Timestamp(t) => Coords::Time(vec![timestamp_ns(t)]),
+            TimeSrc::Label(l) => Coords::Label(vec![l.clone()]),
+        }
+    }
+}
+
+/// Nanoseconds since the epoch, saturating outside ±292 years.
+pub fn timestamp_ns(t: &chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+impl From<&str> for TimeSrc {
+    fn from(s: &str) -> Self {
+        TimeSrc::Label(s.to_string())
+    }
+}
+impl From<String> for TimeSrc {
+    fn from(s: String) -> Self {
+        TimeSrc::Label(s)
+    }
+}
+impl From<chrono::DateTime<chrono::Utc>> for TimeSrc {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        TimeSrc::Timestamp(t)
+    }
+}
+
+/// An input variable with its concrete values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedInput {
+    /// The declaration.
+    pub var: InputVar,
+    /// The sample values.
+    pub values: Coords,
+}
+
+/// A validated sweep. Build one with [`Sweep::builder`].
+///
+/// ```
+/// use collector_core::{InputVar, ResultVar, Sweep};
+/// let sweep = Sweep::builder("demo")
+///     .input(InputVar::float_samples("x", 0.0, 1.0, 3))
+///     .input(InputVar::labels("algo", ["fast", "slow"]))
+///     .result(ResultVar::float("time").units("s"))
+///     .repeats(2)
+///     .build()
+///     .unwrap();
+/// assert_eq!(sweep.job_count(), 3 * 2 * 2);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    name: String,
+    title: String,
+    description: String,
+    tag: String,
+    inputs: Vec<ResolvedInput>,
+    results: Vec<ResultVar>,
+    consts: Vec<ConstVar>,
+    repeats: usize,
+    over_time: bool,
+    catch: CatchPolicy,
+    fail_on: Option<FailThreshold>,
+    shape_no_time: Vec<usize>,
+    jobs: usize,
+    result_names: Arc<Vec<String>>,
+}
+
+/// Builds a [`Sweep`]; every check happens in [`SweepBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct SweepBuilder {
+    name: String,
+    title: String,
+    description: String,
+    tag: String,
+    inputs: Vec<InputVar>,
+    results: Vec<ResultVar>,
+    consts: Vec<ConstVar>,
+    repeats: usize,
+    over_time: bool,
+    catch: CatchPolicy,
+    fail_on: Option<FailThreshold>,
+}
+
+impl SweepBuilder {
+    /// Adds an input variable (a dim, in declaration order).
+    pub fn input(mut self, var: InputVar) -> Self {
+        self.inputs.push(var);
+        self
+    }
+    /// Adds a result variable.
+    pub fn result(mut self, var: ResultVar) -> Self {
+        self.results.push(var);
+        self
+    }
+    /// Adds a constant input.
+    pub fn constant(mut self, var: ConstVar) -> Self {
+        self.consts.push(var);
+        self
+    }
+    /// Sets the number of repeats (at least 1; default 1).
+    pub fn repeats(mut self, repeats: usize) -> Self {
+        self.repeats = repeats;
+        self
+    }
+    /// Sets the tag, part of every identity key.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = tag.into();
+        self
+    }
+    /// Sets the title (display only).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+    /// Sets the description (display only).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+    /// Keeps history: adds the `over_time` dim.
+    pub fn over_time(mut self, on: bool) -> Self {
+        self.over_time = on;
+        self
+    }
+    /// Sets what a failing worker does (default: record and go on).
+    pub fn catch(mut self, policy: CatchPolicy) -> Self {
+        self.catch = policy;
+        self
+    }
+    /// Makes the run fail after saving when failures cross `threshold`.
+    pub fn fail_on_sample_error(mut self, threshold: FailThreshold) -> Self {
+        self.fail_on = Some(threshold);
+        self
+    }
+
+    /// Validates the declaration.
+    pub fn build(self) -> Result<Sweep> {
+        let sweep_err = |message: String| Error::InvalidSweep {
+            sweep: self.name.clone(),
+            message,
+        };
+        if self.name.is_empty() {
+            return Err(sweep_err("the sweep name is empty".into()));
+        }
+        if self.repeats == 0 {
+            return Err(sweep_err("repeats must be at least 1".into()));
+        }
+        if let Some(FailThreshold::Fraction(f)) = self.fail_on
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(sweep_err(format!(
+                "fail_on_sample_error fraction {f} is not in [0, 1]"
+            )));
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for v in &self.inputs {
+            claim(&self.name, &mut seen, &v.name, "input")?;
+        }
+        for c in &self.consts {
+            claim(&self.name, &mut seen, &c.name, "constant")?;
+            if let Value::Float(x) = c.value
+                && x.is_nan()
+            {
+                return Err(invalid_var(&c.name, "a constant cannot be NaN"));
+            }
+        }
+        for r in &self.results {
+            if r.kind == ResultKind::Vec(0) {
+                return Err(invalid_var(
+                    &r.name,
+                    "a vec result needs at least 1 component",
+                ));
+            }
+            claim(&self.name, &mut seen, &r.name, "result")?;
+        }
+        // Column names of vec results must not clash with any other name.
+        for r in &self.results {
+            if let ResultKind::Vec(_) = r.kind {
+                for c in r.column_names() {
+                    claim(&self.name, &mut seen, &c, "vec component column")?;
+                }
+            }
+        }
+        let mut inputs = Vec::with_capacity(self.inputs.len());
+        for var in self.inputs {
+            let values = var.resolve()?;
+            inputs.push(ResolvedInput { var, values });
+        }
+        let mut shape_no_time: Vec<usize> = inputs.iter().map(|i| i.values.len()).collect();
+        shape_no_time.push(self.repeats);
+        let jobs = shape_no_time
+            .iter()
+            .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+            .ok_or_else(|| Error::TooManyJobs {
+                sweep: self.name.clone(),
+                dims: shape_no_time.clone(),
+            })?;
+        let result_names = Arc::new(self.results.iter().map(|r| r.name.clone()).collect());
+        Ok(Sweep {
+            result_names,
+            name: self.name,
+            title: self.title,
+            description: self.description,
+            tag: self.tag,
+            inputs,
+            results: self.results,
+            consts: self.consts,
+            repeats: self.repeats,
+            over_time: self.over_time,
+            catch: self.catch,
+            fail_on: self.fail_on,
+            shape_no_time,
+            jobs,
+        })
+    }
+}
+
+fn claim(sweep: &str, seen: &mut Vec<String>, name: &str, role: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::InvalidSweep {
+            sweep: sweep.to_string(),
+            message: format!("a {role} has an empty name"),
+        });
+    }
+    if name == REPEAT_DIM || name == OVER_TIME_DIM {
+        return Err(Error::DuplicateName {
+            sweep: sweep.to_string(),
+            name: name.to_string(),
+            message: format!("is reserved for a meta dim and cannot name a {role}"),
+        });
+    }
+    if seen.iter().any(|s| s == name) {
+        return Err(Error::DuplicateName {
+            sweep: sweep.to_string(),
+            name: name.to_string(),
+            message: format!("is used twice (again as a {role})"),
+        });
+    }
+    seen.push(name.to_string());
+    Ok(())
+}
+
+impl Sweep {
+    /// Starts declaring a sweep called `name`.
+    pub fn builder(name: impl Into<String>) -> SweepBuilder {
+        SweepBuilder {
+            name: name.into(),
+            title: String::new(),
+            description: String::new(),
+            tag: String::new(),
+            inputs: Vec::new(),
+            results: Vec::new(),
+            consts: Vec::new(),
+            repeats: 1,
+            over_time: false,
+            catch: CatchPolicy::default(),
+            fail_on: None,
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The title ("" when none).
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+    /// The description ("" when none).
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+    /// The tag.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+    /// The inputs with their sample values, in declaration order.
+    pub fn inputs(&self) -> &[ResolvedInput] {
+        &self.inputs
+    }
+    /// The result variables, in declaration order.
+    pub fn results(&self) -> &[ResultVar] {
+        &self.results
+    }
+    /// The constant inputs.
+    pub fn constants(&self) -> &[ConstVar] {
+        &self.consts
+    }
+    /// The number of repeats.
+    pub fn repeats(&self) -> usize {
+        self.repeats
+    }
+    /// Whether the sweep keeps history (`over_time`).
+    pub fn over_time(&self) -> bool {
+        self.over_time
+    }
+    /// The catch policy.
+    pub fn catch_policy(&self) -> CatchPolicy {
+        self.catch
+    }
+    /// The failure threshold, if any.
+    pub fn fail_threshold(&self) -> Option<FailThreshold> {
+        self.fail_on
+    }
+    /// The number of jobs: the product of the input sizes and `repeats`.
+    pub fn job_count(&self) -> usize {
+        self.jobs
+    }
+    /// Sizes of the input dims then `repeat` (without `over_time`).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape_no_time
+    }
+    /// The result names in order, shared by every `Outputs` of the sweep.
+    pub(crate) fn result_names(&self) -> Arc<Vec<String>> {
+        Arc::clone(&self.result_names)
+    }
+
+    /// The position of result variable `name`.
+    pub fn result_slot(&self, name: &str) -> Result<usize> {
+        self.results
+            .iter()
+            .position(|r| r.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.results.iter().map(|r| r.name.as_str()).collect();
+                crate::error::unknown("result", name, &known)
+            })
+    }
+}

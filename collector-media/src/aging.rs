@@ -1,0 +1,205 @@
+//! Per-variable aging: writing the sentinel into a variable's cells older
+//! than its `max_time_events` (the seed's `_null_old_entries`).
+
+use collector_core::{ColumnData, Dataset, OVER_TIME_DIM, ResultVar, Sentinel, TEXT_SENTINEL};
+use ndarray::{Axis, Slice};
+
+use crate::deletion::PendingDeletion;
+use crate::error::{Error, Result};
+
+/// The missing value of `var`'s kind (the seed's `_sentinel_for_result_var`).
+///
+/// A convenience over [`collector_core::ResultKind::sentinel`], the one
+/// place sentinels are defined.
+pub fn sentinel_for_result_var(var: &ResultVar) -> Sentinel {
+    var.kind().sentinel()
+}
+
+/// Writes the sentinel of result variable `var` into all of its cells (every
+/// column of it: the components of a vec) along `over_time` except the
+/// newest `limit` events, in place. Events are in time order along
+/// `over_time`, so the oldest are its first positions.
+///
+/// Returns the files the overwritten cells named (media kinds only; never
+/// the sentinel `"NAN"`), as a [`PendingDeletion`] to execute only after
+/// the write that stops referencing them has committed.
+///
+/// - `limit >= ` the number of events: nothing changes.
+/// - Aging again is idempotent: cells already at the sentinel name no file.
+/// - A dataset without an `over_time` dim, or with no column of `var`, is
+///   an error and is left unchanged.
+pub fn null_old_entries(dataset: &mut Dataset, var: &str, limit: usize) -> Result<PendingDeletion> {
+    let Some(axis) = dataset.dims().iter().position(|d| d.name == OVER_TIME_DIM) else {
+        return Err(Error::NoOverTime {
+            var: var.to_string(),
+            dims: dataset.dim_names().join(", "),
+        });
+    };
+    let events = dataset.dims()[axis].len();
+    let cols: Vec<usize> = dataset
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.var == var)
+        .map(|(i, _)| i)
+        .collect();
+    if cols.is_empty() {
+        let mut known: Vec<&str> = dataset.columns().iter().map(|c| c.var.as_str()).collect();
+        known.dedup();
+        return Err(Error::UnknownVariable {
+            var: var.to_string(),
+            known: known.join(", "),
+        });
+    }
+    // Check every column before touching any, so an error leaves the
+    // dataset as it was.
+    for &i in &cols {
+        let c = &dataset.columns()[i];
+        if c.data.storage() != c.kind.storage() {
+            return Err(Error::Storage {
+                column: c.name.clone(),
+                var: var.to_string(),
+                kind: c.kind.name(),
+                expected: c.kind.storage(),
+                found: c.data.storage(),
+            });
+        }
+    }
+    let mut pending = PendingDeletion::new();
+    if limit >= events {
+        return Ok(pending);
+    }
+    let old = Slice::from(..events - limit);
+    for i in cols {
+        let col = &mut dataset.columns_mut()[i];
+        let media = col.kind.is_media();
+        match (&mut col.data, col.kind.sentinel()) {
+            (ColumnData::F64(a), Sentinel::F64(s)) => a.slice_axis_mut(Axis(axis), old).fill(s),
+            (ColumnData::I64(a), Sentinel::I64(s)) => a.slice_axis_mut(Axis(axis), old).fill(s),
+            (ColumnData::Text(a), Sentinel::Text(s)) => {
+                for cell in a.slice_axis_mut(Axis(axis), old).iter_mut() {
+                    if cell == s {
+                        continue;
+                    }
+                    let was = std::mem::replace(cell, s.to_string());
+                    if media && !was.is_empty() {
+                        pending.push(was);
+                    }
+                }
+            }
+            // Ruled out by the storage check above.
+            _ => {}
+        }
+    }
+    debug_assert!(!pending.paths().iter().any(|p| p == TEXT_SENTINEL));
+    Ok(pending)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::collections::BTreeMap;
+
+    use collector_core::{Cell, Column, Coords, Dim, ResultKind};
+
+    use super::*;
+
+    fn dataset(events: usize) -> Dataset {
+        let dims = vec![
+            Dim::new("x", Coords::Int(vec![1, 2])),
+            Dim::new(
+                OVER_TIME_DIM,
+                Coords::Label((0..events).map(|i| format!("e{i}")).collect()),
+            ),
+        ];
+        let shape = [2, events];
+        let mut img = Column::new_missing("img", "img", ResultKind::Image, &shape);
+        let mut pos_x = Column::new_missing("pos_x", "pos", ResultKind::Vec(2), &shape);
+        let mut pos_y = Column::new_missing("pos_y", "pos", ResultKind::Vec(2), &shape);
+        let mut r = Column::new_missing("r", "r", ResultKind::Reference, &shape);
+        for x in 0..2 {
+            for t in 0..events {
+                img.set(&[x, t], Cell::Text(format!("image/img/j{x}/e{t}.png")))
+                    .unwrap();
+                pos_x.set(&[x, t], Cell::F64(t as f64)).unwrap();
+                pos_y.set(&[x, t], Cell::F64(-(t as f64))).unwrap();
+                r.set(&[x, t], Cell::I64(t as i64)).unwrap();
+            }
+        }
+        Dataset::from_parts(dims, vec![img, pos_x, pos_y, r], BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn ages_media_and_returns_files() {
+        let mut ds = dataset(4);
+        let p = null_old_entries(&mut ds, "img", 1).unwrap();
+        let mut paths = p.paths().to_vec();
+        paths.sort();
+        assert_eq!(paths.len(), 6);
+        assert!(paths.contains(&"image/img/j0/e0.png".to_string()));
+        assert!(!paths.iter().any(|p| p.ends_with("e3.png")));
+        let img = ds.column("img").unwrap().text().unwrap();
+        assert_eq!(img[[1, 2]], "NAN");
+        assert_eq!(img[[1, 3]], "image/img/j1/e3.png");
+        // Idempotent.
+        let again = null_old_entries(&mut ds, "img", 1).unwrap();
+        assert!(again.is_empty());
+        std::mem::drop(p);
+    }
+
+    #[test]
+    fn ages_every_vec_component_and_no_files() {
+        let mut ds = dataset(3);
+        let p = null_old_entries(&mut ds, "pos", 2).unwrap();
+        assert!(p.is_empty());
+        for c in ["pos_x", "pos_y"] {
+            let a = ds.column(c).unwrap().f64().unwrap();
+            assert!(a[[0, 0]].is_nan() && a[[1, 0]].is_nan());
+            assert!(!a[[0, 1]].is_nan() && !a[[1, 2]].is_nan());
+        }
+        let _ = null_old_entries(&mut ds, "r", 0).unwrap();
+        assert!(
+            ds.column("r")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .iter()
+                .all(|v| *v == -1)
+        );
+    }
+
+    #[test]
+    fn limit_at_least_axis_is_a_no_op() {
+        let mut ds = dataset(3);
+        let before = ds.clone();
+        assert!(null_old_entries(&mut ds, "img", 3).unwrap().is_empty());
+        assert!(null_old_entries(&mut ds, "img", 99).unwrap().is_empty());
+        assert_eq!(ds.column("img").unwrap(), before.column("img").unwrap());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let mut ds = dataset(3);
+        let e = null_old_entries(&mut ds, "nope", 1).unwrap_err();
+        assert!(
+            e.to_string().contains("`nope`") && e.to_string().contains("img"),
+            "{e}"
+        );
+        let mut flat = ds.isel(OVER_TIME_DIM, 0).unwrap();
+        let e = null_old_entries(&mut flat, "img", 1).unwrap_err();
+        assert!(matches!(e, Error::NoOverTime { .. }), "{e}");
+    }
+
+    #[test]
+    fn sentinel_for_result_var_uses_core() {
+        assert_eq!(
+            sentinel_for_result_var(&ResultVar::image("i")),
+            Sentinel::Text("NAN")
+        );
+        assert_eq!(
+            sentinel_for_result_var(&ResultVar::reference("r")),
+            Sentinel::I64(-1)
+        );
+    }
+}

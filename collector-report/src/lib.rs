@@ -1,0 +1,1 @@
+//! collector-report (filled in by its own issue).
