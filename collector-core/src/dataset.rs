@@ -74,7 +74,10 @@ impl Dim {
 }
 
 /// The values of one column.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality is bitwise for floats: two columns are equal when they would
+/// serialise to the same bytes, so NaN sentinels compare equal.
+#[derive(Debug, Clone)]
 pub enum ColumnData {
     /// Floats (float, bool and vec results).
     F64(ArrayD<f64>),
@@ -82,6 +85,22 @@ pub enum ColumnData {
     I64(ArrayD<i64>),
     /// Text (string, media and blob results).
     Text(ArrayD<String>),
+}
+
+impl PartialEq for ColumnData {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ColumnData::F64(a), ColumnData::F64(b)) => {
+                a.shape() == b.shape()
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            (ColumnData::I64(a), ColumnData::I64(b)) => a == b,
+            (ColumnData::Text(a), ColumnData::Text(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl ColumnData {

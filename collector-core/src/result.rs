@@ -119,8 +119,22 @@ impl From<&std::path::Path> for ResultValue {
 #[derive(Debug)]
 pub struct Outputs {
     names: Arc<Vec<String>>,
-    values: SmallVec<[Option<ResultValue>; 6]>,
+    // Numbers live inline in the slots and vec components in `nums`, so a
+    // job of numeric results never allocates and moves few bytes.
+    slots: SmallVec<[Slot; 6]>,
+    nums: SmallVec<[f64; 4]>,
+    heap: Vec<ResultValue>,
     unknown: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Unset,
+    Float(f64),
+    Int(i64),
+    Bool(bool),
+    Vec { off: u32, len: u32 },
+    Heap(u32),
 }
 
 impl Outputs {
@@ -130,7 +144,9 @@ impl Outputs {
         let n = names.len();
         Outputs {
             names,
-            values: (0..n).map(|_| None).collect(),
+            slots: SmallVec::from_elem(Slot::Unset, n),
+            nums: SmallVec::new(),
+            heap: Vec::new(),
             unknown: Vec::new(),
         }
     }
@@ -138,7 +154,7 @@ impl Outputs {
     /// Sets result `name`. An undeclared name is kept as a violation.
     pub fn set(&mut self, name: &str, value: impl Into<ResultValue>) -> &mut Self {
         match self.names.iter().position(|n| n == name) {
-            Some(i) => self.values[i] = Some(value.into()),
+            Some(i) => self.put(i, value.into()),
             None => self.unknown.push(name.to_string()),
         }
         self
@@ -146,11 +162,40 @@ impl Outputs {
 
     /// Sets the result at position `slot` (see [`Sweep::result_slot`]).
     pub fn set_slot(&mut self, slot: usize, value: impl Into<ResultValue>) -> &mut Self {
-        match self.values.get_mut(slot) {
-            Some(v) => *v = Some(value.into()),
-            None => self.unknown.push(format!("#{slot}")),
+        if slot < self.slots.len() {
+            self.put(slot, value.into());
+        } else {
+            self.unknown.push(format!("#{slot}"));
         }
         self
+    }
+
+    #[inline]
+    fn put(&mut self, i: usize, value: ResultValue) {
+        self.slots[i] = match value {
+            ResultValue::Float(x) => Slot::Float(x),
+            ResultValue::Int(x) => Slot::Int(x),
+            ResultValue::Bool(x) => Slot::Bool(x),
+            ResultValue::Vec(v) => {
+                let (Ok(off), Ok(len)) = (u32::try_from(self.nums.len()), u32::try_from(v.len()))
+                else {
+                    self.unknown
+                        .push(format!("{} (vec too long)", self.names[i]));
+                    return;
+                };
+                self.nums.extend_from_slice(&v);
+                Slot::Vec { off, len }
+            }
+            other => {
+                let Ok(at) = u32::try_from(self.heap.len()) else {
+                    self.unknown
+                        .push(format!("{} (too many values)", self.names[i]));
+                    return;
+                };
+                self.heap.push(other);
+                Slot::Heap(at)
+            }
+        };
     }
 
     /// Builder form of [`set`](Self::set).
@@ -159,9 +204,11 @@ impl Outputs {
         self
     }
 
-    /// The value at `slot`, if set.
-    pub fn get_slot(&self, slot: usize) -> Option<&ResultValue> {
-        self.values.get(slot).and_then(Option::as_ref)
+    /// Whether the result at `slot` was set.
+    pub fn is_set(&self, slot: usize) -> bool {
+        self.slots
+            .get(slot)
+            .is_some_and(|s| !matches!(s, Slot::Unset))
     }
 }
 
@@ -344,6 +391,7 @@ impl SweepResult {
             .map(|s| s.unwrap_or(ColSlice::Unavailable))
             .collect();
         Writer {
+            total: self.sweep.job_count(),
             cols,
             layout: &self.layout,
             sweep: &self.sweep,
@@ -365,6 +413,7 @@ enum ColSlice<'a> {
 /// Stores job outputs straight into the column arrays. See
 /// [`SweepResult::writer`].
 pub struct Writer<'a> {
+    total: usize,
     cols: Vec<ColSlice<'a>>,
     layout: &'a [VarLayout],
     sweep: &'a Sweep,
@@ -387,29 +436,57 @@ impl Writer<'_> {
     #[inline]
     pub fn store(&mut self, job: usize, outputs: Outputs) -> bool {
         self.stats.attempted += 1;
-        let mut problems: Vec<String> = Vec::new();
-        if job >= self.sweep.job_count() {
-            problems.push(format!(
-                "job index {job} is outside the grid of {} jobs",
-                self.sweep.job_count()
-            ));
-            return self.finish_failure(0, problems);
+        if job >= self.total {
+            let msg = format!("job index {job} is outside the grid of {} jobs", self.total);
+            return self.finish_failure(job, vec![msg]);
         }
-        for name in &outputs.unknown {
-            problems.push(format!("result `{name}` is not declared"));
-        }
-        for (i, value) in outputs.values.into_iter().enumerate() {
-            let Some(lay) = self.layout.get(i).copied() else {
-                break;
+        let Outputs {
+            slots,
+            nums,
+            mut heap,
+            unknown,
+            ..
+        } = outputs;
+        let mut problems: Vec<String> = unknown
+            .into_iter()
+            .map(|name| format!("result `{name}` is not declared"))
+            .collect();
+        for (i, (slot, lay)) in slots.iter().zip(self.layout).enumerate() {
+            let value = match *slot {
+                Slot::Float(x) if lay.kind == ResultKind::Float => {
+                    if let Err(m) = self.put_f64(lay.first_col, job, x) {
+                        problems.push(format!("result `{}`: {m}", self.sweep.results()[i].name()));
+                    }
+                    continue;
+                }
+                Slot::Vec { off, len } if lay.kind == ResultKind::Vec(len as usize) => {
+                    let (off, len) = (off as usize, len as usize);
+                    for (k, x) in nums[off..off + len].iter().enumerate() {
+                        if let Err(m) = self.put_f64(lay.first_col + k, job, *x) {
+                            problems
+                                .push(format!("result `{}`: {m}", self.sweep.results()[i].name()));
+                        }
+                    }
+                    continue;
+                }
+                Slot::Unset => {
+                    problems.push(format!(
+                        "result `{}` was not set",
+                        self.sweep.results()[i].name()
+                    ));
+                    continue;
+                }
+                Slot::Float(x) => ResultValue::Float(x),
+                Slot::Int(x) => ResultValue::Int(x),
+                Slot::Bool(x) => ResultValue::Bool(x),
+                Slot::Vec { off, len } => ResultValue::Vec(SmallVec::from_slice(
+                    &nums[off as usize..(off + len) as usize],
+                )),
+                Slot::Heap(at) => {
+                    std::mem::replace(&mut heap[at as usize], ResultValue::Bool(false))
+                }
             };
-            let Some(value) = value else {
-                problems.push(format!(
-                    "result `{}` was not set",
-                    self.sweep.results()[i].name()
-                ));
-                continue;
-            };
-            if let Err(msg) = self.put(lay, job, value) {
+            if let Err(msg) = self.put(*lay, job, value) {
                 problems.push(format!(
                     "result `{}`: {msg}",
                     self.sweep.results()[i].name()
@@ -423,7 +500,6 @@ impl Writer<'_> {
         }
     }
 
-    #[inline]
     fn put(
         &mut self,
         lay: VarLayout,

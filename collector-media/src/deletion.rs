@@ -18,7 +18,10 @@ use crate::root::{BLOB_DIR, MEDIA_KINDS, MediaRoot};
 #[must_use = "files are deleted only by `execute`, after the commit that stops referencing them"]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PendingDeletion {
+    /// In the order first pushed.
     paths: Vec<String>,
+    /// The same paths, for deduplication.
+    seen: HashSet<String>,
 }
 
 /// A path that deletion refused to touch, and why.
@@ -80,7 +83,7 @@ impl PendingDeletion {
 
     /// Adds one path (ignored when it is a missing value or already listed).
     pub fn push(&mut self, path: String) {
-        if !path.is_empty() && path != TEXT_SENTINEL && !self.paths.contains(&path) {
+        if !path.is_empty() && path != TEXT_SENTINEL && self.seen.insert(path.clone()) {
             self.paths.push(path);
         }
     }
@@ -119,6 +122,10 @@ impl PendingDeletion {
     /// pointing out, or lies in the blob directory (blobs are shared; only
     /// GC removes them) is refused with a warning. A file already gone is
     /// not an error. Job directories left empty are removed.
+    ///
+    /// The checks and the removal are separate file-system calls: the media
+    /// root is assumed not to be writable by an adversary who could swap a
+    /// directory for a symlink in between.
     pub fn execute(self, root: &MediaRoot, live: &HashSet<String>) -> DeletionReport {
         let live_keys: HashSet<PathBuf> =
             live.iter().filter_map(|s| root.relative_key(s)).collect();

@@ -46,7 +46,7 @@ fn column(name: &str, var: &str, kind: ResultKind, shape: &[usize], seed: u64) -
         }
         // Some cells stay missing, as after a failed job.
         let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed;
-        if h % 5 == 0 {
+        if h.is_multiple_of(5) {
             continue;
         }
         let v = match kind.sentinel() {

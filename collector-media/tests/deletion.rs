@@ -18,12 +18,12 @@ fn history(root: &MediaRoot, events: usize) -> (Dataset, Vec<Vec<PathBuf>>) {
     let mut img = Column::new_missing("img", "img", ResultKind::Image, &shape);
     let mut files = vec![Vec::new(); 2];
     for t in 0..events {
-        for j in 0..2 {
+        for (j, job_files) in files.iter_mut().enumerate() {
             let f = root
                 .new_file(ResultKind::Image, "img", &format!("job{j}"), "plot.png")
                 .unwrap();
             img.set(&[j, t], Cell::Text(f.cell)).unwrap();
-            files[j].push(f.path);
+            job_files.push(f.path);
         }
     }
     let dims = vec![
@@ -126,7 +126,16 @@ fn deletion_is_confined_to_the_media_root() {
     let report = PendingDeletion::from_paths(cells.clone()).execute(&root, &HashSet::new());
     assert!(report.deleted.is_empty(), "{report:?}");
     assert_eq!(report.refused.len(), cells.len(), "{report:?}");
-    eprintln!("{:#?}", report.refused);
+    assert!(
+        report.refused[1..4].iter().all(|r| r.reason.contains("..")),
+        "{report:?}"
+    );
+    assert!(
+        report.refused[4..7]
+            .iter()
+            .all(|r| r.reason.contains("symlink")),
+        "{report:?}"
+    );
     assert_eq!(fs::read(&secret).unwrap(), b"keep me");
     assert!(root.path().join("CURRENT").is_file());
     assert!(root.blob_path(&blob).unwrap().is_file());
