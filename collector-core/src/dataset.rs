@@ -377,6 +377,24 @@ impl Dataset {
         let i = self.dim_index(name)?;
         Ok(&mut self.dims[i].attrs)
     }
+    /// Replaces the coordinates of dim `name` with `coords` of the same
+    /// length (for instance a cached run's `over_time` label by this run's).
+    pub fn set_coords(&mut self, name: &str, coords: Coords) -> Result<()> {
+        let i = self.dim_index(name)?;
+        if coords.len() != self.dims[i].len() {
+            return Err(Error::Shape {
+                what: format!("dim `{name}`"),
+                message: format!(
+                    "{} coordinates for a dim of size {}",
+                    coords.len(),
+                    self.dims[i].len()
+                ),
+            });
+        }
+        self.dims[i].coords = coords;
+        Ok(())
+    }
+
     /// The dim names, in order.
     pub fn dim_names(&self) -> Vec<&str> {
         self.dims.iter().map(|d| d.name.as_str()).collect()
