@@ -1,0 +1,219 @@
+//! The composed collector: cache hits, incomplete results, history, media
+//! deletion after commit, and failure thresholds after saving.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use result_collector::model::{Coords, Error as ModelError, ResultValue};
+use result_collector::{
+    CatchPolicy, Error, FailThreshold, InputVar, Outputs, ResetPolicy, ResultCollector,
+    ResultKind, ResultVar, RunOptions, Sample, Sweep, TimeSrc,
+};
+
+fn sweep(over_time: bool) -> Sweep {
+    Sweep::builder("facade")
+        .input(InputVar::int_range("n", 0, 3))
+        .result(ResultVar::float("t").units("s"))
+        .repeats(2)
+        .over_time(over_time)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_complete_result_is_a_hit_an_incomplete_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path()));
+    let s = sweep(false);
+    let calls = AtomicUsize::new(0);
+    let flaky = |smp: &Sample<'_>| {
+        let n = calls.fetch_add(1, Ordering::Relaxed);
+        if smp.job() == 3 && n < 8 {
+            return Err("flaky".to_string());
+        }
+        Ok(smp.outputs().with("t", smp.job() as f64))
+    };
+    let first = c.run(&s, &TimeSrc::now(), &RunOptions::threads(1), flaky).unwrap();
+    assert!(!first.cache_hit);
+    assert_eq!(first.result.failures.len(), 1);
+    // Upstream bug 6: the flaky job must not become a permanent hole.
+    let second = c.run(&s, &TimeSrc::now(), &RunOptions::threads(1), flaky).unwrap();
+    assert!(!second.cache_hit, "an incomplete result is not a hit");
+    assert!(second.result.failures.is_empty());
+    assert_eq!(calls.load(Ordering::Relaxed), 16);
+    let third = c
+        .run(&s, &TimeSrc::now(), &RunOptions::threads(1), |_s: &Sample<'_>| {
+            Err::<Outputs, _>("the worker must not run on a hit")
+        })
+        .unwrap();
+    assert!(third.cache_hit);
+    assert_eq!(third.result.dataset, second.result.dataset);
+}
+
+#[test]
+fn history_grows_by_one_event_per_run_even_on_a_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path()));
+    let s = sweep(true);
+    let labels = ["9", "10", "11"];
+    for i in 0..labels.len() {
+        let r = c
+            .run(&s, &TimeSrc::Label(labels[i].into()), &RunOptions::default(), |smp| {
+                Ok::<_, ModelError>(smp.outputs().with("t", 1.0))
+            })
+            .unwrap();
+        assert_eq!(r.cache_hit, i > 0);
+        let h = r.history.unwrap();
+        assert_eq!(h.shape(), vec![4, 2, i + 1]);
+        // Upstream bug 1: labels of another length continue the history.
+        let want: Vec<String> = labels[..=i].iter().map(|s| s.to_string()).collect();
+        assert_eq!(h.dim("over_time").unwrap().coords, Coords::Label(want));
+    }
+}
+
+#[test]
+fn references_read_back_from_the_cache_are_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path()));
+    let s = Sweep::builder("refs")
+        .input(InputVar::int_range("n", 0, 2))
+        .result(ResultVar::reference("obj"))
+        .build()
+        .unwrap();
+    let work = |smp: &Sample<'_>| {
+        Ok::<_, ModelError>(smp.outputs().with("obj", ResultValue::Object(Box::new(smp.job()))))
+    };
+    let first = c.run(&s, &TimeSrc::now(), &RunOptions::default(), work).unwrap();
+    assert_eq!(first.result.objects.len(), 3);
+    assert_eq!(first.result.dataset.column("obj").unwrap().i64().unwrap()[[2, 0]], 2);
+    let hit = c.run(&s, &TimeSrc::now(), &RunOptions::default(), work).unwrap();
+    assert!(hit.cache_hit);
+    // Upstream bug 7: never an index into another run's objects.
+    assert!(hit.result.objects.is_empty());
+    assert!(hit.result.dataset.column("obj").unwrap().i64().unwrap().iter().all(|v| *v == -1));
+}
+
+#[test]
+fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path())).use_cache(false);
+    let s = Sweep::builder("media")
+        .input(InputVar::int_range("n", 0, 1))
+        .result(ResultVar::image("img"))
+        .result(ResultVar::float("t").max_time_events(1))
+        .over_time(true)
+        .build()
+        .unwrap();
+    let root = c.media_root().unwrap();
+    let mut files: Vec<Vec<String>> = Vec::new();
+    for run in 0..3 {
+        let r = c
+            .run(&s, &TimeSrc::Label(format!("run{run}")), &RunOptions::threads(1), |smp| {
+                let key = result_collector::model::sample_key(smp.sweep(), &smp.inputs());
+                let f = root
+                    .new_file(ResultKind::Image, "img", &key, &format!("r{run}.txt"))
+                    .map_err(|e| e.to_string())?;
+                std::fs::write(&f.path, b"x").map_err(|e| e.to_string())?;
+                Ok::<_, String>(smp.outputs().with("img", f.cell).with("t", run as f64))
+            })
+            .unwrap();
+        files.push(r.result.dataset.column("img").unwrap().text().unwrap().iter().cloned().collect());
+        let h = r.history.unwrap();
+        // Per-variable aging: `t` keeps only its newest event.
+        let t = h.column("t").unwrap().f64().unwrap();
+        let events = h.dims().last().unwrap().len();
+        assert_eq!(events, run + 1);
+        for e in 0..events {
+            assert_eq!(t[[0, 0, e]].is_nan(), e + 1 < events, "event {e} of {events}");
+        }
+    }
+    for cells in &files {
+        for cell in cells {
+            assert!(root.resolve(cell).unwrap().exists(), "{cell} exists before trimming");
+        }
+    }
+    // A last event that names one file of run 2 again, trimmed to 1 event:
+    // the media of the trimmed events go, the file still named stays.
+    let mut setup = result_collector::model::setup_dataset(&s, &TimeSrc::Label("last".into())).unwrap();
+    let kept = files[2][0].clone();
+    setup.result.store_results(0, Outputs::for_sweep(&s).with("img", kept.clone()).with("t", 9.0));
+    let (h, outcome, report) = c
+        .load_history_cache(&setup.result.dataset, &result_collector::history_key(&s), false, Some(1), s.results())
+        .unwrap();
+    assert_eq!(h.dims().last().unwrap().len(), 1);
+    assert_eq!(outcome.removed_events, 3);
+    for cells in &files {
+        for cell in cells {
+            let p = root.resolve(cell).unwrap();
+            assert_eq!(p.exists(), *cell == kept, "{cell}");
+        }
+    }
+    assert!(report.refused.is_empty());
+}
+
+#[test]
+fn error_policy_writes_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path())).reset_policy(ResetPolicy::Error);
+    let s = sweep(true);
+    let ok = |smp: &Sample<'_>| Ok::<_, ModelError>(smp.outputs().with("t", 1.0));
+    c.run(&s, &TimeSrc::Label("a".into()), &RunOptions::default(), ok).unwrap();
+    // Same history key, another over_time kind: incompatible.
+    let e = c.run(&s, &TimeSrc::now(), &RunOptions::default(), ok).unwrap_err();
+    assert!(matches!(e, Error::Cache(_)), "{e}");
+    let h = c.cache().unwrap().load_history(&result_collector::history_key(&s)).unwrap().unwrap();
+    assert_eq!(h.dims().last().unwrap().len(), 1, "the old history is intact");
+}
+
+#[test]
+fn fail_fast_and_thresholds_save_before_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path()));
+    let s = Sweep::builder("ff")
+        .input(InputVar::int_range("n", 0, 9))
+        .result(ResultVar::float("t"))
+        .catch(CatchPolicy::FailFast)
+        .build()
+        .unwrap();
+    let opts = RunOptions { threads: Some(1), batch: 4, progress: None };
+    let e = c
+        .run(&s, &TimeSrc::now(), &opts, |smp| {
+            if smp.job() == 5 {
+                return Err("job five fails");
+            }
+            Ok(smp.outputs().with("t", 1.0))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("job 5"), "{e}");
+    let stored = c.cache().unwrap().get_result(&result_collector::cache_key(&s)).unwrap().unwrap();
+    assert!(!stored.complete);
+    assert_eq!(stored.dataset.column("t").unwrap().f64().unwrap()[[4, 0]], 1.0);
+
+    let s = Sweep::builder("thr")
+        .input(InputVar::int_range("n", 0, 9))
+        .result(ResultVar::float("t"))
+        .fail_on_sample_error(FailThreshold::Any)
+        .build()
+        .unwrap();
+    let e = c
+        .run(&s, &TimeSrc::now(), &RunOptions::default(), |smp| {
+            if smp.job() == 2 {
+                return Err("no");
+            }
+            Ok(smp.outputs().with("t", 1.0))
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("1 of 10"), "{e}");
+    assert!(c.cache().unwrap().get_result(&result_collector::cache_key(&s)).unwrap().is_some());
+}
+
+#[test]
+fn close_is_idempotent_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ResultCollector::new(Some(dir.path()));
+    c.cache().unwrap();
+    c.close_caches();
+    c.close_caches();
+    let again = c.cache().unwrap();
+    assert!(again.stats().is_ok());
+}
