@@ -1,5 +1,7 @@
 //! Setting up a run: the empty dataset, and the lazy, row-major job iterator.
 
+use std::sync::Arc;
+
 use smallvec::SmallVec;
 
 use crate::dataset::{Column, Dataset, Dim, VarAttrs};
@@ -245,6 +247,7 @@ pub fn unravel(mut linear: usize, shape: &[usize]) -> Index {
 #[derive(Debug, Clone)]
 pub struct Sample<'s> {
     sweep: &'s Sweep,
+    names: &'s Arc<Vec<String>>,
     linear: usize,
     index: Index,
 }
@@ -252,8 +255,16 @@ pub struct Sample<'s> {
 impl<'s> Sample<'s> {
     /// The sample of job `linear` of `sweep`.
     pub fn new(sweep: &'s Sweep, linear: usize) -> Self {
+        Self::with_names(sweep, sweep.result_names(), linear)
+    }
+
+    /// A sample whose outputs share `names`: the store loop hands each
+    /// worker thread its own copy so that reference counts are not
+    /// contended between threads.
+    pub(crate) fn with_names(sweep: &'s Sweep, names: &'s Arc<Vec<String>>, linear: usize) -> Self {
         Sample {
             sweep,
+            names,
             linear,
             index: unravel(linear, sweep.shape()),
         }
@@ -327,7 +338,7 @@ impl<'s> Sample<'s> {
 
     /// An empty set of outputs for this job's sweep.
     pub fn outputs(&self) -> Outputs {
-        Outputs::for_sweep(self.sweep)
+        Outputs::with_names(Arc::clone(self.names))
     }
 }
 

@@ -123,6 +123,13 @@ pub struct Outputs {
     // job of numeric results never allocates and moves few bytes.
     slots: SmallVec<[Slot; 6]>,
     nums: SmallVec<[f64; 4]>,
+    // Text, objects and contract violations: boxed, so that purely numeric
+    // outputs stay small and never allocate.
+    extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Default)]
+struct Extra {
     heap: Vec<ResultValue>,
     unknown: Vec<String>,
 }
@@ -140,14 +147,16 @@ enum Slot {
 impl Outputs {
     /// Empty outputs for `sweep`. Prefer [`crate::Sample::outputs`] in a worker.
     pub fn for_sweep(sweep: &Sweep) -> Self {
-        let names = sweep.result_names();
+        Self::with_names(Arc::clone(sweep.result_names()))
+    }
+
+    pub(crate) fn with_names(names: Arc<Vec<String>>) -> Self {
         let n = names.len();
         Outputs {
             names,
             slots: SmallVec::from_elem(Slot::Unset, n),
             nums: SmallVec::new(),
-            heap: Vec::new(),
-            unknown: Vec::new(),
+            extra: None,
         }
     }
 
@@ -155,9 +164,13 @@ impl Outputs {
     pub fn set(&mut self, name: &str, value: impl Into<ResultValue>) -> &mut Self {
         match self.names.iter().position(|n| n == name) {
             Some(i) => self.put(i, value.into()),
-            None => self.unknown.push(name.to_string()),
+            None => self.extra().unknown.push(name.to_string()),
         }
         self
+    }
+
+    fn extra(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
     }
 
     /// Sets the result at position `slot` (see [`Sweep::result_slot`]).
@@ -165,7 +178,7 @@ impl Outputs {
         if slot < self.slots.len() {
             self.put(slot, value.into());
         } else {
-            self.unknown.push(format!("#{slot}"));
+            self.extra().unknown.push(format!("#{slot}"));
         }
         self
     }
@@ -179,20 +192,22 @@ impl Outputs {
             ResultValue::Vec(v) => {
                 let (Ok(off), Ok(len)) = (u32::try_from(self.nums.len()), u32::try_from(v.len()))
                 else {
-                    self.unknown
-                        .push(format!("{} (vec too long)", self.names[i]));
+                    let msg = format!("{} (vec too long)", self.names[i]);
+                    self.extra().unknown.push(msg);
                     return;
                 };
                 self.nums.extend_from_slice(&v);
                 Slot::Vec { off, len }
             }
             other => {
-                let Ok(at) = u32::try_from(self.heap.len()) else {
-                    self.unknown
+                let extra = self.extra.get_or_insert_with(Box::default);
+                let Ok(at) = u32::try_from(extra.heap.len()) else {
+                    extra
+                        .unknown
                         .push(format!("{} (too many values)", self.names[i]));
                     return;
                 };
-                self.heap.push(other);
+                extra.heap.push(other);
                 Slot::Heap(at)
             }
         };
@@ -441,16 +456,19 @@ impl Writer<'_> {
             return self.finish_failure(job, vec![msg]);
         }
         let Outputs {
-            slots,
-            nums,
-            mut heap,
-            unknown,
-            ..
+            slots, nums, extra, ..
         } = outputs;
-        let mut problems: Vec<String> = unknown
-            .into_iter()
-            .map(|name| format!("result `{name}` is not declared"))
-            .collect();
+        let (mut heap, mut problems) = match extra {
+            None => (Vec::new(), Vec::new()),
+            Some(e) => {
+                let Extra { heap, unknown } = *e;
+                let problems = unknown
+                    .into_iter()
+                    .map(|name| format!("result `{name}` is not declared"))
+                    .collect();
+                (heap, problems)
+            }
+        };
         for (i, (slot, lay)) in slots.iter().zip(self.layout).enumerate() {
             let value = match *slot {
                 Slot::Float(x) if lay.kind == ResultKind::Float => {

@@ -985,8 +985,8 @@ impl Sweep {
         &self.shape_no_time
     }
     /// The result names in order, shared by every `Outputs` of the sweep.
-    pub(crate) fn result_names(&self) -> Arc<Vec<String>> {
-        Arc::clone(&self.result_names)
+    pub(crate) fn result_names(&self) -> &Arc<Vec<String>> {
+        &self.result_names
     }
 
     /// The position of result variable `name`.

@@ -344,7 +344,7 @@ fn flaky_worker(smp: &Sample<'_>) -> Result<Outputs, String> {
     out.set("f", j as f64 * 0.5)
         .set("v", [j as f64, 0.0, -(j as f64)])
         .set("s", format!("s{j}"))
-        .set("ok", j % 2 == 0);
+        .set("ok", j.is_multiple_of(2));
     if j % 13 == 1 {
         out.set("v", [1.0]);
     }
