@@ -36,6 +36,14 @@ pub enum Error {
         /// The cause.
         source: serde_json::Error,
     },
+    /// A netCDF file could not be written or read.
+    #[error("netCDF {}: {source}", path.display())]
+    Netcdf {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: netcdf::Error,
+    },
     /// A file parsed but does not hold what a report export holds.
     #[error("{what}: {message}")]
     Format {

@@ -1,6 +1,7 @@
 //! Reports of result-collector: a text summary of a dataset, its tidy
-//! table, the failed samples, CSV and JSON exports (with readers) and one
-//! self-contained HTML page with plots.
+//! table, the failed samples, CSV, JSON and netCDF exports (with readers;
+//! the netCDF file opens natively in xarray) and one self-contained HTML
+//! page with plots.
 //!
 //! Everything takes a [`Dataset`](collector_core::Dataset) and, where it
 //! matters, the run's [`SampleFailure`](collector_core::SampleFailure)s;
@@ -41,6 +42,7 @@ mod csv_file;
 mod error;
 mod html;
 mod json_file;
+mod netcdf_file;
 mod plot;
 mod table;
 
@@ -50,6 +52,7 @@ pub use html::{HtmlOptions, escape, html_report, write_html};
 pub use json_file::{
     JsonExport, SCHEMA_VERSION, from_json, parse_result_kind, read_json, to_json, write_json,
 };
+pub use netcdf_file::{read_netcdf, write_netcdf};
 pub use table::{Role, TidyCell, TidyColumn, TidyTable, failures_table, fmt_num, tidy_table};
 
 /// The text summary of `ds`, like xarray's repr: dims with sizes, coords

@@ -3,12 +3,17 @@
 //! - `ci`: the whole check CI runs (set-up, fmt, clippy, tests, rustdoc, layering);
 //! - `demo`: set-up, then the main job (`collector demo`) on `./cachedir`;
 //! - `bench`: the criterion benches of the anchor workloads;
-//! - `setup`: installs what a fresh machine lacks (libclang-dev for RocksDB).
+//! - `setup`: installs what a fresh machine lacks (libclang-dev for RocksDB's
+//!   bindings, libnetcdf-dev for the netCDF export);
+//! - `xarray-check`: the netCDF export read back by Python's xarray;
+//! - `screenshot`: the HTML reports rendered by headless Chromium.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+mod checks;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,9 +25,17 @@ fn main() -> Result<()> {
         "bench" => bench(rest),
         "setup" => setup(),
         "layering" => layering(),
+        "xarray-check" => {
+            setup()?;
+            checks::xarray_check(&root())
+        }
+        "screenshot" => {
+            setup()?;
+            checks::screenshot(&root())
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, tests, rustdoc -D warnings, layering\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md"
+                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, tests, rustdoc -D warnings, layering\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/"
             );
             if task == "help" {
                 Ok(())
@@ -96,25 +109,41 @@ fn libclang_present() -> bool {
     dirs.iter().any(|d| found_in(Path::new(d)))
 }
 
-/// Installs libclang-dev (RocksDB's bindings need it) when it is missing.
+fn netcdf_present() -> bool {
+    ["/usr/include/netcdf.h", "/usr/local/include/netcdf.h"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+}
+
+/// Installs the system libraries the build needs when they are missing:
+/// libclang-dev (RocksDB's bindings) and libnetcdf-dev (the netCDF export).
 fn setup() -> Result<()> {
-    if libclang_present() {
+    let mut missing = Vec::new();
+    if !libclang_present() {
+        missing.push("libclang-dev");
+    }
+    if !netcdf_present() {
+        missing.push("libnetcdf-dev");
+    }
+    if missing.is_empty() {
         return Ok(());
     }
-    let cmd = "apt-get update && apt-get install -y libclang-dev";
+    let cmd = format!("apt-get update && apt-get install -y {}", missing.join(" "));
     let is_root = Command::new("id")
         .arg("-u")
         .output()
         .map(|o| o.stdout.starts_with(b"0"))
         .unwrap_or(false);
     if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
-        bail!("libclang is missing; RocksDB's bindings need it. Run as root: {cmd}");
+        bail!("missing system libraries {missing:?}; run as root: {cmd}");
     }
-    eprintln!("xtask: libclang is missing, installing libclang-dev");
+    eprintln!("xtask: installing {}", missing.join(" "));
     let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg(format!("DEBIAN_FRONTEND=noninteractive {cmd} -qq"));
-    run(c, "install libclang-dev").with_context(|| format!("run by hand: {cmd}"))
+    c.arg("-c").arg(format!(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {}",
+        missing.join(" ")
+    ));
+    run(c, "install system libraries").with_context(|| format!("run by hand: {cmd}"))
 }
 
 fn ci() -> Result<()> {
