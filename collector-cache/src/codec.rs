@@ -118,7 +118,7 @@ fn i64_bytes<'x>(it: impl ExactSizeIterator<Item = &'x i64>) -> Vec<u8> {
 }
 
 fn words(b: &[u8], what: &str) -> Result<impl Iterator<Item = [u8; 8]>, Corrupt> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(corrupt(format!(
             "{what}: {} bytes is not a whole number of 8-byte values",
             b.len()

@@ -51,6 +51,9 @@ pub struct CacheOptions {
     pub sync_writes: bool,
 }
 
+/// A raw key and value read from a column family.
+pub(crate) type KeyValue = (Box<[u8]>, Box<[u8]>);
+
 /// An index entry: one stored result of one sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct IndexRec {
@@ -389,7 +392,7 @@ impl CacheDb {
         Ok(())
     }
 
-    pub(crate) fn scan(&self, cf: Cf) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    pub(crate) fn scan(&self, cf: Cf) -> Result<Vec<KeyValue>> {
         let h = self.cf(cf)?;
         self.db
             .iterator_cf(h, IteratorMode::Start)

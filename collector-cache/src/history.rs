@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use collector_core::{
-    AttrValue, ColumnData, Coords, Dataset, Dim, OVER_TIME_DIM, ResultKind, TEXT_SENTINEL,
+    AttrValue, ColumnData, Coords, Dataset, Dim, OVER_TIME_DIM, ResultKind, ResultVar,
+    TEXT_SENTINEL,
 };
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,18 @@ pub struct AppendOptions {
     pub var_max_time_events: BTreeMap<String, usize>,
     /// What to do when the run does not fit the stored history.
     pub reset_policy: ResetPolicy,
+}
+
+impl AppendOptions {
+    /// The per-variable limits declared by `results`
+    /// (`ResultVar::max_time_events_value`), for
+    /// [`var_max_time_events`](Self::var_max_time_events).
+    pub fn var_limits(results: &[ResultVar]) -> BTreeMap<String, usize> {
+        results
+            .iter()
+            .filter_map(|r| r.max_time_events_value().map(|n| (r.name().to_string(), n)))
+            .collect()
+    }
 }
 
 /// Why a history was started afresh.
@@ -199,10 +212,11 @@ fn media_cells(
     out: &mut Vec<String>,
 ) {
     for c in ds.columns() {
-        if c.kind.is_media() && pick(c) {
-            if let ColumnData::Text(a) = &c.data {
-                out.extend(a.iter().filter(|s| s.as_str() != TEXT_SENTINEL).cloned());
-            }
+        if c.kind.is_media()
+            && pick(c)
+            && let ColumnData::Text(a) = &c.data
+        {
+            out.extend(a.iter().filter(|s| s.as_str() != TEXT_SENTINEL).cloned());
         }
     }
 }
@@ -309,7 +323,8 @@ impl CacheDb {
                 None
             }
         };
-        if let Some(m) = &meta {
+        // A history whose events were all removed takes this run's schema.
+        if let Some(m) = meta.as_ref().filter(|m| m.event_count() > 0) {
             if options.clear_history {
                 reset = Some(ResetReason::Cleared);
             } else {
@@ -388,14 +403,20 @@ impl CacheDb {
             while meta.event_count() > keep {
                 let old = meta.first_seq;
                 let key = schema::event_key(history_key, old);
-                if media {
-                    if let Ok((ds, _)) = self.read_event(history_key, old)? {
-                        media_cells(&ds, |_| true, &mut released);
+                // Reading the trimmed record: its size, and its media when
+                // the history has media columns.
+                let size = if media {
+                    match self.read_event(history_key, old)? {
+                        Ok((ds, size)) => {
+                            media_cells(&ds, |_| true, &mut released);
+                            size
+                        }
+                        Err(_) => 0,
                     }
-                }
-                let size = self
-                    .get(Cf::HistoryEvents, &key, "an event")?
-                    .map_or(0, |v| v.len() as u64);
+                } else {
+                    self.get(Cf::HistoryEvents, &key, "an event")?
+                        .map_or(0, |v| v.len() as u64)
+                };
                 meta.bytes = meta.bytes.saturating_sub(size);
                 batch.delete_cf(events_cf, key);
                 meta.first_seq += 1;
@@ -604,5 +625,45 @@ impl CacheDb {
             schema::event_prefix_end(history_key),
         );
         self.write(b, format!("deleting history {history_key}"))
+    }
+}
+
+/// Every media path named by a stored record, for an orphan-file GC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaReferences {
+    /// The text of every media-kind cell (never `"NAN"`) of every stored
+    /// result and history event.
+    pub paths: BTreeSet<String>,
+    /// Keys of records that could not be read. A GC must delete nothing
+    /// when this is not empty: an unreadable record may name any file.
+    pub unreadable: Vec<String>,
+}
+
+impl CacheDb {
+    /// Scans every stored result and history event for the media paths
+    /// they name. Reads the whole cache: meant for garbage collection, not
+    /// for the run path. Unreadable records are listed, not removed.
+    pub fn media_references(&self) -> Result<MediaReferences> {
+        let mut refs = MediaReferences::default();
+        let mut paths = Vec::new();
+        for (k, v) in self.scan(Cf::Results)? {
+            match codec::decode_result(&v) {
+                Ok(r) => media_cells(&r.dataset, |_| true, &mut paths),
+                Err(_) => refs
+                    .unreadable
+                    .push(format!("result {}", String::from_utf8_lossy(&k))),
+            }
+        }
+        for (k, v) in self.scan(Cf::HistoryEvents)? {
+            match codec::decode_event(&v) {
+                Ok((_, ds)) => media_cells(&ds, |_| true, &mut paths),
+                Err(_) => refs.unreadable.push(match schema::parse_event_key(&k) {
+                    Some((h, seq)) => format!("event {seq} of history {h}"),
+                    None => format!("event {}", String::from_utf8_lossy(&k)),
+                }),
+            }
+        }
+        refs.paths.extend(paths);
+        Ok(refs)
     }
 }

@@ -51,7 +51,7 @@ pub use db::{
     PutOutcome, ResultEntry, SweepListing, resolve_cache_dir,
 };
 pub use error::{Error, Result, VersionFound};
-pub use history::{AppendOptions, AppendOutcome, ResetPolicy, ResetReason};
+pub use history::{AppendOptions, AppendOutcome, MediaReferences, ResetPolicy, ResetReason};
 pub use schema::FORMAT_VERSION;
 
 #[cfg(test)]

@@ -116,6 +116,16 @@ pub(crate) fn event_key(history_key: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The history key and sequence number of a [`Cf::HistoryEvents`] key.
+pub(crate) fn parse_event_key(k: &[u8]) -> Option<(String, u64)> {
+    let n = k.len().checked_sub(9)?;
+    if k[n] != SEP {
+        return None;
+    }
+    let seq = u64::from_be_bytes(k[n + 1..].try_into().ok()?);
+    Some((String::from_utf8_lossy(&k[..n]).into_owned(), seq))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +140,8 @@ mod tests {
         assert!(event_key("h", u64::MAX) < event_prefix_end("h"));
         // A longer key that starts with the same text is another history.
         assert!(!event_key("hx", 0).starts_with(&event_prefix("h")));
+        assert_eq!(parse_event_key(&event_key("h", 7)), Some(("h".into(), 7)));
+        assert_eq!(parse_event_key(b"short"), None);
     }
 
     #[test]

@@ -1,0 +1,105 @@
+//! Anchor workloads (../shared/anchor/README.md):
+//! - `cache_*_4_8mb`: write and read back the whole result of the core
+//!   store workload: a (float, 100 values) x b (int 0..=99) x repeats 10,
+//!   3 floats + vec(3) = 6 f64 columns, 600,000 cells, 4.8 MB.
+//! - `history_append_50x50x2_h{H}`: append one event (50 x 50 grid,
+//!   repeat 1, 2 float columns) to a history of H events.
+#![allow(clippy::unwrap_used, missing_docs, reason = "benchmarks")]
+
+use std::hint::black_box;
+
+use collector_cache::{AppendOptions, CacheDb, CacheOptions};
+use collector_core::{
+    ColumnData, Dataset, InputVar, ResultVar, Sweep, SweepResult, TimeSrc, setup_dataset,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn anchor_result() -> SweepResult {
+    let sweep = Sweep::builder("anchor_store")
+        .input(InputVar::float_samples("a", 0.0, 1.0, 100))
+        .input(InputVar::int_range("b", 0, 99))
+        .result(ResultVar::float("r0"))
+        .result(ResultVar::float("r1"))
+        .result(ResultVar::float("r2"))
+        .result(ResultVar::vector("v", 3))
+        .repeats(10)
+        .build()
+        .unwrap();
+    let setup = setup_dataset(&sweep, &TimeSrc::Label("bench".into())).unwrap();
+    let mut r = setup.result;
+    for (k, c) in r.dataset.columns_mut().iter_mut().enumerate() {
+        if let ColumnData::F64(a) = &mut c.data {
+            for (i, x) in a.iter_mut().enumerate() {
+                *x = (i * (k + 1)) as f64 * 1e-3;
+            }
+        }
+    }
+    r.stats.attempted = setup.total;
+    r
+}
+
+fn cache_roundtrip(c: &mut Criterion) {
+    let r = anchor_result();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+    let mut g = c.benchmark_group("cache");
+    g.sample_size(20);
+    g.bench_function("cache_roundtrip_4_8mb", |b| {
+        b.iter(|| {
+            cache.put_result("anchor", "anchor_store", &r).unwrap();
+            black_box(cache.get_complete_result("anchor").unwrap().unwrap());
+        });
+    });
+    g.bench_function("cache_write_4_8mb", |b| {
+        b.iter(|| black_box(cache.put_result("anchor", "anchor_store", &r).unwrap()));
+    });
+    g.bench_function("cache_read_4_8mb", |b| {
+        b.iter(|| black_box(cache.get_complete_result("anchor").unwrap().unwrap()));
+    });
+    g.finish();
+}
+
+fn grid_event() -> Dataset {
+    let sweep = Sweep::builder("anchor_history")
+        .input(InputVar::float_samples("a", 0.0, 1.0, 50))
+        .input(InputVar::int_samples("b", 0, 99, 50))
+        .result(ResultVar::float("r0"))
+        .result(ResultVar::float("r1"))
+        .over_time(true)
+        .build()
+        .unwrap();
+    let mut ds = setup_dataset(&sweep, &TimeSrc::Label("event".into()))
+        .unwrap()
+        .result
+        .dataset;
+    for c in ds.columns_mut() {
+        if let ColumnData::F64(a) = &mut c.data {
+            a.iter_mut().enumerate().for_each(|(i, x)| *x = i as f64);
+        }
+    }
+    ds
+}
+
+fn history_append(c: &mut Criterion) {
+    let event = grid_event();
+    let mut g = c.benchmark_group("history");
+    for h in [1usize, 10, 100, 300, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+        // The history stays at H events: each append trims the oldest.
+        let opts = AppendOptions {
+            max_time_events: Some(h),
+            ..Default::default()
+        };
+        for _ in 0..h {
+            cache.append_event("anchor", &event, &opts).unwrap();
+        }
+        g.bench_function(format!("history_append_50x50x2_h{h}"), |b| {
+            b.iter(|| black_box(cache.append_event("anchor", &event, &opts).unwrap()));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cache_roundtrip, history_append);
+criterion_main!(benches);

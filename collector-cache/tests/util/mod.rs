@@ -1,0 +1,149 @@
+//! Shared helpers of the integration tests.
+#![allow(clippy::unwrap_used, reason = "tests")]
+#![allow(dead_code, reason = "each test binary uses a part")]
+
+use std::path::Path;
+
+use collector_cache::{CacheDb, CacheOptions};
+use collector_core::{
+    Dataset, FailureKind, InputVar, ResultVar, RunOptions, Sweep, SweepResult, TimeSrc, run_sweep,
+    setup_dataset,
+};
+
+/// Opens a cache with default options.
+pub fn open(dir: &Path) -> CacheDb {
+    CacheDb::open(dir, CacheOptions::default()).unwrap()
+}
+
+/// A small sweep with one result of every storage class.
+pub fn small_sweep() -> Sweep {
+    Sweep::builder("small")
+        .input(InputVar::float_values("x", [0.0, 0.5]).units("m"))
+        .input(InputVar::labels("algo", ["a", "b"]))
+        .result(ResultVar::float("cost").units("s"))
+        .result(ResultVar::vector("pos", 2))
+        .result(ResultVar::string("note"))
+        .result(ResultVar::image("plot"))
+        .result(ResultVar::reference("obj"))
+        .repeats(2)
+        .build()
+        .unwrap()
+}
+
+/// A complete result of [`small_sweep`]; values depend on `salt`.
+pub fn small_result(sweep: &Sweep, salt: f64) -> SweepResult {
+    let mut r = setup_dataset(sweep, &TimeSrc::Label("v1".into()))
+        .unwrap()
+        .result;
+    run_sweep(&mut r, &RunOptions::default(), |s| {
+        let x = s.get::<f64>("x")?;
+        let out = s
+            .outputs()
+            .with("cost", x + salt)
+            .with("pos", [x, -x])
+            .with("note", format!("job {}", s.job()))
+            .with("plot", format!("media/{}/plot.png", s.job()))
+            .with(
+                "obj",
+                collector_core::ResultValue::Object(Box::new(s.job())),
+            );
+        Ok::<_, collector_core::Error>(out)
+    })
+    .unwrap();
+    r
+}
+
+/// A result with one failed job.
+pub fn failed_result(sweep: &Sweep) -> SweepResult {
+    let mut r = small_result(sweep, 0.0);
+    r.record_failure(1, FailureKind::Error, "flaky".into());
+    r
+}
+
+/// A sweep that keeps history: a `n`-value float input over [0, `hi`].
+pub fn history_sweep(n: usize, hi: f64, with_media: bool) -> Sweep {
+    let mut b = Sweep::builder("hist")
+        .input(InputVar::float_samples("x", 0.0, hi, n))
+        .result(ResultVar::float("y"))
+        .over_time(true);
+    if with_media {
+        b = b.result(ResultVar::image("img"));
+    }
+    b.build().unwrap()
+}
+
+/// One event of `sweep` at `time`; `y = x + value`, `img = "<label>/<job>.png"`.
+pub fn event(sweep: &Sweep, time: TimeSrc, value: f64) -> Dataset {
+    let label = match &time {
+        TimeSrc::Label(l) => l.clone(),
+        TimeSrc::Timestamp(t) => t.timestamp().to_string(),
+    };
+    let mut r = setup_dataset(sweep, &time).unwrap().result;
+    run_sweep(&mut r, &RunOptions::default(), |s| {
+        let x = s.get::<f64>("x")?;
+        let mut o = s.outputs().with("y", x + value);
+        if s.sweep().results().len() > 1 {
+            o = o.with("img", format!("{label}/{}.png", s.job()));
+        }
+        Ok::<_, collector_core::Error>(o)
+    })
+    .unwrap();
+    r.dataset
+}
+
+/// A labelled event.
+pub fn label_event(sweep: &Sweep, label: &str, value: f64) -> Dataset {
+    event(sweep, TimeSrc::Label(label.into()), value)
+}
+
+/// Overwrites (or deletes, with `None`) one raw value in the database
+/// under `dir`, with the cache closed.
+pub fn poke(dir: &Path, cf: &str, key: &[u8], value: Option<Vec<u8>>) {
+    let db_dir = dir.join(collector_cache::DB_SUBDIR);
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &db_dir).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_dir, cfs).unwrap();
+    let h = db.cf_handle(cf).unwrap();
+    match value {
+        Some(v) => db.put_cf(h, key, v).unwrap(),
+        None => db.delete_cf(h, key).unwrap(),
+    }
+}
+
+/// Reads one raw value.
+pub fn peek(dir: &Path, cf: &str, key: &[u8]) -> Option<Vec<u8>> {
+    let db_dir = dir.join(collector_cache::DB_SUBDIR);
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &db_dir).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_dir, cfs).unwrap();
+    let h = db.cf_handle(cf).unwrap();
+    db.get_cf(h, key).unwrap()
+}
+
+/// The float values of column `name`, row-major.
+pub fn f64s(ds: &Dataset, name: &str) -> Vec<f64> {
+    ds.column(name)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+/// The text values of column `name`, row-major.
+pub fn texts(ds: &Dataset, name: &str) -> Vec<String> {
+    ds.column(name)
+        .unwrap()
+        .text()
+        .unwrap()
+        .iter()
+        .cloned()
+        .collect()
+}
+
+/// The `over_time` labels of a loaded history.
+pub fn labels(ds: &Dataset) -> Vec<String> {
+    match &ds.dim("over_time").unwrap().coords {
+        collector_core::Coords::Label(v) => v.clone(),
+        c => panic!("not labels: {c:?}"),
+    }
+}
