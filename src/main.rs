@@ -79,7 +79,7 @@ struct DemoArgs {
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     threads: Option<u64>,
-    /// Where to write the HTML report (default: <cache dir>/reports/demo.html).
+    /// Where to write the HTML report (default: CACHE_DIR/reports/demo.html).
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
 }
@@ -129,7 +129,7 @@ struct ExportArgs {
 struct ReportArgs {
     /// A sweep name (its newest stored result), or a cache or history key (a unique prefix is enough).
     target: String,
-    /// The HTML file to write (default: <cache dir>/reports/<sweep>.html).
+    /// The HTML file to write (default: CACHE_DIR/reports/SWEEP.html).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
