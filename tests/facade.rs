@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use result_collector::model::{Coords, Error as ModelError, ResultValue};
 use result_collector::{
-    CatchPolicy, Error, FailThreshold, InputVar, Outputs, ResetPolicy, ResultCollector,
-    ResultKind, ResultVar, RunOptions, Sample, Sweep, TimeSrc,
+    CatchPolicy, Error, FailThreshold, InputVar, Outputs, ResetPolicy, ResultCollector, ResultKind,
+    ResultVar, RunOptions, Sample, Sweep, TimeSrc,
 };
 
 fn sweep(over_time: bool) -> Sweep {
@@ -33,18 +33,25 @@ fn a_complete_result_is_a_hit_an_incomplete_one_is_not() {
         }
         Ok(smp.outputs().with("t", smp.job() as f64))
     };
-    let first = c.run(&s, &TimeSrc::now(), &RunOptions::threads(1), flaky).unwrap();
+    let first = c
+        .run(&s, &TimeSrc::now(), &RunOptions::threads(1), flaky)
+        .unwrap();
     assert!(!first.cache_hit);
     assert_eq!(first.result.failures.len(), 1);
     // Upstream bug 6: the flaky job must not become a permanent hole.
-    let second = c.run(&s, &TimeSrc::now(), &RunOptions::threads(1), flaky).unwrap();
+    let second = c
+        .run(&s, &TimeSrc::now(), &RunOptions::threads(1), flaky)
+        .unwrap();
     assert!(!second.cache_hit, "an incomplete result is not a hit");
     assert!(second.result.failures.is_empty());
     assert_eq!(calls.load(Ordering::Relaxed), 16);
     let third = c
-        .run(&s, &TimeSrc::now(), &RunOptions::threads(1), |_s: &Sample<'_>| {
-            Err::<Outputs, _>("the worker must not run on a hit")
-        })
+        .run(
+            &s,
+            &TimeSrc::now(),
+            &RunOptions::threads(1),
+            |_s: &Sample<'_>| Err::<Outputs, _>("the worker must not run on a hit"),
+        )
         .unwrap();
     assert!(third.cache_hit);
     assert_eq!(third.result.dataset, second.result.dataset);
@@ -58,9 +65,12 @@ fn history_grows_by_one_event_per_run_even_on_a_hit() {
     let labels = ["9", "10", "11"];
     for i in 0..labels.len() {
         let r = c
-            .run(&s, &TimeSrc::Label(labels[i].into()), &RunOptions::default(), |smp| {
-                Ok::<_, ModelError>(smp.outputs().with("t", 1.0))
-            })
+            .run(
+                &s,
+                &TimeSrc::Label(labels[i].into()),
+                &RunOptions::default(),
+                |smp| Ok::<_, ModelError>(smp.outputs().with("t", 1.0)),
+            )
             .unwrap();
         assert_eq!(r.cache_hit, i > 0);
         let h = r.history.unwrap();
@@ -81,16 +91,35 @@ fn references_read_back_from_the_cache_are_missing() {
         .build()
         .unwrap();
     let work = |smp: &Sample<'_>| {
-        Ok::<_, ModelError>(smp.outputs().with("obj", ResultValue::Object(Box::new(smp.job()))))
+        Ok::<_, ModelError>(
+            smp.outputs()
+                .with("obj", ResultValue::Object(Box::new(smp.job()))),
+        )
     };
-    let first = c.run(&s, &TimeSrc::now(), &RunOptions::default(), work).unwrap();
+    let first = c
+        .run(&s, &TimeSrc::now(), &RunOptions::default(), work)
+        .unwrap();
     assert_eq!(first.result.objects.len(), 3);
-    assert_eq!(first.result.dataset.column("obj").unwrap().i64().unwrap()[[2, 0]], 2);
-    let hit = c.run(&s, &TimeSrc::now(), &RunOptions::default(), work).unwrap();
+    assert_eq!(
+        first.result.dataset.column("obj").unwrap().i64().unwrap()[[2, 0]],
+        2
+    );
+    let hit = c
+        .run(&s, &TimeSrc::now(), &RunOptions::default(), work)
+        .unwrap();
     assert!(hit.cache_hit);
     // Upstream bug 7: never an index into another run's objects.
     assert!(hit.result.objects.is_empty());
-    assert!(hit.result.dataset.column("obj").unwrap().i64().unwrap().iter().all(|v| *v == -1));
+    assert!(
+        hit.result
+            .dataset
+            .column("obj")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .iter()
+            .all(|v| *v == -1)
+    );
 }
 
 #[test]
@@ -108,37 +137,71 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
     let mut files: Vec<Vec<String>> = Vec::new();
     for run in 0..3 {
         let r = c
-            .run(&s, &TimeSrc::Label(format!("run{run}")), &RunOptions::threads(1), |smp| {
-                let key = result_collector::model::sample_key(smp.sweep(), &smp.inputs());
-                let f = root
-                    .new_file(ResultKind::Image, "img", &key, &format!("r{run}.txt"))
-                    .map_err(|e| e.to_string())?;
-                std::fs::write(&f.path, b"x").map_err(|e| e.to_string())?;
-                Ok::<_, String>(smp.outputs().with("img", f.cell).with("t", run as f64))
-            })
+            .run(
+                &s,
+                &TimeSrc::Label(format!("run{run}")),
+                &RunOptions::threads(1),
+                |smp| {
+                    let key = result_collector::model::sample_key(smp.sweep(), &smp.inputs());
+                    let f = root
+                        .new_file(ResultKind::Image, "img", &key, &format!("r{run}.txt"))
+                        .map_err(|e| e.to_string())?;
+                    std::fs::write(&f.path, b"x").map_err(|e| e.to_string())?;
+                    Ok::<_, String>(smp.outputs().with("img", f.cell).with("t", run as f64))
+                },
+            )
             .unwrap();
-        files.push(r.result.dataset.column("img").unwrap().text().unwrap().iter().cloned().collect());
+        files.push(
+            r.result
+                .dataset
+                .column("img")
+                .unwrap()
+                .text()
+                .unwrap()
+                .iter()
+                .cloned()
+                .collect(),
+        );
         let h = r.history.unwrap();
         // Per-variable aging: `t` keeps only its newest event.
         let t = h.column("t").unwrap().f64().unwrap();
         let events = h.dims().last().unwrap().len();
         assert_eq!(events, run + 1);
         for e in 0..events {
-            assert_eq!(t[[0, 0, e]].is_nan(), e + 1 < events, "event {e} of {events}");
+            assert_eq!(
+                t[[0, 0, e]].is_nan(),
+                e + 1 < events,
+                "event {e} of {events}"
+            );
         }
     }
     for cells in &files {
         for cell in cells {
-            assert!(root.resolve(cell).unwrap().exists(), "{cell} exists before trimming");
+            assert!(
+                root.resolve(cell).unwrap().exists(),
+                "{cell} exists before trimming"
+            );
         }
     }
     // A last event that names one file of run 2 again, trimmed to 1 event:
     // the media of the trimmed events go, the file still named stays.
-    let mut setup = result_collector::model::setup_dataset(&s, &TimeSrc::Label("last".into())).unwrap();
+    let mut setup =
+        result_collector::model::setup_dataset(&s, &TimeSrc::Label("last".into())).unwrap();
     let kept = files[2][0].clone();
-    setup.result.store_results(0, Outputs::for_sweep(&s).with("img", kept.clone()).with("t", 9.0));
+    setup.result.store_results(
+        0,
+        Outputs::for_sweep(&s)
+            .with("img", kept.clone())
+            .with("t", 9.0),
+    );
     let (h, outcome, report) = c
-        .load_history_cache(&setup.result.dataset, &result_collector::history_key(&s), false, Some(1), s.results())
+        .load_history_cache(
+            &setup.result.dataset,
+            &result_collector::history_key(&s),
+            false,
+            Some(1),
+            s.results(),
+        )
         .unwrap();
     assert_eq!(h.dims().last().unwrap().len(), 1);
     assert_eq!(outcome.removed_events, 3);
@@ -157,12 +220,24 @@ fn error_policy_writes_and_deletes_nothing() {
     let mut c = ResultCollector::new(Some(dir.path())).reset_policy(ResetPolicy::Error);
     let s = sweep(true);
     let ok = |smp: &Sample<'_>| Ok::<_, ModelError>(smp.outputs().with("t", 1.0));
-    c.run(&s, &TimeSrc::Label("a".into()), &RunOptions::default(), ok).unwrap();
+    c.run(&s, &TimeSrc::Label("a".into()), &RunOptions::default(), ok)
+        .unwrap();
     // Same history key, another over_time kind: incompatible.
-    let e = c.run(&s, &TimeSrc::now(), &RunOptions::default(), ok).unwrap_err();
+    let e = c
+        .run(&s, &TimeSrc::now(), &RunOptions::default(), ok)
+        .unwrap_err();
     assert!(matches!(e, Error::Cache(_)), "{e}");
-    let h = c.cache().unwrap().load_history(&result_collector::history_key(&s)).unwrap().unwrap();
-    assert_eq!(h.dims().last().unwrap().len(), 1, "the old history is intact");
+    let h = c
+        .cache()
+        .unwrap()
+        .load_history(&result_collector::history_key(&s))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.dims().last().unwrap().len(),
+        1,
+        "the old history is intact"
+    );
 }
 
 #[test]
@@ -175,7 +250,11 @@ fn fail_fast_and_thresholds_save_before_failing() {
         .catch(CatchPolicy::FailFast)
         .build()
         .unwrap();
-    let opts = RunOptions { threads: Some(1), batch: 4, progress: None };
+    let opts = RunOptions {
+        threads: Some(1),
+        batch: 4,
+        progress: None,
+    };
     let e = c
         .run(&s, &TimeSrc::now(), &opts, |smp| {
             if smp.job() == 5 {
@@ -185,9 +264,17 @@ fn fail_fast_and_thresholds_save_before_failing() {
         })
         .unwrap_err();
     assert!(e.to_string().contains("job 5"), "{e}");
-    let stored = c.cache().unwrap().get_result(&result_collector::cache_key(&s)).unwrap().unwrap();
+    let stored = c
+        .cache()
+        .unwrap()
+        .get_result(&result_collector::cache_key(&s))
+        .unwrap()
+        .unwrap();
     assert!(!stored.complete);
-    assert_eq!(stored.dataset.column("t").unwrap().f64().unwrap()[[4, 0]], 1.0);
+    assert_eq!(
+        stored.dataset.column("t").unwrap().f64().unwrap()[[4, 0]],
+        1.0
+    );
 
     let s = Sweep::builder("thr")
         .input(InputVar::int_range("n", 0, 9))
@@ -204,7 +291,13 @@ fn fail_fast_and_thresholds_save_before_failing() {
         })
         .unwrap_err();
     assert!(e.to_string().contains("1 of 10"), "{e}");
-    assert!(c.cache().unwrap().get_result(&result_collector::cache_key(&s)).unwrap().is_some());
+    assert!(
+        c.cache()
+            .unwrap()
+            .get_result(&result_collector::cache_key(&s))
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
