@@ -1,7 +1,5 @@
 //! Setting up a run: the empty dataset, and the lazy, row-major job iterator.
 
-use std::sync::Arc;
-
 use smallvec::SmallVec;
 
 use crate::dataset::{Column, Dataset, Dim, VarAttrs};
@@ -247,7 +245,7 @@ pub fn unravel(mut linear: usize, shape: &[usize]) -> Index {
 #[derive(Debug, Clone)]
 pub struct Sample<'s> {
     sweep: &'s Sweep,
-    names: &'s Arc<Vec<String>>,
+    names: &'static [String],
     linear: usize,
     index: Index,
 }
@@ -261,7 +259,7 @@ impl<'s> Sample<'s> {
     /// A sample whose outputs share `names`: the store loop hands each
     /// worker thread its own copy so that reference counts are not
     /// contended between threads.
-    pub(crate) fn with_names(sweep: &'s Sweep, names: &'s Arc<Vec<String>>, linear: usize) -> Self {
+    pub(crate) fn with_names(sweep: &'s Sweep, names: &'static [String], linear: usize) -> Self {
         Sample {
             sweep,
             names,
@@ -338,7 +336,7 @@ impl<'s> Sample<'s> {
 
     /// An empty set of outputs for this job's sweep.
     pub fn outputs(&self) -> Outputs {
-        Outputs::with_names(Arc::clone(self.names))
+        Outputs::with_names(self.names)
     }
 }
 

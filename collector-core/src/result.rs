@@ -118,7 +118,7 @@ impl From<&std::path::Path> for ResultValue {
 /// the job is reported as a contract violation when stored.
 #[derive(Debug)]
 pub struct Outputs {
-    names: Arc<Vec<String>>,
+    names: &'static [String],
     // Numbers live inline in the slots and vec components in `nums`, so a
     // job of numeric results never allocates and moves few bytes.
     slots: SmallVec<[Slot; 6]>,
@@ -147,10 +147,10 @@ enum Slot {
 impl Outputs {
     /// Empty outputs for `sweep`. Prefer [`crate::Sample::outputs`] in a worker.
     pub fn for_sweep(sweep: &Sweep) -> Self {
-        Self::with_names(Arc::clone(sweep.result_names()))
+        Self::with_names(sweep.result_names())
     }
 
-    pub(crate) fn with_names(names: Arc<Vec<String>>) -> Self {
+    pub(crate) fn with_names(names: &'static [String]) -> Self {
         let n = names.len();
         Outputs {
             names,

@@ -130,27 +130,14 @@ where
             .into_par_iter()
             // Jobs are often tiny: hand rayon runs of them, not single jobs.
             .with_min_len(128)
-            .map_init(
-                || {
-                    Arc::new(
-                        sweep
-                            .results()
-                            .iter()
-                            .map(|r| r.name().to_string())
-                            .collect(),
-                    )
-                },
-                |names, job| {
-                    let sample = Sample::with_names(&sweep, &*names, job);
-                    match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
-                        Ok(Ok(out)) => Outcome::Done(out),
-                        Ok(Err(e)) => Outcome::Failed(FailureKind::Error, e.to_string()),
-                        Err(payload) => {
-                            Outcome::Failed(FailureKind::Panic, panic_message(&*payload))
-                        }
-                    }
-                },
-            )
+            .map(|job| {
+                let sample = Sample::new(&sweep, job);
+                match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
+                    Ok(Ok(out)) => Outcome::Done(out),
+                    Ok(Err(e)) => Outcome::Failed(FailureKind::Error, e.to_string()),
+                    Err(payload) => Outcome::Failed(FailureKind::Panic, panic_message(&*payload)),
+                }
+            })
             .collect();
         let mut first_fatal: Option<(usize, String)> = None;
         {

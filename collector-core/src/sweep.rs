@@ -1,7 +1,8 @@
 //! Declaring a sweep: input, result and constant variables, repeats, tag,
 //! history and failure policies.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -736,7 +737,7 @@ pub struct Sweep {
     fail_on: Option<FailThreshold>,
     shape_no_time: Vec<usize>,
     jobs: usize,
-    result_names: Arc<Vec<String>>,
+    result_names: &'static [String],
 }
 
 /// Builds a [`Sweep`]; every check happens in [`SweepBuilder::build`].
@@ -869,7 +870,7 @@ impl SweepBuilder {
                 sweep: self.name.clone(),
                 dims: shape_no_time.clone(),
             })?;
-        let result_names = Arc::new(self.results.iter().map(|r| r.name.clone()).collect());
+        let result_names = intern_names(self.results.iter().map(|r| r.name.clone()).collect());
         Ok(Sweep {
             result_names,
             name: self.name,
@@ -887,6 +888,24 @@ impl SweepBuilder {
             jobs,
         })
     }
+}
+
+/// Result-name lists are interned once per distinct list for the life of
+/// the process, so that every job's `Outputs` can refer to them without a
+/// reference count: an atomic operation per job on the hot path otherwise.
+/// The table holds one copy of each distinct list, so it stays small.
+fn intern_names(names: Vec<String>) -> &'static [String] {
+    static TABLE: OnceLock<Mutex<HashSet<&'static [String]>>> = OnceLock::new();
+    let mut table = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = table.get(names.as_slice()) {
+        return found;
+    }
+    let leaked: &'static [String] = Box::leak(names.into_boxed_slice());
+    table.insert(leaked);
+    leaked
 }
 
 fn claim(sweep: &str, seen: &mut Vec<String>, name: &str, role: &str) -> Result<()> {
@@ -985,8 +1004,8 @@ impl Sweep {
         &self.shape_no_time
     }
     /// The result names in order, shared by every `Outputs` of the sweep.
-    pub(crate) fn result_names(&self) -> &Arc<Vec<String>> {
-        &self.result_names
+    pub(crate) fn result_names(&self) -> &'static [String] {
+        self.result_names
     }
 
     /// The position of result variable `name`.
