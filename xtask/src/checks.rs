@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::run;
+
 /// A fresh, empty directory under the system temp dir.
 fn fresh_dir(what: &str) -> Result<PathBuf> {
     let nanos = std::time::SystemTime::now()
@@ -24,18 +26,6 @@ fn cargo(root: &Path) -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root);
     c
-}
-
-/// Runs `cmd`, failing with `what` when it cannot start or exits non-zero.
-fn run(mut cmd: Command, what: &str) -> Result<()> {
-    eprintln!("xtask: {what}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("could not start: {what}"))?;
-    if !status.success() {
-        bail!("failed: {what} ({status})");
-    }
-    Ok(())
 }
 
 /// Whether `program args…` starts and exits with success, quietly.
