@@ -225,10 +225,7 @@ impl ResultCollector {
         let options = AppendOptions {
             clear_history,
             max_time_events,
-            var_max_time_events: result_vars
-                .iter()
-                .filter_map(|r| r.max_time_events_value().map(|n| (r.name().to_string(), n)))
-                .collect(),
+            var_max_time_events: AppendOptions::var_limits(result_vars),
             reset_policy: self.reset_policy,
         };
         let outcome = db.append_event(key, dataset, &options)?;
