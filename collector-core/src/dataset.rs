@@ -289,15 +289,6 @@ impl Column {
         Ok(())
     }
 
-    /// Whether the cell at linear position `i` (row-major) is missing.
-    pub fn is_missing_at(&self, i: usize) -> bool {
-        match &self.data {
-            ColumnData::F64(a) => a.iter().nth(i).is_none_or(|v| v.is_nan()),
-            ColumnData::I64(a) => a.iter().nth(i).is_none_or(|v| *v < 0),
-            ColumnData::Text(a) => a.iter().nth(i).is_none_or(|v| v == TEXT_SENTINEL),
-        }
-    }
-
     fn bad_index(&self, idx: &[usize]) -> Error {
         Error::Shape {
             what: format!("column `{}`", self.name),

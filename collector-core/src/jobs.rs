@@ -245,7 +245,6 @@ pub fn unravel(mut linear: usize, shape: &[usize]) -> Index {
 #[derive(Debug, Clone)]
 pub struct Sample<'s> {
     sweep: &'s Sweep,
-    names: &'static [String],
     linear: usize,
     index: Index,
 }
@@ -253,16 +252,8 @@ pub struct Sample<'s> {
 impl<'s> Sample<'s> {
     /// The sample of job `linear` of `sweep`.
     pub fn new(sweep: &'s Sweep, linear: usize) -> Self {
-        Self::with_names(sweep, sweep.result_names(), linear)
-    }
-
-    /// A sample whose outputs share `names`: the store loop hands each
-    /// worker thread its own copy so that reference counts are not
-    /// contended between threads.
-    pub(crate) fn with_names(sweep: &'s Sweep, names: &'static [String], linear: usize) -> Self {
         Sample {
             sweep,
-            names,
             linear,
             index: unravel(linear, sweep.shape()),
         }
@@ -336,7 +327,7 @@ impl<'s> Sample<'s> {
 
     /// An empty set of outputs for this job's sweep.
     pub fn outputs(&self) -> Outputs {
-        Outputs::with_names(self.names)
+        Outputs::for_sweep(self.sweep)
     }
 }
 

@@ -147,10 +147,7 @@ enum Slot {
 impl Outputs {
     /// Empty outputs for `sweep`. Prefer [`crate::Sample::outputs`] in a worker.
     pub fn for_sweep(sweep: &Sweep) -> Self {
-        Self::with_names(sweep.result_names())
-    }
-
-    pub(crate) fn with_names(names: &'static [String]) -> Self {
+        let names = sweep.result_names();
         let n = names.len();
         Outputs {
             names,
