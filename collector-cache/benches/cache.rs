@@ -53,6 +53,9 @@ fn cache_roundtrip(c: &mut Criterion) {
     g.bench_function("cache_write_4_8mb", |b| {
         b.iter(|| black_box(cache.put_result("anchor", "anchor_store", &r).unwrap()));
     });
+    g.bench_function("cache_encode_4_8mb", |b| {
+        b.iter(|| black_box(collector_cache::codec::encode_result(&r).unwrap()));
+    });
     g.bench_function("cache_read_4_8mb", |b| {
         b.iter(|| black_box(cache.get_complete_result("anchor").unwrap().unwrap()));
     });

@@ -123,7 +123,7 @@ fn random_events_round_trip_bit_exactly() {
             "case {i}, cut at {cut}"
         );
         // A flipped byte is either an error or a different (valid) value: no panic.
-        let mut flipped = bytes.clone();
+        let mut flipped = bytes.to_vec();
         let at = rng.below(bytes.len() as u64);
         flipped[at] ^= 1 << rng.below(8);
         let _ = decode_event(&flipped);
