@@ -1,0 +1,62 @@
+//! The anchor's cache write as the upstream script times it: once, in a
+//! process that has just started. Criterion's `cache_write_4_8mb` times
+//! the same write in a warmed-up process; this shows the cold case, where
+//! the fresh memory of each buffer is paid for in page faults.
+//!
+//! ```sh
+//! cargo build --release --workspace --examples
+//! "${CARGO_TARGET_DIR:-target}"/release/examples/cold_write
+//! ```
+//!
+//! (Building with `--workspace` reuses the RocksDB build of the other
+//! commands; `-p collector-cache` would unify features differently and
+//! compile RocksDB again.)
+#![allow(clippy::unwrap_used, reason = "an example")]
+
+use std::time::Instant;
+
+use collector_cache::{CacheDb, CacheOptions};
+use collector_core::{ColumnData, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The core store workload's result: 6 f64 columns, 600,000 cells, 4.8 MB.
+    let sweep = Sweep::builder("anchor_store")
+        .input(InputVar::float_samples("a", 0.0, 1.0, 100))
+        .input(InputVar::int_range("b", 0, 99))
+        .result(ResultVar::float("r0"))
+        .result(ResultVar::float("r1"))
+        .result(ResultVar::float("r2"))
+        .result(ResultVar::vector("v", 3))
+        .repeats(10)
+        .build()?;
+    let setup = setup_dataset(&sweep, &TimeSrc::Label("cold".into()))?;
+    let mut result = setup.result;
+    for (k, c) in result.dataset.columns_mut().iter_mut().enumerate() {
+        if let ColumnData::F64(a) = &mut c.data {
+            for (i, x) in a.iter_mut().enumerate() {
+                *x = (i * (k + 1)) as f64 * 1e-3;
+            }
+        }
+    }
+    result.stats.attempted = setup.total;
+
+    let dir = tempfile::tempdir()?;
+    let cache = CacheDb::open(dir.path(), CacheOptions::default())?;
+    let mut writes = Vec::new();
+    for i in 0..4 {
+        let t = Instant::now();
+        cache.put_result(&format!("key{i}"), "anchor_store", &result)?;
+        writes.push(format!("{:.2}", t.elapsed().as_secs_f64() * 1e3));
+    }
+    let t = Instant::now();
+    let back = cache.get_complete_result("key0")?.unwrap();
+    let read = t.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(back.dataset, result.dataset);
+    println!(
+        "writes of 4.8 MB in a fresh process (ms, in order): {}",
+        writes.join(" ")
+    );
+    println!("first read (ms): {read:.2}");
+    cache.close()?;
+    Ok(())
+}
