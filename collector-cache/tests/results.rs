@@ -404,3 +404,51 @@ fn the_write_ahead_log_stays_bounded() {
         assert!(a.iter().all(|&x| x == f64::from(k)), "result {k}");
     }
 }
+
+/// Closing (or dropping) flushes the memtables, so the next open has no
+/// log to replay: the live write-ahead log is empty and the results are
+/// read back from table files.
+#[test]
+fn closing_leaves_no_log_to_replay() {
+    use collector_core::{ColumnData, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
+    let sweep = Sweep::builder("big")
+        .input(InputVar::int_range("i", 0, 124_999))
+        .result(ResultVar::float("y"))
+        .build()
+        .unwrap();
+    let mut r = setup_dataset(&sweep, &TimeSrc::Label("v1".into()))
+        .unwrap()
+        .result;
+    r.stats.attempted = 125_000;
+    if let ColumnData::F64(a) = &mut r.dataset.columns_mut()[0].data {
+        a.fill(2.5);
+    }
+    let log_bytes = |dir: &std::path::Path| -> u64 {
+        std::fs::read_dir(dir.join(collector_cache::DB_SUBDIR))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    };
+    for explicit in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = open(dir.path());
+        for k in 0..5 {
+            cache.put_result(&format!("key{k}"), "big", &r).unwrap();
+        }
+        assert!(
+            log_bytes(dir.path()) > 5_000_000,
+            "the writes went to the log"
+        );
+        if explicit {
+            cache.close().unwrap();
+        } else {
+            drop(cache);
+        }
+        assert_eq!(log_bytes(dir.path()), 0, "explicit close: {explicit}");
+        let cache = open(dir.path());
+        let back = cache.get_complete_result("key4").unwrap().unwrap();
+        assert_eq!(back.dataset, r.dataset);
+    }
+}
