@@ -247,8 +247,8 @@ impl CacheDb {
         // metadata) rarely fill a memtable, so without a bound the log
         // kept every large result ever written and each new write went to
         // a file that grew without end (a 4.8 MB write took 11 ms instead
-        // of 4.5). Past this size RocksDB flushes the families holding the
-        // oldest log instead.
+        // of 7.5, both before the hardware CRC). Past this size RocksDB
+        // flushes the families holding the oldest log instead.
         opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
 
         // RocksDB must open every family that exists; a newer build may
