@@ -12,34 +12,11 @@
 use std::hint::black_box;
 
 use collector_cache::{AppendOptions, CacheDb, CacheOptions};
-use collector_core::{
-    ColumnData, Dataset, InputVar, ResultVar, Sweep, SweepResult, TimeSrc, setup_dataset,
-};
+use collector_core::{ColumnData, Dataset, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
-fn anchor_result() -> SweepResult {
-    let sweep = Sweep::builder("anchor_store")
-        .input(InputVar::float_samples("a", 0.0, 1.0, 100))
-        .input(InputVar::int_range("b", 0, 99))
-        .result(ResultVar::float("r0"))
-        .result(ResultVar::float("r1"))
-        .result(ResultVar::float("r2"))
-        .result(ResultVar::vector("v", 3))
-        .repeats(10)
-        .build()
-        .unwrap();
-    let setup = setup_dataset(&sweep, &TimeSrc::Label("bench".into())).unwrap();
-    let mut r = setup.result;
-    for (k, c) in r.dataset.columns_mut().iter_mut().enumerate() {
-        if let ColumnData::F64(a) = &mut c.data {
-            for (i, x) in a.iter_mut().enumerate() {
-                *x = (i * (k + 1)) as f64 * 1e-3;
-            }
-        }
-    }
-    r.stats.attempted = setup.total;
-    r
-}
+mod anchor;
+use anchor::anchor_result;
 
 fn cache_roundtrip(c: &mut Criterion) {
     let r = anchor_result();

@@ -16,29 +16,14 @@
 use std::time::Instant;
 
 use collector_cache::{CacheDb, CacheOptions};
-use collector_core::{ColumnData, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
+
+#[path = "../benches/anchor/mod.rs"]
+mod anchor;
+use anchor::anchor_result;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The core store workload's result: 6 f64 columns, 600,000 cells, 4.8 MB.
-    let sweep = Sweep::builder("anchor_store")
-        .input(InputVar::float_samples("a", 0.0, 1.0, 100))
-        .input(InputVar::int_range("b", 0, 99))
-        .result(ResultVar::float("r0"))
-        .result(ResultVar::float("r1"))
-        .result(ResultVar::float("r2"))
-        .result(ResultVar::vector("v", 3))
-        .repeats(10)
-        .build()?;
-    let setup = setup_dataset(&sweep, &TimeSrc::Label("cold".into()))?;
-    let mut result = setup.result;
-    for (k, c) in result.dataset.columns_mut().iter_mut().enumerate() {
-        if let ColumnData::F64(a) = &mut c.data {
-            for (i, x) in a.iter_mut().enumerate() {
-                *x = (i * (k + 1)) as f64 * 1e-3;
-            }
-        }
-    }
-    result.stats.attempted = setup.total;
+    let result = anchor_result();
 
     let dir = tempfile::tempdir()?;
     let t = Instant::now();

@@ -174,6 +174,9 @@ pub struct CacheDb {
     options: CacheOptions,
     book: Mutex<ResultBook>,
     history_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Set by [`CacheDb::close`], which has flushed already: the drop that
+    /// follows need not flush again.
+    closed: bool,
 }
 
 impl std::fmt::Debug for CacheDb {
@@ -187,6 +190,9 @@ impl std::fmt::Debug for CacheDb {
 
 impl Drop for CacheDb {
     fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
         // Nothing is lost if this fails: the write-ahead log holds every
         // committed write and the next open replays it.
         if let Err(e) = self.persist() {
@@ -275,6 +281,7 @@ impl CacheDb {
             options,
             book: Mutex::new(ResultBook::default()),
             history_locks: Mutex::new(HashMap::new()),
+            closed: false,
         };
         cache.check_version(!foreign.is_empty())?;
         cache.load_book()?;
@@ -287,7 +294,8 @@ impl CacheDb {
     /// so that the next [`open`](Self::open) need not replay the log (a
     /// log holding a few large results took 70–80 ms to replay). Dropping
     /// a `CacheDb` does the same; this form reports a failure.
-    pub fn close(self) -> Result<()> {
+    pub fn close(mut self) -> Result<()> {
+        self.closed = true;
         self.persist()
     }
 

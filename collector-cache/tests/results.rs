@@ -358,39 +358,21 @@ fn listing_and_stats() {
 /// keeping every result ever written.
 #[test]
 fn the_write_ahead_log_stays_bounded() {
-    use collector_core::{ColumnData, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
+    use collector_core::ColumnData;
     let dir = tempfile::tempdir().unwrap();
-    let sweep = Sweep::builder("big")
-        .input(InputVar::int_range("i", 0, 249_999))
-        .result(ResultVar::float("y"))
-        .build()
-        .unwrap();
-    let mut r = setup_dataset(&sweep, &TimeSrc::Label("v1".into()))
-        .unwrap()
-        .result;
-    r.stats.attempted = 250_000;
+    let mut r = float_result(250_000, 0.0);
     let cache = open(dir.path());
     // 60 results of 2 MB each: 120 MB written in all.
     for k in 0..60u32 {
-        if let ColumnData::F64(a) = &mut r.dataset.columns_mut()[0].data {
-            a.fill(f64::from(k));
-        }
+        set_floats(&mut r, f64::from(k));
         cache.put_result(&format!("key{k}"), "big", &r).unwrap();
     }
-    let log_bytes = || -> u64 {
-        std::fs::read_dir(dir.path().join(collector_cache::DB_SUBDIR))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
-            .map(|e| e.metadata().map_or(0, |m| m.len()))
-            .sum()
-    };
     // Obsolete log files are removed in the background: give it a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while log_bytes() > 80 << 20 && std::time::Instant::now() < deadline {
+    while log_bytes(dir.path()) > 80 << 20 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let total = log_bytes();
+    let total = log_bytes(dir.path());
     assert!(total <= 80 << 20, "write-ahead log holds {total} bytes");
     // And nothing was lost on the way.
     for k in [0u32, 31, 59] {
@@ -410,27 +392,7 @@ fn the_write_ahead_log_stays_bounded() {
 /// read back from table files.
 #[test]
 fn closing_leaves_no_log_to_replay() {
-    use collector_core::{ColumnData, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
-    let sweep = Sweep::builder("big")
-        .input(InputVar::int_range("i", 0, 124_999))
-        .result(ResultVar::float("y"))
-        .build()
-        .unwrap();
-    let mut r = setup_dataset(&sweep, &TimeSrc::Label("v1".into()))
-        .unwrap()
-        .result;
-    r.stats.attempted = 125_000;
-    if let ColumnData::F64(a) = &mut r.dataset.columns_mut()[0].data {
-        a.fill(2.5);
-    }
-    let log_bytes = |dir: &std::path::Path| -> u64 {
-        std::fs::read_dir(dir.join(collector_cache::DB_SUBDIR))
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
-            .map(|e| e.metadata().map_or(0, |m| m.len()))
-            .sum()
-    };
+    let r = float_result(125_000, 2.5);
     for explicit in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let cache = open(dir.path());

@@ -147,3 +147,36 @@ pub fn labels(ds: &Dataset) -> Vec<String> {
         c => panic!("not labels: {c:?}"),
     }
 }
+
+/// A complete result of one float column `y` over `cells` jobs, every cell
+/// `value` (`cells` x 8 bytes of data).
+pub fn float_result(cells: i64, value: f64) -> SweepResult {
+    let sweep = Sweep::builder("big")
+        .input(InputVar::int_range("i", 0, cells - 1))
+        .result(ResultVar::float("y"))
+        .build()
+        .unwrap();
+    let mut r = setup_dataset(&sweep, &TimeSrc::Label("v1".into()))
+        .unwrap()
+        .result;
+    r.stats.attempted = usize::try_from(cells).unwrap();
+    set_floats(&mut r, value);
+    r
+}
+
+/// Sets every cell of the first (float) column of `r` to `value`.
+pub fn set_floats(r: &mut SweepResult, value: f64) {
+    if let collector_core::ColumnData::F64(a) = &mut r.dataset.columns_mut()[0].data {
+        a.fill(value);
+    }
+}
+
+/// Total size of the write-ahead-log files of the cache under `dir`.
+pub fn log_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join(collector_cache::DB_SUBDIR))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().map_or(0, |m| m.len()))
+        .sum()
+}
