@@ -1,13 +1,18 @@
 //! Crash consistency: a child process appends events in a loop and is
 //! killed with SIGKILL at random moments; every event whose append returned
 //! must survive, and no event may be partial.
+//!
+//! The child acknowledges each returned append in a file of its own (one
+//! `write` of a whole `ACK <label>` line, unbuffered), never on stdout:
+//! libtest writes its own `test crash_child ... ` prefix to stdout without a
+//! newline, which once swallowed the first acknowledgement of every run.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 mod util;
 
-use std::io::{BufRead, BufReader};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use collector_cache::{AppendOptions, CacheDb, CacheOptions};
@@ -15,19 +20,31 @@ use util::*;
 
 const CHILD_DIR_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_DIR";
 const CHILD_RUN_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_RUN";
+const CHILD_ACK_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_ACKS";
+/// Starts every acknowledgement line of the child's file.
+const ACK: &str = "ACK ";
 const HISTORY: &str = "crash-history";
 const GRID: usize = 16;
 
 /// The child mode: does nothing unless the parent test set the variables.
 #[test]
 fn crash_child() {
-    let (Some(dir), Some(run)) = (
+    let (Some(dir), Some(run), Some(acks)) = (
         std::env::var_os(CHILD_DIR_ENV),
         std::env::var_os(CHILD_RUN_ENV),
+        std::env::var_os(CHILD_ACK_ENV),
     ) else {
         return;
     };
     let run: u64 = run.to_str().unwrap().parse().unwrap();
+    // Unbuffered: each acknowledgement is one `write` system call, so a kill
+    // leaves whole lines (and at most a cut last line, which the parent
+    // ignores).
+    let mut acks = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(acks)
+        .unwrap();
     let cache = CacheDb::open(std::path::Path::new(&dir), CacheOptions::default()).unwrap();
     let s = history_sweep(GRID, 1.0, true);
     for i in 0u64.. {
@@ -40,9 +57,32 @@ fn crash_child() {
                 &AppendOptions::default(),
             )
             .unwrap();
-        // Printed only once the append has returned.
-        println!("appended {label}");
+        // Acknowledged only once the append has returned.
+        acks.write_all(format!("{ACK}{label}\n").as_bytes())
+            .unwrap();
     }
+}
+
+/// The labels the child acknowledged: whole `ACK <label>` lines only.
+fn read_acks(path: &Path) -> Vec<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("reading {}: {e}", path.display()),
+    };
+    // A line cut by the kill has no newline: it is not an acknowledgement.
+    let whole = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    whole
+        .lines()
+        .map(|l| {
+            l.strip_prefix(ACK)
+                .unwrap_or_else(|| panic!("unexpected line {l:?} in {}", path.display()))
+                .to_string()
+        })
+        .collect()
 }
 
 fn value_of(label: &str) -> f64 {
@@ -66,6 +106,7 @@ fn sigkill_during_appends_loses_no_returned_event() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    let ack_dir = tempfile::tempdir().unwrap();
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -80,26 +121,16 @@ fn sigkill_during_appends_loses_no_returned_event() {
         if kills >= 20 {
             break;
         }
+        let ack_file = ack_dir.path().join(format!("acks-{run}"));
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "crash_child", "--test-threads=1"])
             .env(CHILD_DIR_ENV, dir.path())
             .env(CHILD_RUN_ENV, run.to_string())
-            .stdout(Stdio::piped())
+            .env(CHILD_ACK_ENV, &ack_file)
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let out = child.stdout.take().unwrap();
-            let lines = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for l in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Some(label) = l.strip_prefix("appended ") {
-                        lines.lock().unwrap().push(label.to_string());
-                    }
-                }
-            })
-        };
         // Kill at a random moment: sometimes during start-up, mostly
         // in the middle of the appends.
         let delay = Duration::from_millis(20 + rng.next() % 250);
@@ -107,8 +138,8 @@ fn sigkill_during_appends_loses_no_returned_event() {
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         kills += 1;
-        reader.join().unwrap();
-        reported_total.extend(lines.lock().unwrap().drain(..));
+        let committed_before = reported_total.len();
+        reported_total.extend(read_acks(&ack_file));
 
         let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
         let len_before = cache.history_len(HISTORY).unwrap();
@@ -128,9 +159,14 @@ fn sigkill_during_appends_loses_no_returned_event() {
                 "run {run}: event {r} was reported but is missing or out of order"
             );
         }
-        // At most one more per run: an append that committed before the
-        // kill but had not printed yet.
-        assert!(got.len() <= reported_total.len() + kills, "run {run}");
+        // At most one more than acknowledged in this run: an append that
+        // committed before the kill but was not acknowledged yet.
+        assert!(
+            got.len() <= reported_total.len() + 1,
+            "run {run}: {} events loaded, {committed_before} before this run, {} acknowledged in it",
+            got.len(),
+            reported_total.len() - committed_before
+        );
         // No partial event: every cell of every event is the one written.
         let (y, img) = (f64s(&h, "y"), texts(&h, "img"));
         let t = got.len();

@@ -14,6 +14,9 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod checks;
+mod setup;
+
+use setup::setup;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -68,82 +71,6 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
         bail!("failed: {what} ({status})");
     }
     Ok(())
-}
-
-fn libclang_present() -> bool {
-    if std::env::var_os("LIBCLANG_PATH").is_some() {
-        return true;
-    }
-    let dirs = [
-        "/usr/lib",
-        "/usr/lib64",
-        "/usr/local/lib",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-    ];
-    let found_in = |d: &Path| -> bool {
-        std::fs::read_dir(d)
-            .map(|rd| {
-                rd.flatten().any(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    if n.starts_with("libclang.so")
-                        || n.starts_with("libclang-") && n.contains(".so")
-                    {
-                        return true;
-                    }
-                    // Debian keeps it under /usr/lib/llvm-N/lib.
-                    n.starts_with("llvm-")
-                        && e.path()
-                            .join("lib")
-                            .read_dir()
-                            .map(|r| {
-                                r.flatten().any(|f| {
-                                    f.file_name().to_string_lossy().starts_with("libclang.so")
-                                })
-                            })
-                            .unwrap_or(false)
-                })
-            })
-            .unwrap_or(false)
-    };
-    dirs.iter().any(|d| found_in(Path::new(d)))
-}
-
-fn netcdf_present() -> bool {
-    ["/usr/include/netcdf.h", "/usr/local/include/netcdf.h"]
-        .iter()
-        .any(|p| Path::new(p).exists())
-}
-
-/// Installs the system libraries the build needs when they are missing:
-/// libclang-dev (RocksDB's bindings) and libnetcdf-dev (the netCDF export).
-fn setup() -> Result<()> {
-    let mut missing = Vec::new();
-    if !libclang_present() {
-        missing.push("libclang-dev");
-    }
-    if !netcdf_present() {
-        missing.push("libnetcdf-dev");
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let cmd = format!("apt-get update && apt-get install -y {}", missing.join(" "));
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
-    if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
-        bail!("missing system libraries {missing:?}; run as root: {cmd}");
-    }
-    eprintln!("xtask: installing {}", missing.join(" "));
-    let mut c = Command::new("sh");
-    c.arg("-c").arg(format!(
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {}",
-        missing.join(" ")
-    ));
-    run(c, "install system libraries").with_context(|| format!("run by hand: {cmd}"))
 }
 
 fn ci() -> Result<()> {
