@@ -5,7 +5,7 @@ use smallvec::SmallVec;
 use crate::dataset::{Column, Dataset, Dim, VarAttrs};
 use crate::error::{Error, Result, unknown};
 use crate::result::{Outputs, SweepResult};
-use crate::sweep::{OVER_TIME_DIM, REPEAT_DIM, Sweep, TimeSrc};
+use crate::sweep::{InputVar, OVER_TIME_DIM, REPEAT_DIM, ResultVar, Sweep, TimeSrc};
 use crate::value::{Coords, Value};
 
 /// An index tuple, one position per dim. Inline up to 8 dims.
@@ -59,6 +59,44 @@ pub fn setup_dataset<'s>(sweep: &'s Sweep, time_src: &TimeSrc) -> Result<Setup<'
     })
 }
 
+/// The metadata of an input's dim: its name, units and description.
+fn input_attrs(var: &InputVar) -> VarAttrs {
+    VarAttrs {
+        long_name: var.name().to_string(),
+        units: var.units_str().to_string(),
+        description: var.description_str().to_string(),
+    }
+}
+
+/// The metadata of one column of a result variable.
+fn result_attrs(var: &ResultVar, column: &str) -> VarAttrs {
+    VarAttrs {
+        long_name: column.to_string(),
+        units: var.units_str().to_string(),
+        description: var.description_str().to_string(),
+    }
+}
+
+/// Writes the declared `units`, `long_name` and `description` of the
+/// sweep's inputs and results into the dataset's dims and columns, as
+/// [`empty_dataset`] does (dims and columns the sweep does not declare are
+/// left alone). For a dataset built elsewhere, or after a declaration's
+/// display fields changed.
+pub fn apply_declared_attrs(dataset: &mut Dataset, sweep: &Sweep) {
+    for i in sweep.inputs() {
+        if let Ok(a) = dataset.dim_attrs_mut(i.var.name()) {
+            *a = input_attrs(&i.var);
+        }
+    }
+    for r in sweep.results() {
+        for name in r.column_names() {
+            if let Ok(c) = dataset.column_mut(&name) {
+                c.attrs = result_attrs(r, &name);
+            }
+        }
+    }
+}
+
 /// The dataset of one run of `sweep`, every cell at its sentinel.
 pub fn empty_dataset(sweep: &Sweep, time_src: &TimeSrc) -> Result<Dataset> {
     let mut dims: Vec<Dim> = sweep
@@ -67,11 +105,7 @@ pub fn empty_dataset(sweep: &Sweep, time_src: &TimeSrc) -> Result<Dataset> {
         .map(|i| Dim {
             name: i.var.name().to_string(),
             coords: i.values.clone(),
-            attrs: VarAttrs {
-                long_name: i.var.name().to_string(),
-                units: i.var.units_str().to_string(),
-                description: i.var.description_str().to_string(),
-            },
+            attrs: input_attrs(&i.var),
         })
         .collect();
     #[allow(clippy::cast_possible_wrap, reason = "repeats fit the job count")]
@@ -103,11 +137,7 @@ pub fn empty_dataset(sweep: &Sweep, time_src: &TimeSrc) -> Result<Dataset> {
     for r in sweep.results() {
         for name in r.column_names() {
             let mut c = Column::new_missing(name.clone(), r.name(), r.kind(), &shape);
-            c.attrs = VarAttrs {
-                long_name: name,
-                units: r.units_str().to_string(),
-                description: r.description_str().to_string(),
-            };
+            c.attrs = result_attrs(r, &name);
             columns.push(c);
         }
     }

@@ -35,6 +35,7 @@
 mod dataset;
 mod display;
 mod error;
+mod files;
 mod jobs;
 mod keys;
 pub mod reduce;
@@ -45,9 +46,10 @@ mod value;
 
 pub use dataset::{AttrValue, Cell, CellRef, Column, ColumnData, Dataset, Dim, VarAttrs};
 pub use error::{Error, Result};
+pub use files::{FileRef, is_missing_text};
 pub use jobs::{
-    FromValue, Index, Job, JobIter, Sample, Setup, empty_dataset, format_inputs, setup_dataset,
-    unravel,
+    FromValue, Index, Job, JobIter, Sample, Setup, apply_declared_attrs, empty_dataset,
+    format_inputs, setup_dataset, unravel,
 };
 pub use keys::{Canon, KEY_FORMAT_VERSION, cache_key, history_key, sample_key};
 pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, SweepResult, Writer};
@@ -55,6 +57,6 @@ pub use run::{Progress, ProgressFn, RunOptions, run_sweep};
 pub use sweep::{
     CatchPolicy, ConstVar, Direction, FailThreshold, InputVar, OVER_TIME_DIM, REFERENCE_SENTINEL,
     REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder,
-    TEXT_SENTINEL, TimeSrc, timestamp_ns, vec_component_name,
+    TEXT_SENTINEL, TimeKind, TimeSrc, UnknownKind, timestamp_ns, vec_component_name,
 };
 pub use value::{Coords, Value, format_time_ns};

@@ -2,6 +2,8 @@
 //! history and failure policies.
 
 use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -395,6 +397,11 @@ impl ResultKind {
         )
     }
 
+    /// Whether cells of this kind name a file: a media kind, or a blob.
+    pub fn names_file(self) -> bool {
+        self.is_media() || self == ResultKind::Blob
+    }
+
     /// How many columns a variable of this kind spans.
     pub fn width(self) -> usize {
         match self {
@@ -421,19 +428,140 @@ impl ResultKind {
         }
     }
 
-    /// A short name, for messages and summaries.
+    /// A short name, for messages, summaries and stored files; parsed back
+    /// by [`str::parse`] (`"float"`, `"vec(3)"`, …).
     pub fn name(self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ResultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ResultKind::Float => "float".into(),
-            ResultKind::Bool => "bool".into(),
-            ResultKind::Vec(n) => format!("vec({n})"),
-            ResultKind::String => "string".into(),
-            ResultKind::Path => "path".into(),
-            ResultKind::Image => "image".into(),
-            ResultKind::Video => "video".into(),
-            ResultKind::Recording => "recording".into(),
-            ResultKind::Blob => "blob".into(),
-            ResultKind::Reference => "reference".into(),
+            ResultKind::Float => f.write_str("float"),
+            ResultKind::Bool => f.write_str("bool"),
+            ResultKind::Vec(n) => write!(f, "vec({n})"),
+            ResultKind::String => f.write_str("string"),
+            ResultKind::Path => f.write_str("path"),
+            ResultKind::Image => f.write_str("image"),
+            ResultKind::Video => f.write_str("video"),
+            ResultKind::Recording => f.write_str("recording"),
+            ResultKind::Blob => f.write_str("blob"),
+            ResultKind::Reference => f.write_str("reference"),
+        }
+    }
+}
+
+/// A text that names no [`ResultKind`] or [`TimeKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} `{text}` (known: {known})")]
+pub struct UnknownKind {
+    /// What was parsed: "result kind" or "over_time kind".
+    pub what: &'static str,
+    /// The text given.
+    pub text: String,
+    /// The accepted spellings.
+    pub known: &'static str,
+}
+
+impl FromStr for ResultKind {
+    type Err = UnknownKind;
+
+    /// The inverse of [`ResultKind::name`].
+    ///
+    /// ```
+    /// use collector_core::ResultKind;
+    /// assert_eq!("vec(3)".parse::<ResultKind>(), Ok(ResultKind::Vec(3)));
+    /// assert_eq!(ResultKind::Image.name().parse::<ResultKind>(), Ok(ResultKind::Image));
+    /// assert!("pixel".parse::<ResultKind>().is_err());
+    /// ```
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        Ok(match s {
+            "float" => ResultKind::Float,
+            "bool" => ResultKind::Bool,
+            "string" => ResultKind::String,
+            "path" => ResultKind::Path,
+            "image" => ResultKind::Image,
+            "video" => ResultKind::Video,
+            "recording" => ResultKind::Recording,
+            "blob" => ResultKind::Blob,
+            "reference" => ResultKind::Reference,
+            _ => {
+                let n = s
+                    .strip_prefix("vec(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .filter(|n| *n > 0);
+                match n {
+                    Some(n) => ResultKind::Vec(n),
+                    None => {
+                        return Err(UnknownKind {
+                            what: "result kind",
+                            text: s.to_string(),
+                            known: "float, bool, vec(N), string, path, image, video, recording, blob, reference",
+                        });
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The kind of the `over_time` coordinate of a history: every event of
+/// one history has the same kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TimeKind {
+    /// UTC timestamps ([`TimeSrc::Timestamp`]).
+    Timestamp,
+    /// Labels of any length ([`TimeSrc::Label`]).
+    Label,
+}
+
+impl TimeKind {
+    /// The kind of `coords`, when they are `over_time` coordinates.
+    pub fn of(coords: &Coords) -> Option<TimeKind> {
+        match coords {
+            Coords::Time(_) => Some(TimeKind::Timestamp),
+            Coords::Label(_) => Some(TimeKind::Label),
+            _ => None,
+        }
+    }
+
+    /// Empty coordinates of this kind.
+    pub fn empty_coords(self) -> Coords {
+        match self {
+            TimeKind::Timestamp => Coords::Time(Vec::new()),
+            TimeKind::Label => Coords::Label(Vec::new()),
+        }
+    }
+
+    /// `"timestamp"` or `"label"` (the name of its coordinates' kind).
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeKind::Timestamp => "timestamp",
+            TimeKind::Label => "label",
+        }
+    }
+}
+
+impl fmt::Display for TimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TimeKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "timestamp" => Ok(TimeKind::Timestamp),
+            "label" => Ok(TimeKind::Label),
+            _ => Err(UnknownKind {
+                what: "over_time kind",
+                text: s.to_string(),
+                known: "timestamp, label",
+            }),
         }
     }
 }
@@ -671,6 +799,14 @@ impl TimeSrc {
         match self {
             TimeSrc::Timestamp(t) => Coords::Time(vec![timestamp_ns(t)]),
             TimeSrc::Label(l) => Coords::Label(vec![l.clone()]),
+        }
+    }
+
+    /// The kind of the coordinate this source gives.
+    pub fn kind(&self) -> TimeKind {
+        match self {
+            TimeSrc::Timestamp(_) => TimeKind::Timestamp,
+            TimeSrc::Label(_) => TimeKind::Label,
         }
     }
 }
