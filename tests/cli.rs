@@ -198,10 +198,9 @@ fn unknown_name_and_bad_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("cache");
     // An empty but real cache.
-    drop(
-        result_collector::CacheDb::open(&cache, result_collector::CacheOptions::default())
-            .expect("open"),
-    );
+    let empty = result_collector::ResultCollector::new(Some(&cache));
+    empty.cache().expect("open");
+    empty.close_caches();
     let o = collector(&cache, &["show", "no-such-sweep"]);
     fails(&o, 1, "unknown sweep name or key `no-such-sweep`");
     let o = collector(&cache, &["export", "zzzz", "--format", "json"]);
@@ -219,8 +218,8 @@ fn unknown_name_and_bad_flags() {
 fn locked_cache() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("cache");
-    let held = result_collector::CacheDb::open(&cache, result_collector::CacheOptions::default())
-        .expect("open");
+    let held = result_collector::ResultCollector::new(Some(&cache));
+    held.cache().expect("open");
     for args in [&["ls"][..], &["demo"]] {
         let o = collector(&cache, args);
         fails(&o, 1, "in use by another process");

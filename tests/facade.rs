@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use result_collector::bencher_compat::BencherSteps;
 use result_collector::model::{Coords, Error as ModelError, ResultValue};
 use result_collector::{
     CatchPolicy, Error, FailThreshold, InputVar, Outputs, ResetPolicy, ResultCollector, ResultKind,
@@ -23,7 +24,7 @@ fn sweep(over_time: bool) -> Sweep {
 #[test]
 fn a_complete_result_is_a_hit_an_incomplete_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path()));
     let s = sweep(false);
     let calls = AtomicUsize::new(0);
     let flaky = |smp: &Sample<'_>| {
@@ -60,7 +61,7 @@ fn a_complete_result_is_a_hit_an_incomplete_one_is_not() {
 #[test]
 fn history_grows_by_one_event_per_run_even_on_a_hit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path()));
     let s = sweep(true);
     let labels = ["9", "10", "11"];
     for i in 0..labels.len() {
@@ -73,7 +74,7 @@ fn history_grows_by_one_event_per_run_even_on_a_hit() {
             )
             .unwrap();
         assert_eq!(r.cache_hit, i > 0);
-        let h = r.history.unwrap();
+        let h = r.history.unwrap().dataset;
         assert_eq!(h.shape(), vec![4, 2, i + 1]);
         // Upstream bug 1: labels of another length continue the history.
         let want: Vec<String> = labels[..=i].iter().map(|s| s.to_string()).collect();
@@ -84,7 +85,7 @@ fn history_grows_by_one_event_per_run_even_on_a_hit() {
 #[test]
 fn references_read_back_from_the_cache_are_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path()));
     let s = Sweep::builder("refs")
         .input(InputVar::int_range("n", 0, 2))
         .result(ResultVar::reference("obj"))
@@ -125,7 +126,7 @@ fn references_read_back_from_the_cache_are_missing() {
 #[test]
 fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path())).use_cache(false);
+    let c = ResultCollector::new(Some(dir.path())).use_cache(false);
     let s = Sweep::builder("media")
         .input(InputVar::int_range("n", 0, 1))
         .result(ResultVar::image("img"))
@@ -162,7 +163,7 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
                 .cloned()
                 .collect(),
         );
-        let h = r.history.unwrap();
+        let h = r.history.unwrap().dataset;
         // Per-variable aging: `t` keeps only its newest event.
         let t = h.column("t").unwrap().f64().unwrap();
         let events = h.dims().last().unwrap().len();
@@ -194,15 +195,16 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
             .with("img", kept.clone())
             .with("t", 9.0),
     );
-    let (h, outcome, report) = c
+    let update = c
         .load_history_cache(
             &setup.result.dataset,
             &result_collector::history_key(&s),
             false,
             Some(1),
-            s.results(),
+            &s,
         )
         .unwrap();
+    let (h, outcome, report) = (update.dataset, update.append, update.deletion);
     assert_eq!(h.dims().last().unwrap().len(), 1);
     assert_eq!(outcome.removed_events, 3);
     for cells in &files {
@@ -217,7 +219,7 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
 #[test]
 fn error_policy_writes_and_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path())).reset_policy(ResetPolicy::Error);
+    let c = ResultCollector::new(Some(dir.path())).reset_policy(ResetPolicy::Error);
     let s = sweep(true);
     let ok = |smp: &Sample<'_>| Ok::<_, ModelError>(smp.outputs().with("t", 1.0));
     c.run(&s, &TimeSrc::Label("a".into()), &RunOptions::default(), ok)
@@ -243,7 +245,7 @@ fn error_policy_writes_and_deletes_nothing() {
 #[test]
 fn fail_fast_and_thresholds_save_before_failing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path()));
     let s = Sweep::builder("ff")
         .input(InputVar::int_range("n", 0, 9))
         .result(ResultVar::float("t"))
@@ -303,10 +305,128 @@ fn fail_fast_and_thresholds_save_before_failing() {
 #[test]
 fn close_is_idempotent_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path()));
     c.cache().unwrap();
     c.close_caches();
     c.close_caches();
     let again = c.cache().unwrap();
     assert!(again.stats().is_ok());
+}
+
+#[test]
+fn one_collector_is_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ResultCollector>();
+    let dir = tempfile::tempdir().unwrap();
+    let c = ResultCollector::new(Some(dir.path())).use_cache(false);
+    let sweeps: Vec<Sweep> = (0..3)
+        .map(|i| {
+            Sweep::builder(format!("shared{i}"))
+                .input(InputVar::int_range("n", 0, 3))
+                .result(ResultVar::float("t"))
+                .over_time(true)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for (i, s) in sweeps.iter().enumerate() {
+            let c = &c;
+            scope.spawn(move || {
+                let r = c
+                    .run(
+                        s,
+                        &TimeSrc::Label("v1".into()),
+                        &RunOptions::threads(1),
+                        |smp| {
+                            Ok::<_, ModelError>(
+                                smp.outputs().with("t", (i * 10 + smp.job()) as f64),
+                            )
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(r.result.stats.attempted, 4);
+            });
+        }
+    });
+    let names: Vec<String> = c.list().unwrap().into_iter().map(|l| l.name).collect();
+    assert_eq!(names, ["shared0", "shared1", "shared2"]);
+    for (i, s) in sweeps.iter().enumerate() {
+        let t = c.resolve(s.name()).unwrap();
+        let stored = c.load_result(&t).unwrap();
+        let col = stored
+            .dataset
+            .column("t")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            col.iter().copied().collect::<Vec<f64>>(),
+            (0..4).map(|j| (i * 10 + j) as f64).collect::<Vec<f64>>()
+        );
+        let (_, h) = c.load_history(&t).unwrap().unwrap();
+        assert_eq!(h.dims().last().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn gc_finds_orphans_and_spares_named_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = ResultCollector::new(Some(dir.path()));
+    let s = Sweep::builder("gcs")
+        .input(InputVar::int_range("n", 0, 1))
+        .result(ResultVar::image("img"))
+        .build()
+        .unwrap();
+    let root = c.media_root().unwrap();
+    let run = c
+        .run(&s, &TimeSrc::now(), &RunOptions::threads(1), |smp| {
+            let f = root
+                .new_file(
+                    ResultKind::Image,
+                    "img",
+                    &format!("job{}", smp.job()),
+                    "a.txt",
+                )
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&f.path, b"x").map_err(|e| e.to_string())?;
+            Ok::<_, String>(smp.outputs().with("img", f.cell))
+        })
+        .unwrap();
+    let orphan = root
+        .new_file(ResultKind::Image, "img", "nobody", "orphan.txt")
+        .unwrap();
+    std::fs::write(&orphan.path, b"o").unwrap();
+    let dry = c
+        .gc(result_collector::GcOptions {
+            delete: false,
+            grace: std::time::Duration::ZERO,
+        })
+        .unwrap();
+    assert_eq!(dry.records, 1);
+    let rep = dry.report.unwrap();
+    assert_eq!((rep.scanned, rep.referenced, rep.orphans.len()), (3, 2, 1));
+    assert!(orphan.path.exists(), "a dry run deletes nothing");
+    let del = c
+        .gc(result_collector::GcOptions {
+            delete: true,
+            grace: std::time::Duration::ZERO,
+        })
+        .unwrap();
+    assert_eq!(del.report.unwrap().deleted, 1);
+    assert!(!orphan.path.exists());
+    for cell in run.result.dataset.column("img").unwrap().text().unwrap() {
+        assert!(
+            root.resolve(cell).unwrap().exists(),
+            "{cell} is named and stays"
+        );
+    }
+    let stats = c.stats().unwrap();
+    assert_eq!(stats.cache.results, 1);
+    assert_eq!(stats.media_disk.files, 2);
+    assert_eq!(
+        stats.media_by_kind,
+        [("image".to_string(), stats.media_disk)]
+    );
 }

@@ -1,7 +1,8 @@
 //! Anchor workloads (../shared/anchor/README.md):
 //! - `cache_*_4_8mb`: write and read back the whole result of the core
-//!   store workload: a (float, 100 values) x b (int 0..=99) x repeats 10,
-//!   3 floats + vec(3) = 6 f64 columns, 600,000 cells, 4.8 MB. The write
+//!   store workload (declared in `collector-core/benches/anchor.rs`):
+//!   a (float, 100 values) x b (int 0..=99) x repeats 10, 3 floats +
+//!   vec(3) = 6 f64 columns, 600,000 cells, 4.8 MB. The write
 //!   is timed both as the anchor does it (once, into a cache just opened)
 //!   and back to back into one cache; `cache_encode_4_8mb` is the encoding
 //!   alone.
@@ -15,13 +16,14 @@ use collector_cache::{AppendOptions, CacheDb, CacheOptions};
 use collector_core::{ColumnData, Dataset, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
+#[path = "../../collector-core/benches/anchor.rs"]
 mod anchor;
 use anchor::anchor_result;
 
 fn cache_roundtrip(c: &mut Criterion) {
     let r = anchor_result();
     let dir = tempfile::tempdir().unwrap();
-    let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+    let cache = CacheDb::open(&dir.path().join("db"), CacheOptions::default()).unwrap();
     let mut g = c.benchmark_group("cache");
     g.sample_size(20);
     g.bench_function("cache_roundtrip_4_8mb", |b| {
@@ -31,13 +33,13 @@ fn cache_roundtrip(c: &mut Criterion) {
         });
     });
     // The anchor's workload: one result written into a cache just opened
-    // (the upstream script times `cache_results` on a new cache). Opening
-    // and closing are outside the timing.
+    // (the anchor's upstream_bench.py times one `cache_results` call on a
+    // new cache). Opening and closing are outside the timing.
     g.bench_function("cache_write_4_8mb", |b| {
         b.iter_batched_ref(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+                let cache = CacheDb::open(&dir.path().join("db"), CacheOptions::default()).unwrap();
                 (cache, dir)
             },
             |(cache, _)| black_box(cache.put_result("anchor", "anchor_store", &r).unwrap()),
@@ -50,7 +52,7 @@ fn cache_roundtrip(c: &mut Criterion) {
         b.iter(|| black_box(cache.put_result("anchor", "anchor_store", &r).unwrap()));
     });
     g.bench_function("cache_encode_4_8mb", |b| {
-        b.iter(|| black_box(collector_cache::codec::encode_result(&r).unwrap()));
+        b.iter(|| black_box(collector_cache::encoded_result_size(&r).unwrap()));
     });
     g.bench_function("cache_read_4_8mb", |b| {
         b.iter(|| black_box(cache.get_complete_result("anchor").unwrap().unwrap()));
@@ -84,7 +86,7 @@ fn history_append(c: &mut Criterion) {
     let mut g = c.benchmark_group("history");
     for h in [1usize, 10, 100, 300, 1000] {
         let dir = tempfile::tempdir().unwrap();
-        let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+        let cache = CacheDb::open(&dir.path().join("db"), CacheOptions::default()).unwrap();
         // The history stays at H events: each append trims the oldest.
         let opts = AppendOptions {
             max_time_events: Some(h),

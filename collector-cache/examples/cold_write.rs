@@ -1,5 +1,5 @@
-//! The anchor's cache write as the upstream script times it: once, in a
-//! process that has just started. Criterion's `cache_write_4_8mb` times
+//! The anchor's cache write as the anchor's upstream_bench.py
+//! (../shared/anchor) times it: once, in a process that has just started. Criterion's `cache_write_4_8mb` times
 //! the same write in a warmed-up process; this shows the cold case, where
 //! the fresh memory of each buffer is paid for in page faults.
 //!
@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use collector_cache::{CacheDb, CacheOptions};
 
-#[path = "../benches/anchor/mod.rs"]
+#[path = "../../collector-core/benches/anchor.rs"]
 mod anchor;
 use anchor::anchor_result;
 
@@ -26,8 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let result = anchor_result();
 
     let dir = tempfile::tempdir()?;
+    let db_dir = dir.path().join("db");
     let t = Instant::now();
-    let cache = CacheDb::open(dir.path(), CacheOptions::default())?;
+    let cache = CacheDb::open(&db_dir, CacheOptions::default())?;
     let open = t.elapsed().as_secs_f64() * 1e3;
     let mut writes = Vec::new();
     for i in 0..4 {
@@ -39,9 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let back = cache.get_complete_result("key0")?.unwrap();
     let read = t.elapsed().as_secs_f64() * 1e3;
     cache.close()?;
-    // Reopened, as the upstream script reads after `close_caches`.
+    // Reopened, as upstream_bench.py reads after `close_caches`.
     let t = Instant::now();
-    let cache = CacheDb::open(dir.path(), CacheOptions::default())?;
+    let cache = CacheDb::open(&db_dir, CacheOptions::default())?;
     let reopen = t.elapsed().as_secs_f64() * 1e3;
     let again = cache.get_complete_result("key3")?.unwrap();
     let reopen_read = t.elapsed().as_secs_f64() * 1e3;

@@ -10,7 +10,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The cache directory is locked by another process (or by another
+    /// The database directory is locked by another process (or by another
     /// open [`CacheDb`](crate::CacheDb) in this process).
     #[error(
         "cache directory {} is in use by another process (RocksDB lock held): {message}; \
@@ -18,7 +18,7 @@ pub enum Error {
         dir.display()
     )]
     Locked {
-        /// The cache directory.
+        /// The database directory.
         dir: PathBuf,
         /// RocksDB's message.
         message: String,
@@ -26,7 +26,7 @@ pub enum Error {
     /// The database could not be opened.
     #[error("cannot open the cache in {}: {message}", dir.display())]
     Open {
-        /// The cache directory.
+        /// The database directory.
         dir: PathBuf,
         /// What went wrong.
         message: String,
@@ -40,7 +40,7 @@ pub enum Error {
         dir.display(), dir.display()
     )]
     FormatVersion {
-        /// The cache directory.
+        /// The database directory.
         dir: PathBuf,
         /// The version found on disk (`None`: not a result-collector cache).
         found: VersionFound,
@@ -50,7 +50,7 @@ pub enum Error {
     /// A read or write of the database failed.
     #[error("cache {}: {op} failed: {message}", dir.display())]
     Db {
-        /// The cache directory.
+        /// The database directory.
         dir: PathBuf,
         /// What was being done, with the key.
         op: String,

@@ -1,62 +1,94 @@
-//! The on-disk layout: the one place that lists the column families and
-//! how their keys are built. A read and a write of the same family go
-//! through the same key function, so they cannot disagree.
+//! The on-disk layout, declared once: every column family with its name,
+//! its key type and the layout of its keys, its value type and the
+//! encoding (and envelope kind) of its values.
+//!
+//! Everything that reads or writes the database goes through a [`Family`]
+//! (the typed helpers of `db/typed.rs` take one as a type parameter), so a
+//! read and a write of the same family cannot disagree, and no other
+//! module builds or parses a key or picks an envelope kind.
 
+use std::marker::PhantomData;
+
+use collector_core::{Dataset, SweepResult};
+
+use crate::codec::{self, Corrupt, Encoded, StoredEvent, StoredResult};
 use crate::error::{Error, Result};
+use crate::history::HistoryRec;
+use crate::results::IndexRec;
 
 /// Version of the whole on-disk format: column families, key layouts and
-/// the envelope payloads of [`crate::codec`]. Bump it when a change makes
-/// a database written by an older build unreadable, or makes this build
-/// write something an older build would misread (a renamed family, a new
-/// key layout, a changed payload field). Adding an optional payload field
-/// that old readers ignore does not need a bump. A cache with another
-/// version is refused at open, never deleted.
+/// the envelope payloads. Bump it when a change makes a database written
+/// by an older build unreadable, or makes this build write something an
+/// older build would misread (a renamed family, a new key layout, a
+/// changed payload field). Adding an optional payload field that old
+/// readers ignore does not need a bump. A cache with another version is
+/// refused at open, never deleted.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The column families of the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Cf {
-    /// cache key → encoded result (envelope kind `result`).
-    Results,
-    /// sweep name NUL cache key → index entry (envelope kind `index`).
-    Index,
-    /// history key → history metadata (envelope kind `history-meta`).
-    HistoryMeta,
-    /// history key NUL big-endian sequence number → one event
-    /// (envelope kind `event`), so a prefix scan returns events in order.
-    HistoryEvents,
-    /// fixed names → small records ([`VERSION_KEY`]: the format version,
-    /// 4 bytes little-endian).
-    Meta,
+/// One column family: its name, its keys and its values.
+pub(crate) trait Family {
+    /// The family's name in RocksDB.
+    const NAME: &'static str;
+    /// The key, as callers hold it.
+    type Key: ?Sized + ToOwned;
+    /// What a write takes (borrowed: a large value is encoded from where
+    /// it lies).
+    type Write: ?Sized;
+    /// What a read gives back.
+    type Value;
+
+    /// The stored bytes of `key`.
+    fn key_bytes(key: &Self::Key) -> Vec<u8>;
+    /// The key of stored key bytes; `None` when they are not a key of this
+    /// family.
+    fn parse_key(bytes: &[u8]) -> Option<<Self::Key as ToOwned>::Owned>;
+    /// What the key names, for error messages.
+    fn describe(key: &Self::Key) -> String;
+    /// Encodes the value stored under `key` (a record may repeat part of
+    /// its key: an event holds its sequence number).
+    fn encode(key: &Self::Key, value: &Self::Write) -> Result<Encoded>;
+    /// Decodes a stored value.
+    fn decode(bytes: &[u8]) -> Result<Self::Value, Corrupt>;
 }
 
-impl Cf {
-    /// Every family this build uses.
-    pub(crate) const ALL: [Cf; 5] = [
-        Cf::Results,
-        Cf::Index,
-        Cf::HistoryMeta,
-        Cf::HistoryEvents,
-        Cf::Meta,
-    ];
+/// A family whose keys group under a prefix, scanned and deleted together.
+pub(crate) trait Prefixed: Family {
+    /// What the prefix is made of.
+    type Prefix: ?Sized;
+    /// The half-open range of stored keys that start with `prefix`.
+    fn prefix_range(prefix: &Self::Prefix) -> (Vec<u8>, Vec<u8>);
+}
 
-    /// The family's name in RocksDB.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Cf::Results => "results",
-            Cf::Index => "index",
-            Cf::HistoryMeta => "history_meta",
-            Cf::HistoryEvents => "history_events",
-            Cf::Meta => "meta",
-        }
+/// A value encoded by family `F`: it can only be stored in `F`.
+pub(crate) struct Sealed<F> {
+    bytes: Encoded,
+    family: PhantomData<fn() -> F>,
+}
+
+impl<F: Family> Sealed<F> {
+    /// Encodes `value`, to be stored under `key`.
+    pub(crate) fn new(key: &F::Key, value: &F::Write) -> Result<Self> {
+        Ok(Sealed {
+            bytes: F::encode(key, value)?,
+            family: PhantomData,
+        })
+    }
+
+    /// The encoded bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Their number.
+    pub(crate) fn len(&self) -> u64 {
+        self.bytes.len() as u64
     }
 }
 
-/// The key of the format version in [`Cf::Meta`].
-pub(crate) const VERSION_KEY: &[u8] = b"format_version";
-
+/// Separates the parts of a key; refused in every key part.
 const SEP: u8 = 0;
 
+/// Refuses a key part that is empty or holds the separator.
 pub(crate) fn check_key(what: &'static str, key: &str) -> Result<()> {
     let message = if key.is_empty() {
         "it is empty"
@@ -72,76 +104,297 @@ pub(crate) fn check_key(what: &'static str, key: &str) -> Result<()> {
     })
 }
 
-/// Key in [`Cf::Results`].
-pub(crate) fn result_key(cache_key: &str) -> Vec<u8> {
-    cache_key.as_bytes().to_vec()
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Key in [`Cf::Index`].
-pub(crate) fn index_key(sweep: &str, cache_key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(sweep.len() + 1 + cache_key.len());
-    k.extend_from_slice(sweep.as_bytes());
-    k.push(SEP);
-    k.extend_from_slice(cache_key.as_bytes());
-    k
+/// The names of every family this build uses.
+pub(crate) const FAMILY_NAMES: [&str; 5] = [
+    Results::NAME,
+    Index::NAME,
+    HistoryMeta::NAME,
+    HistoryEvents::NAME,
+    Meta::NAME,
+];
+
+// ---------------------------------------------------------------- results
+
+/// cache key → a whole result (envelope kind `result`).
+pub(crate) struct Results;
+
+impl Family for Results {
+    const NAME: &'static str = "results";
+    type Key = str;
+    type Write = SweepResult;
+    type Value = StoredResult;
+
+    fn key_bytes(cache_key: &str) -> Vec<u8> {
+        cache_key.as_bytes().to_vec()
+    }
+    fn parse_key(bytes: &[u8]) -> Option<String> {
+        Some(text(bytes))
+    }
+    fn describe(cache_key: &str) -> String {
+        format!("result {cache_key}")
+    }
+    fn encode(_: &str, result: &SweepResult) -> Result<Encoded> {
+        codec::encode_result(result)
+    }
+    fn decode(bytes: &[u8]) -> Result<StoredResult, Corrupt> {
+        codec::decode_result(bytes)
+    }
 }
 
-/// Key in [`Cf::HistoryMeta`].
-pub(crate) fn history_meta_key(history_key: &str) -> Vec<u8> {
-    history_key.as_bytes().to_vec()
+// ------------------------------------------------------------------ index
+
+/// sweep name NUL cache key → index entry (envelope kind `index`).
+pub(crate) struct Index;
+
+/// The key of an index entry: one stored result of one sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexKey {
+    pub(crate) sweep: String,
+    pub(crate) cache_key: String,
 }
 
-/// The prefix of every event of one history in [`Cf::HistoryEvents`].
-pub(crate) fn event_prefix(history_key: &str) -> Vec<u8> {
+impl IndexKey {
+    pub(crate) fn new(sweep: &str, cache_key: &str) -> Self {
+        IndexKey {
+            sweep: sweep.to_string(),
+            cache_key: cache_key.to_string(),
+        }
+    }
+}
+
+impl Family for Index {
+    const NAME: &'static str = "index";
+    type Key = IndexKey;
+    type Write = IndexRec;
+    type Value = IndexRec;
+
+    fn key_bytes(k: &IndexKey) -> Vec<u8> {
+        let mut b = Vec::with_capacity(k.sweep.len() + 1 + k.cache_key.len());
+        b.extend_from_slice(k.sweep.as_bytes());
+        b.push(SEP);
+        b.extend_from_slice(k.cache_key.as_bytes());
+        b
+    }
+    fn parse_key(bytes: &[u8]) -> Option<IndexKey> {
+        // The cache key follows the last separator.
+        let pos = bytes.iter().rposition(|&c| c == SEP)?;
+        Some(IndexKey {
+            sweep: text(&bytes[..pos]),
+            cache_key: text(&bytes[pos + 1..]),
+        })
+    }
+    fn describe(k: &IndexKey) -> String {
+        format!(
+            "index entry of result {} of sweep `{}`",
+            k.cache_key, k.sweep
+        )
+    }
+    fn encode(_: &IndexKey, rec: &IndexRec) -> Result<Encoded> {
+        codec::seal(codec::KIND_INDEX, rec)
+    }
+    fn decode(bytes: &[u8]) -> Result<IndexRec, Corrupt> {
+        codec::decode_record(codec::KIND_INDEX, bytes)
+    }
+}
+
+// ---------------------------------------------------------------- history
+
+/// history key → the metadata of one history (envelope kind
+/// `history-meta`).
+pub(crate) struct HistoryMeta;
+
+impl Family for HistoryMeta {
+    const NAME: &'static str = "history_meta";
+    type Key = str;
+    type Write = HistoryRec;
+    type Value = HistoryRec;
+
+    fn key_bytes(history_key: &str) -> Vec<u8> {
+        history_key.as_bytes().to_vec()
+    }
+    fn parse_key(bytes: &[u8]) -> Option<String> {
+        Some(text(bytes))
+    }
+    fn describe(history_key: &str) -> String {
+        format!("history {history_key}")
+    }
+    fn encode(_: &str, rec: &HistoryRec) -> Result<Encoded> {
+        codec::seal(codec::KIND_HISTORY_META, rec)
+    }
+    fn decode(bytes: &[u8]) -> Result<HistoryRec, Corrupt> {
+        codec::decode_record::<HistoryRec>(codec::KIND_HISTORY_META, bytes)?.checked()
+    }
+}
+
+/// history key NUL big-endian sequence number → one event (envelope kind
+/// `event`), so a prefix scan returns a history's events in order.
+pub(crate) struct HistoryEvents;
+
+/// The key of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventKey {
+    pub(crate) history: String,
+    pub(crate) seq: u64,
+}
+
+impl EventKey {
+    pub(crate) fn new(history: &str, seq: u64) -> Self {
+        EventKey {
+            history: history.to_string(),
+            seq,
+        }
+    }
+}
+
+fn event_prefix(history_key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(history_key.len() + 9);
     k.extend_from_slice(history_key.as_bytes());
     k.push(SEP);
     k
 }
 
-/// The first key past every event of one history (for range deletes).
-pub(crate) fn event_prefix_end(history_key: &str) -> Vec<u8> {
-    let mut k = event_prefix(history_key);
-    if let Some(last) = k.last_mut() {
-        *last = SEP + 1;
+impl Family for HistoryEvents {
+    const NAME: &'static str = "history_events";
+    type Key = EventKey;
+    type Write = Dataset;
+    type Value = StoredEvent;
+
+    fn key_bytes(k: &EventKey) -> Vec<u8> {
+        let mut b = event_prefix(&k.history);
+        b.extend_from_slice(&k.seq.to_be_bytes());
+        b
     }
-    k
+    fn parse_key(bytes: &[u8]) -> Option<EventKey> {
+        let n = bytes.len().checked_sub(9)?;
+        if bytes[n] != SEP {
+            return None;
+        }
+        let seq = u64::from_be_bytes(bytes[n + 1..].try_into().ok()?);
+        Some(EventKey {
+            history: text(&bytes[..n]),
+            seq,
+        })
+    }
+    fn describe(k: &EventKey) -> String {
+        format!("event {} of history {}", k.seq, k.history)
+    }
+    fn encode(k: &EventKey, event: &Dataset) -> Result<Encoded> {
+        codec::encode_event(k.seq, event)
+    }
+    fn decode(bytes: &[u8]) -> Result<StoredEvent, Corrupt> {
+        codec::decode_event(bytes)
+    }
 }
 
-/// Key in [`Cf::HistoryEvents`]: history key, NUL, sequence number
-/// big-endian (so keys sort in sequence order).
-pub(crate) fn event_key(history_key: &str, seq: u64) -> Vec<u8> {
-    let mut k = event_prefix(history_key);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
+impl Prefixed for HistoryEvents {
+    /// The history key.
+    type Prefix = str;
+
+    fn prefix_range(history_key: &str) -> (Vec<u8>, Vec<u8>) {
+        let start = event_prefix(history_key);
+        let mut end = start.clone();
+        if let Some(last) = end.last_mut() {
+            *last = SEP + 1;
+        }
+        (start, end)
+    }
 }
 
-/// The history key and sequence number of a [`Cf::HistoryEvents`] key.
-pub(crate) fn parse_event_key(k: &[u8]) -> Option<(String, u64)> {
-    let n = k.len().checked_sub(9)?;
-    if k[n] != SEP {
-        return None;
+// ------------------------------------------------------------------- meta
+
+/// fixed names → small records, stored without an envelope.
+pub(crate) struct Meta;
+
+/// The records of [`Meta`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MetaKey {
+    /// The format version: 4 bytes, little-endian.
+    FormatVersion,
+}
+
+impl MetaKey {
+    const FORMAT_VERSION: &'static [u8] = b"format_version";
+}
+
+impl Family for Meta {
+    const NAME: &'static str = "meta";
+    type Key = MetaKey;
+    type Write = u32;
+    type Value = u32;
+
+    fn key_bytes(k: &MetaKey) -> Vec<u8> {
+        match k {
+            MetaKey::FormatVersion => MetaKey::FORMAT_VERSION.to_vec(),
+        }
     }
-    let seq = u64::from_be_bytes(k[n + 1..].try_into().ok()?);
-    Some((String::from_utf8_lossy(&k[..n]).into_owned(), seq))
+    fn parse_key(bytes: &[u8]) -> Option<MetaKey> {
+        (bytes == MetaKey::FORMAT_VERSION).then_some(MetaKey::FormatVersion)
+    }
+    fn describe(k: &MetaKey) -> String {
+        match k {
+            MetaKey::FormatVersion => "the format version".to_string(),
+        }
+    }
+    fn encode(_: &MetaKey, v: &u32) -> Result<Encoded> {
+        Ok(Encoded::raw(v.to_le_bytes().to_vec()))
+    }
+    fn decode(bytes: &[u8]) -> Result<u32, Corrupt> {
+        <[u8; 4]>::try_from(bytes)
+            .map(u32::from_le_bytes)
+            .map_err(|_| Corrupt(format!("{} bytes, expected 4", bytes.len())))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    fn event_key(h: &str, seq: u64) -> Vec<u8> {
+        HistoryEvents::key_bytes(&EventKey::new(h, seq))
+    }
 
     #[test]
     fn event_keys_sort_by_sequence_and_stay_in_prefix() {
+        let (start, end) = HistoryEvents::prefix_range("h");
         let a = event_key("h", 1);
         let b = event_key("h", 256);
         assert!(a < b);
-        assert!(a.starts_with(&event_prefix("h")));
-        assert!(b < event_prefix_end("h"));
-        assert!(event_key("h", u64::MAX) < event_prefix_end("h"));
+        assert!(a.starts_with(&start));
+        assert!(b < end);
+        assert!(event_key("h", u64::MAX) < end);
         // A longer key that starts with the same text is another history.
-        assert!(!event_key("hx", 0).starts_with(&event_prefix("h")));
-        assert_eq!(parse_event_key(&event_key("h", 7)), Some(("h".into(), 7)));
-        assert_eq!(parse_event_key(b"short"), None);
+        assert!(!event_key("hx", 0).starts_with(&start));
+        assert_eq!(
+            HistoryEvents::parse_key(&event_key("h", 7)),
+            Some(EventKey::new("h", 7))
+        );
+        assert_eq!(HistoryEvents::parse_key(b"short"), None);
+    }
+
+    #[test]
+    fn index_keys_round_trip() {
+        let k = IndexKey::new("sweep", "key");
+        assert_eq!(Index::key_bytes(&k), b"sweep\0key");
+        assert_eq!(Index::parse_key(&Index::key_bytes(&k)), Some(k));
+        assert_eq!(Index::parse_key(b"no separator"), None);
+    }
+
+    #[test]
+    fn the_format_version_is_four_little_endian_bytes() {
+        let v = Sealed::<Meta>::new(&MetaKey::FormatVersion, &FORMAT_VERSION).unwrap();
+        assert_eq!(v.as_bytes(), FORMAT_VERSION.to_le_bytes());
+        assert_eq!(Meta::decode(v.as_bytes()), Ok(FORMAT_VERSION));
+        assert!(Meta::decode(b"12345").is_err());
+        assert_eq!(Meta::key_bytes(&MetaKey::FormatVersion), b"format_version");
+        assert_eq!(
+            Meta::parse_key(b"format_version"),
+            Some(MetaKey::FormatVersion)
+        );
     }
 
     #[test]

@@ -1,11 +1,15 @@
-//! Golden bytes of the on-disk encoding: a change here is a format change
-//! (bump `FORMAT_VERSION` when old values can no longer be read).
+//! Golden bytes of the on-disk encoding, as the database holds them: a
+//! change here is a format change (bump `FORMAT_VERSION` when old values
+//! can no longer be read).
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use collector_cache::codec::{decode_event, decode_result, encode_event, encode_result};
+mod util;
+
+use collector_cache::{AppendOptions, encoded_result_size};
 use collector_core::{
     FailureKind, InputVar, ResultValue, ResultVar, Sweep, TimeSrc, setup_dataset,
 };
+use util::{open, peek};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -70,9 +74,16 @@ const GOLDEN_EVENT: &str = concat!(
 #[test]
 fn result_bytes_are_pinned() {
     let r = golden_result();
-    let bytes = encode_result(&r).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    let out = cache.put_result("k", "g", &r).unwrap();
+    drop(cache);
+    let bytes = peek(dir.path(), "results", b"k").unwrap();
     assert_eq!(hex(&bytes), GOLDEN_RESULT, "the result encoding changed");
-    let back = decode_result(&bytes).unwrap();
+    assert_eq!(out.bytes, bytes.len() as u64);
+    assert_eq!(encoded_result_size(&r).unwrap(), bytes.len() as u64);
+    // The pinned bytes read back.
+    let back = open(dir.path()).get_result("k").unwrap().unwrap();
     assert!(!back.complete);
     assert_eq!(back.failures, r.failures);
     assert_eq!(
@@ -89,16 +100,35 @@ fn event_bytes_are_pinned() {
         .over_time(true)
         .build()
         .unwrap();
-    let mut r = setup_dataset(&sweep, &TimeSrc::Label("v1".into()))
-        .unwrap()
-        .result;
-    r.store_results(
-        0,
-        collector_core::Outputs::for_sweep(&sweep).with("y", -1.5),
-    );
-    let bytes = encode_event(3, &r.dataset).unwrap();
+    let event = |label: &str, y: f64| {
+        let mut r = setup_dataset(&sweep, &TimeSrc::Label(label.into()))
+            .unwrap()
+            .result;
+        r.store_results(0, collector_core::Outputs::for_sweep(&sweep).with("y", y));
+        r.dataset
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    // Events 0 to 2 first, so that the pinned one is event 3; each append
+    // keeps only the newest event.
+    let keep_one = AppendOptions {
+        max_time_events: Some(1),
+        ..Default::default()
+    };
+    for label in ["a", "b", "c"] {
+        cache
+            .append_event("h", &event(label, 0.0), &keep_one)
+            .unwrap();
+    }
+    let pinned = event("v1", -1.5);
+    assert_eq!(cache.append_event("h", &pinned, &keep_one).unwrap().seq, 3);
+    drop(cache);
+    let mut key = b"h\0".to_vec();
+    key.extend_from_slice(&3u64.to_be_bytes());
+    let bytes = peek(dir.path(), "history_events", &key).unwrap();
     assert_eq!(hex(&bytes), GOLDEN_EVENT, "the event encoding changed");
-    let (seq, back) = decode_event(&bytes).unwrap();
-    assert_eq!(seq, 3);
-    assert_eq!(back, r.dataset);
+    // The pinned bytes read back (a record holding another sequence number
+    // than its key's would be dropped as corrupt).
+    let back = open(dir.path()).load_history("h").unwrap().unwrap();
+    assert_eq!(back, pinned);
 }

@@ -3,7 +3,7 @@
 
 mod util;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use collector_cache::{AppendOptions, Error, ResetPolicy, ResetReason};
 use collector_core::{Coords, TimeSrc};
@@ -71,7 +71,7 @@ fn timestamps_load_in_order() {
 
 #[test]
 fn label_length_change_keeps_the_history() {
-    // Upstream bug 1: "9" -> "10" threw the history away.
+    // SPEC §9.1: a history must survive a label that changes length ("9" -> "10").
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path());
     let s = history_sweep(3, 1.0, false);
@@ -87,7 +87,8 @@ fn label_length_change_keeps_the_history() {
 
 #[test]
 fn changed_bounds_are_a_reported_reset_not_a_merge() {
-    // Upstream bug 2: a changed grid was merged into a NaN-padded union.
+    // SPEC §9.2: a changed grid is a reported reset, never merged into a
+    // NaN-padded union.
     for (n, hi) in [(5, 1.0), (4, 2.0)] {
         let dir = tempfile::tempdir().unwrap();
         let cache = open(dir.path());
@@ -129,7 +130,7 @@ fn changed_bounds_are_a_reported_reset_not_a_merge() {
 
 #[test]
 fn error_policy_writes_and_deletes_nothing() {
-    // Upstream bug 3: under `error`, history was deleted anyway.
+    // SPEC §9.3: under `error`, nothing at all is deleted.
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path());
     let s = history_sweep(3, 1.0, true);
@@ -239,7 +240,7 @@ fn max_time_events_trims_oldest_and_releases_their_media() {
 }
 
 #[test]
-fn a_file_the_new_event_still_names_is_not_released() {
+fn a_file_the_new_event_still_names_is_a_candidate_that_stays_named() {
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path());
     let s = history_sweep(2, 1.0, true);
@@ -255,7 +256,57 @@ fn a_file_the_new_event_still_names_is_not_released() {
         .append_event("h", &label_event(&s, "same", 1.0), &o)
         .unwrap();
     assert_eq!(out.removed_events, 1);
-    assert!(out.released_files.is_empty(), "{:?}", out.released_files);
+    // The trimmed event's paths are candidates...
+    assert_eq!(out.released_files, ["same/0.png", "same/1.png"]);
+    // ...that the new event still names: none may go.
+    let candidates: BTreeSet<String> = out.released_files.iter().cloned().collect();
+    let still = cache.files_still_named(&candidates).unwrap();
+    assert_eq!(still.named, candidates);
+    assert!(still.unreadable.is_empty());
+}
+
+#[test]
+fn files_still_named_looks_at_results_and_live_events_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    let s = history_sweep(1, 0.0, true);
+    let o = AppendOptions {
+        max_time_events: Some(1),
+        ..opts()
+    };
+    cache
+        .append_event("h", &label_event(&s, "a", 0.0), &o)
+        .unwrap();
+    let small = small_sweep();
+    cache
+        .put_result("k", "small", &small_result(&small, 0.0))
+        .unwrap();
+    // Trimmed: "a/0.png" is a candidate no live record names any more.
+    let out = cache
+        .append_event("h", &label_event(&s, "b", 0.0), &o)
+        .unwrap();
+    assert_eq!(out.released_files, ["a/0.png"]);
+    let candidates = BTreeSet::from(
+        ["a/0.png", "b/0.png", "media/1/plot.png", "never/named.png"].map(String::from),
+    );
+    let still = cache.files_still_named(&candidates).unwrap();
+    assert_eq!(
+        still.named,
+        BTreeSet::from(["b/0.png", "media/1/plot.png"].map(String::from))
+    );
+    assert!(still.unreadable.is_empty());
+    // No candidate: nothing to look at.
+    assert_eq!(
+        cache.files_still_named(&BTreeSet::new()).unwrap(),
+        Default::default()
+    );
+    // An unreadable record is reported: the caller then keeps everything.
+    drop(cache);
+    let mut key = b"h\0".to_vec();
+    key.extend_from_slice(&1u64.to_be_bytes());
+    poke(dir.path(), "history_events", &key, Some(b"junk".to_vec()));
+    let still = open(dir.path()).files_still_named(&candidates).unwrap();
+    assert_eq!(still.unreadable, ["event 1 of history h"]);
 }
 
 #[test]
@@ -308,7 +359,7 @@ fn a_result_added_later_is_filled_with_sentinels() {
 
 #[test]
 fn a_corrupt_event_is_skipped_and_removed() {
-    // Upstream bug 5, for history.
+    // SPEC §9.5 (a corrupt entry must not crash the run), for history.
     let dir = tempfile::tempdir().unwrap();
     let s = history_sweep(2, 1.0, false);
     let cache = open(dir.path());
@@ -368,7 +419,7 @@ fn invalid_events_are_refused() {
 
 #[test]
 fn two_threads_appending_lose_nothing() {
-    // Upstream bug 10.
+    // SPEC §9.10: two runs of the same sweep at once lose no event.
     let dir = tempfile::tempdir().unwrap();
     let cache = open(dir.path());
     let s = history_sweep(3, 1.0, false);

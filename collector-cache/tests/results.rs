@@ -5,7 +5,7 @@
 mod util;
 
 use collector_cache::{CacheDb, CacheOptions, Error, FORMAT_VERSION, VersionFound};
-use collector_core::{REFERENCE_SENTINEL, cache_key};
+use collector_core::{REFERENCE_SENTINEL, TimeKind, cache_key};
 use util::*;
 
 #[test]
@@ -38,7 +38,7 @@ fn a_result_round_trips() {
 
 #[test]
 fn reference_cells_read_back_as_minus_one() {
-    // Upstream bug 7: a reference cell must never index another run's objects.
+    // SPEC §9.7: a reference cell must never index another run's objects.
     let dir = tempfile::tempdir().unwrap();
     let sweep = small_sweep();
     let r = small_result(&sweep, 0.0);
@@ -66,7 +66,7 @@ fn reference_cells_read_back_as_minus_one() {
 
 #[test]
 fn results_with_failures_are_stored_incomplete() {
-    // Upstream bug 6: a flaky job must not become a permanent hole.
+    // SPEC §9.6: a flaky job must not become a permanent hole.
     let dir = tempfile::tempdir().unwrap();
     let sweep = small_sweep();
     let cache = open(dir.path());
@@ -106,7 +106,7 @@ fn results_with_failures_are_stored_incomplete() {
 
 #[test]
 fn corrupt_results_are_removed_and_absent() {
-    // Upstream bug 5: a corrupt entry must not crash the run.
+    // SPEC §9.5: a corrupt entry must not crash the run.
     let sweep = small_sweep();
     let r = small_result(&sweep, 0.0);
     type Damage = fn(Vec<u8>) -> Vec<u8>;
@@ -167,7 +167,7 @@ fn corrupt_results_are_removed_and_absent() {
 
 #[test]
 fn eviction_removes_oldest_stored_results_but_never_history() {
-    // Upstream bug 9: size-based eviction must not delete history.
+    // SPEC §9.9: size-based eviction must not delete history.
     let dir = tempfile::tempdir().unwrap();
     let sweep = small_sweep();
     let r = small_result(&sweep, 0.0);
@@ -314,15 +314,17 @@ fn bad_keys_and_directories_are_errors() {
 }
 
 #[test]
-fn cache_dir_resolution() {
-    let p = std::path::Path::new("/tmp/explicit");
-    assert_eq!(collector_cache::resolve_cache_dir(Some(p)), p);
-    // The environment is shared by the threads of this binary: only read it.
-    let expected = match std::env::var_os(collector_cache::CACHE_DIR_ENV) {
-        Some(v) if !v.is_empty() => std::path::PathBuf::from(v),
-        _ => std::path::PathBuf::from("cachedir"),
-    };
-    assert_eq!(collector_cache::resolve_cache_dir(None), expected);
+fn exists_tells_whether_a_database_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    assert!(!CacheDb::exists(&db_dir));
+    assert!(!CacheDb::exists(dir.path()));
+    let cache = open(&db_dir);
+    assert_eq!(cache.dir(), db_dir);
+    cache.close().unwrap();
+    assert!(CacheDb::exists(&db_dir));
+    // The database is the directory given, not a sub-directory of it.
+    assert!(!CacheDb::exists(&db_dir.join("db")));
 }
 
 #[test]
@@ -343,7 +345,7 @@ fn listing_and_stats() {
     let names: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["hist", "other", "small"]);
     assert_eq!(l[0].histories[0].events, 2);
-    assert_eq!(l[0].histories[0].over_time_kind, "label");
+    assert_eq!(l[0].histories[0].over_time_kind, TimeKind::Label);
     assert_eq!(
         l[2].results[0].cells,
         r.dataset.cell_count() as u64 * r.dataset.columns().len() as u64

@@ -1,27 +1,17 @@
 //! The anchor store workload (../shared/anchor/README.md): inputs
 //! a (100 floats in [0, 1]) x b (ints 0..=99) x 10 repeats = 100,000 jobs,
-//! results 3 floats + vec(3) = 6 columns, 600,000 cells.
+//! results 3 floats + vec(3) = 6 columns, 600,000 cells. The sweep is
+//! declared in `anchor.rs`, shared with the cache bench.
 
 use std::hint::black_box;
 
 use collector_core::{
-    InputVar, Outputs, ResultVar, RunOptions, Sample, Sweep, SweepResult, TimeSrc, run_sweep,
-    setup_dataset,
+    Outputs, RunOptions, Sample, Sweep, SweepResult, TimeSrc, run_sweep, setup_dataset,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-fn anchor_sweep() -> Sweep {
-    Sweep::builder("anchor")
-        .input(InputVar::float_samples("a", 0.0, 1.0, 100).units("s"))
-        .input(InputVar::int_range("b", 0, 99))
-        .result(ResultVar::float("r0").units("s"))
-        .result(ResultVar::float("r1").units("s"))
-        .result(ResultVar::float("r2").units("s"))
-        .result(ResultVar::vector("v", 3).units("m"))
-        .repeats(10)
-        .build()
-        .expect("the anchor sweep is valid")
-}
+mod anchor;
+use anchor::anchor_sweep;
 
 fn fresh(s: &Sweep) -> SweepResult {
     setup_dataset(s, &TimeSrc::Label("bench".into()))
@@ -47,7 +37,8 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(total as u64));
     g.sample_size(20);
 
-    // Storing precomputed results (the upstream figure times this loop).
+    // Storing precomputed results (the figure of the anchor's
+    // upstream_bench.py times this loop).
     g.bench_function("store_precomputed", |b| {
         b.iter_batched(
             || {

@@ -377,7 +377,7 @@ impl SweepResult {
         }
     }
 
-    /// Stores one job's outputs (the seed's `store_results`). Returns the
+    /// Stores one job's outputs (bencher's `store_results`). Returns the
     /// contract violation recorded for it, if any.
     pub fn store_results(&mut self, job: usize, outputs: Outputs) -> Option<&SampleFailure> {
         let failed = self.writer().store(job, outputs);
@@ -390,7 +390,7 @@ impl SweepResult {
     }
 
     /// A writer that holds every column as a plain slice, for storing many
-    /// jobs with no per-job lookups (the seed's `precompute_result_arrays`).
+    /// jobs with no per-job lookups (like bencher's `precompute_result_arrays`).
     pub fn writer(&mut self) -> Writer<'_> {
         let (_, columns) = self.dataset.split_mut();
         let cols = columns

@@ -1,13 +1,14 @@
 //! Per-variable aging: writing the sentinel into a variable's cells older
-//! than its `max_time_events` (the seed's `_null_old_entries`).
+//! than its `max_time_events`, and queueing the media files they named for
+//! deletion.
 
-use collector_core::{ColumnData, Dataset, OVER_TIME_DIM, ResultVar, Sentinel, TEXT_SENTINEL};
-use ndarray::{Axis, Slice};
+use collector_core::{Dataset, ResultVar, Sentinel};
 
 use crate::deletion::PendingDeletion;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-/// The missing value of `var`'s kind (the seed's `_sentinel_for_result_var`).
+/// The missing value of `var`'s kind (named like the Python tool bencher's
+/// `_sentinel_for_result_var`).
 ///
 /// A convenience over [`collector_core::ResultKind::sentinel`], the one
 /// place sentinels are defined.
@@ -17,82 +18,19 @@ pub fn sentinel_for_result_var(var: &ResultVar) -> Sentinel {
 
 /// Writes the sentinel of result variable `var` into all of its cells (every
 /// column of it: the components of a vec) along `over_time` except the
-/// newest `limit` events, in place. Events are in time order along
-/// `over_time`, so the oldest are its first positions.
+/// newest `limit` events, in place: [`Dataset::age_var`].
 ///
 /// Returns the files the overwritten cells named (media kinds only; never
-/// the sentinel `"NAN"`), as a [`PendingDeletion`] to execute only after
-/// the write that stops referencing them has committed.
+/// a missing value), as a [`PendingDeletion`] to execute only after the
+/// write that stops referencing them has committed.
 ///
 /// - `limit >= ` the number of events: nothing changes.
 /// - Aging again is idempotent: cells already at the sentinel name no file.
 /// - A dataset without an `over_time` dim, or with no column of `var`, is
-///   an error and is left unchanged.
+///   an error ([`Error::Core`](crate::Error::Core), naming `var`) and is
+///   left unchanged.
 pub fn null_old_entries(dataset: &mut Dataset, var: &str, limit: usize) -> Result<PendingDeletion> {
-    let Some(axis) = dataset.dims().iter().position(|d| d.name == OVER_TIME_DIM) else {
-        return Err(Error::NoOverTime {
-            var: var.to_string(),
-            dims: dataset.dim_names().join(", "),
-        });
-    };
-    let events = dataset.dims()[axis].len();
-    let cols: Vec<usize> = dataset
-        .columns()
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.var == var)
-        .map(|(i, _)| i)
-        .collect();
-    if cols.is_empty() {
-        let mut known: Vec<&str> = dataset.columns().iter().map(|c| c.var.as_str()).collect();
-        known.dedup();
-        return Err(Error::UnknownVariable {
-            var: var.to_string(),
-            known: known.join(", "),
-        });
-    }
-    // Check every column before touching any, so an error leaves the
-    // dataset as it was.
-    for &i in &cols {
-        let c = &dataset.columns()[i];
-        if c.data.storage() != c.kind.storage() {
-            return Err(Error::Storage {
-                column: c.name.clone(),
-                var: var.to_string(),
-                kind: c.kind.name(),
-                expected: c.kind.storage(),
-                found: c.data.storage(),
-            });
-        }
-    }
-    let mut pending = PendingDeletion::new();
-    if limit >= events {
-        return Ok(pending);
-    }
-    let old = Slice::from(..events - limit);
-    for i in cols {
-        let col = &mut dataset.columns_mut()[i];
-        let media = col.kind.is_media();
-        match (&mut col.data, col.kind.sentinel()) {
-            (ColumnData::F64(a), Sentinel::F64(s)) => a.slice_axis_mut(Axis(axis), old).fill(s),
-            (ColumnData::I64(a), Sentinel::I64(s)) => a.slice_axis_mut(Axis(axis), old).fill(s),
-            (ColumnData::Text(a), Sentinel::Text(s)) => {
-                for cell in a.slice_axis_mut(Axis(axis), old).iter_mut() {
-                    if cell == s {
-                        continue;
-                    }
-                    let was = std::mem::replace(cell, s.to_string());
-                    if media && !was.is_empty() {
-                        pending.push(was);
-                    }
-                }
-            }
-            // Ruled out by the storage check above.
-            _ => {}
-        }
-    }
-    debug_assert!(!pending.paths().iter().any(|p| p == TEXT_SENTINEL));
-    Ok(pending)
+    Ok(PendingDeletion::from_paths(dataset.age_var(var, limit)?))
 }
 
 #[cfg(test)]
@@ -101,7 +39,7 @@ mod tests {
 
     use std::collections::BTreeMap;
 
-    use collector_core::{Cell, Column, Coords, Dim, ResultKind};
+    use collector_core::{Cell, Column, Coords, Dim, OVER_TIME_DIM, ResultKind};
 
     use super::*;
 
@@ -186,9 +124,25 @@ mod tests {
             e.to_string().contains("`nope`") && e.to_string().contains("img"),
             "{e}"
         );
+        assert!(
+            matches!(
+                e,
+                crate::Error::Core(collector_core::Error::UnknownName { .. })
+            ),
+            "{e}"
+        );
         let mut flat = ds.isel(OVER_TIME_DIM, 0).unwrap();
+        let before = flat.clone();
         let e = null_old_entries(&mut flat, "img", 1).unwrap_err();
-        assert!(matches!(e, Error::NoOverTime { .. }), "{e}");
+        assert!(
+            matches!(e, crate::Error::Core(collector_core::Error::Shape { .. })),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("`img`") && e.to_string().contains("no `over_time` dim"),
+            "{e}"
+        );
+        assert_eq!(flat, before, "an error leaves the dataset unchanged");
     }
 
     #[test]

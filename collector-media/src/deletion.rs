@@ -5,7 +5,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
-use collector_core::{ColumnData, Dataset, ResultKind, TEXT_SENTINEL};
+use collector_core::{Dataset, is_missing_text};
 
 use crate::root::{BLOB_DIR, MEDIA_KINDS, MediaRoot};
 
@@ -83,7 +83,7 @@ impl PendingDeletion {
 
     /// Adds one path (ignored when it is a missing value or already listed).
     pub fn push(&mut self, path: String) {
-        if !path.is_empty() && path != TEXT_SENTINEL && self.seen.insert(path.clone()) {
+        if !is_missing_text(&path) && self.seen.insert(path.clone()) {
             self.paths.push(path);
         }
     }
@@ -162,22 +162,9 @@ impl PendingDeletion {
 }
 
 /// The text of every non-missing media and blob cell of `dataset`: the
-/// files it still names.
+/// files it still names ([`Dataset::named_files`]).
 pub fn live_media_paths(dataset: &Dataset) -> HashSet<String> {
-    let mut live = HashSet::new();
-    for c in dataset.columns() {
-        if !(c.kind.is_media() || c.kind == ResultKind::Blob) {
-            continue;
-        }
-        if let ColumnData::Text(a) = &c.data {
-            live.extend(
-                a.iter()
-                    .filter(|s| !s.is_empty() && s.as_str() != TEXT_SENTINEL)
-                    .cloned(),
-            );
-        }
-    }
-    live
+    dataset.named_files().map(|f| f.path.to_string()).collect()
 }
 
 /// Whether `key` (root-relative) lies in a media kind directory; the kind

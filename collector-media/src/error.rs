@@ -37,40 +37,11 @@ pub enum Error {
         /// The kind's name.
         kind: String,
     },
-    /// No column of the dataset belongs to the result variable.
-    #[error("unknown result variable `{var}` (the dataset has variables: {known})")]
-    UnknownVariable {
-        /// The variable asked for.
-        var: String,
-        /// The variables the dataset has.
-        known: String,
-    },
-    /// Aging needs an `over_time` dim.
-    #[error(
-        "cannot age result variable `{var}`: the dataset has no `over_time` dim (dims: {dims})"
-    )]
-    NoOverTime {
-        /// The variable asked for.
-        var: String,
-        /// The dims the dataset has.
-        dims: String,
-    },
-    /// A column's storage does not match its result kind.
-    #[error(
-        "column `{column}` of result variable `{var}` stores {found:?} values, but a {kind} result stores {expected:?}"
-    )]
-    Storage {
-        /// The column.
-        column: String,
-        /// Its result variable.
-        var: String,
-        /// The result kind's name.
-        kind: String,
-        /// The storage the kind needs.
-        expected: collector_core::Storage,
-        /// The storage found.
-        found: collector_core::Storage,
-    },
+    /// The dataset refused an operation: aging a result variable it has no
+    /// column of, or aging without an `over_time` dim. The message names
+    /// the variable.
+    #[error(transparent)]
+    Core(#[from] collector_core::Error),
     /// Orphan GC refused to run because some stored records could not be
     /// read: any file could belong to them, so nothing was deleted.
     #[error(

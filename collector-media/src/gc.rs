@@ -6,7 +6,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use collector_core::{ColumnData, Dataset, ResultKind, TEXT_SENTINEL};
+use collector_core::{Dataset, ResultKind};
 
 use crate::blob::is_blob_name;
 use crate::deletion::prune_empty_dirs;
@@ -36,24 +36,16 @@ impl GcReferences {
         Self::default()
     }
 
-    /// Adds every media and blob cell of a stored dataset.
+    /// Adds every media and blob cell of a stored dataset
+    /// ([`Dataset::named_files`]).
     pub fn add_dataset(&mut self, dataset: &Dataset) {
-        for c in dataset.columns() {
-            let ColumnData::Text(a) = &c.data else {
-                continue;
-            };
-            let set = if c.kind.is_media() {
-                &mut self.media
-            } else if c.kind == ResultKind::Blob {
+        for f in dataset.named_files() {
+            let set = if f.kind == ResultKind::Blob {
                 &mut self.blobs
             } else {
-                continue;
+                &mut self.media
             };
-            set.extend(
-                a.iter()
-                    .filter(|s| !s.is_empty() && s.as_str() != TEXT_SENTINEL)
-                    .cloned(),
-            );
+            set.insert(f.path.to_string());
         }
     }
 

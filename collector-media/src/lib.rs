@@ -6,7 +6,9 @@
 //! - [`MediaRoot`] lays files out as `<root>/<kind>/<variable>/<job key>/<name>`
 //!   so parallel jobs never collide; cells store paths relative to the root.
 //! - [`null_old_entries`] writes a variable's sentinel into its cells older
-//!   than its limit and returns a [`PendingDeletion`]: nothing is deleted
+//!   than its limit (core's
+//!   [`Dataset::age_var`](collector_core::Dataset::age_var)) and returns
+//!   the files they named as a [`PendingDeletion`]: nothing is deleted
 //!   until [`PendingDeletion::execute`] is called after the write that stops
 //!   referencing the files has committed. If the commit fails, drop it.
 //! - [`gc`] finds files no stored record references: dry run by default,

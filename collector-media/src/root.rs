@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
-use collector_core::{ResultKind, TEXT_SENTINEL};
+use collector_core::{ResultKind, is_missing_text};
 
 use crate::error::{Error, Result, io_err};
 
@@ -157,7 +157,7 @@ impl MediaRoot {
     /// `None` when the cell is missing (`"NAN"`, empty), has a `..`
     /// component, or is an absolute path outside the root.
     pub fn relative_key(&self, cell: &str) -> Option<PathBuf> {
-        if cell.is_empty() || cell == TEXT_SENTINEL {
+        if is_missing_text(cell) {
             return None;
         }
         let p = Path::new(cell);

@@ -103,7 +103,7 @@ fn deletion_is_confined_to_the_media_root() {
     let secret = outside.join("secret.png");
     fs::write(&secret, b"keep me").unwrap();
     // A database file in the cache dir, outside every media directory.
-    fs::write(root.path().join("CURRENT"), b"db").unwrap();
+    fs::write(root.path().join("foreign.db"), b"db").unwrap();
     let blob = root.write_blob(b"shared", "png").unwrap();
 
     let job = root.path().join("image/img/job0");
@@ -120,7 +120,7 @@ fn deletion_is_confined_to_the_media_root() {
         "image/img/job0/link.png".to_string(), // symlink out
         "image/img/jobdir-link/secret.png".to_string(), // symlinked parent dir
         "video/secret.png".to_string(),        // symlinked kind dir
-        "CURRENT".to_string(),                 // not a media dir
+        "foreign.db".to_string(),              // not a media dir
         format!("blob/{blob}"),                // blobs: GC only
     ];
     let report = PendingDeletion::from_paths(cells.clone()).execute(&root, &HashSet::new());
@@ -137,7 +137,7 @@ fn deletion_is_confined_to_the_media_root() {
         "{report:?}"
     );
     assert_eq!(fs::read(&secret).unwrap(), b"keep me");
-    assert!(root.path().join("CURRENT").is_file());
+    assert!(root.path().join("foreign.db").is_file());
     assert!(root.blob_path(&blob).unwrap().is_file());
     assert!(fs::symlink_metadata(job.join("link.png")).is_ok());
 }

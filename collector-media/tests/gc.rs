@@ -52,8 +52,8 @@ fn fixture() -> Fixture {
     fs::write(&temp, b"partial").unwrap();
     let foreign = vec![
         root.blob_dir().join("notes.txt"),
-        root.path().join("CURRENT"),
-        root.path().join("db").join("000001.sst"),
+        root.path().join("foreign.db"),
+        root.path().join("db").join("000001.dat"),
     ];
     fs::create_dir_all(root.path().join("db")).unwrap();
     for f in &foreign {

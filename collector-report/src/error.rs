@@ -37,6 +37,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A netCDF file could not be written or read.
+    #[cfg(feature = "netcdf")]
     #[error("netCDF {}: {source}", path.display())]
     Netcdf {
         /// The file.

@@ -74,6 +74,8 @@ fn column_json(c: &Column) -> J {
                 .map(|x| if *x < 0 { J::Null } else { json!(x) })
                 .collect(),
         ),
+        // Only the sentinel is missing here: an empty string is a value of
+        // a string result (what `count_missing` counts, too), so it is kept.
         ColumnData::Text(a) => (
             "string",
             a.iter()
@@ -292,29 +294,14 @@ fn parse_value(o: &Obj<'_>, kind: &str, v: &J) -> Result<Value> {
     })
 }
 
-/// Parses a result kind from its [`ResultKind::name`].
-pub fn parse_result_kind(s: &str) -> Option<ResultKind> {
-    Some(match s {
-        "float" => ResultKind::Float,
-        "bool" => ResultKind::Bool,
-        "string" => ResultKind::String,
-        "path" => ResultKind::Path,
-        "image" => ResultKind::Image,
-        "video" => ResultKind::Video,
-        "recording" => ResultKind::Recording,
-        "blob" => ResultKind::Blob,
-        "reference" => ResultKind::Reference,
-        _ => ResultKind::Vec(s.strip_prefix("vec(")?.strip_suffix(')')?.parse().ok()?),
-    })
-}
-
 fn parse_column(v: &J, i: usize, shape: &[usize]) -> Result<Column> {
     let o = Obj::new(format!("column {i}"), v)?;
     let name = o.str("name")?.to_string();
     let o = Obj::new(format!("column `{name}`"), v)?;
     let kind_s = o.str("kind")?;
-    let kind =
-        parse_result_kind(kind_s).ok_or_else(|| o.bad(format!("unknown kind `{kind_s}`")))?;
+    let kind = kind_s
+        .parse::<ResultKind>()
+        .map_err(|_| o.bad(format!("unknown kind `{kind_s}`")))?;
     let items = o.array("data")?;
     let n: usize = shape.iter().product();
     if items.len() != n {

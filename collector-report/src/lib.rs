@@ -1,11 +1,20 @@
 //! Reports of result-collector: a text summary of a dataset, its tidy
 //! table, the failed samples, CSV, JSON and netCDF exports (with readers;
 //! the netCDF file opens natively in xarray) and one self-contained HTML
-//! page with plots.
+//! page with plots. Two small helpers serve the command-line program:
+//! [`text_table`], a borderless table for listings, and [`line_svg`], one
+//! line plot as SVG.
 //!
 //! Everything takes a [`Dataset`](collector_core::Dataset) and, where it
 //! matters, the run's [`SampleFailure`](collector_core::SampleFailure)s;
 //! nothing here runs sweeps or touches a cache.
+//!
+//! # Features
+//!
+//! - `netcdf` (default): `write_netcdf` and `read_netcdf`, through the
+//!   `netcdf` crate over the system's libnetcdf (with HDF5). Without it
+//!   the crate builds with no C library, and every other report (text,
+//!   CSV, JSON, HTML, SVG) is the same.
 //!
 //! ```
 //! use collector_core::{run_sweep, setup_dataset, InputVar, ResultVar, RunOptions, Sweep, TimeSrc};
@@ -42,6 +51,7 @@ mod csv_file;
 mod error;
 mod html;
 mod json_file;
+#[cfg(feature = "netcdf")]
 mod netcdf_file;
 mod plot;
 mod table;
@@ -49,11 +59,13 @@ mod table;
 pub use csv_file::{read_csv, read_csv_from, write_csv, write_csv_to};
 pub use error::{Error, Result};
 pub use html::{HtmlOptions, escape, html_report, write_html};
-pub use json_file::{
-    JsonExport, SCHEMA_VERSION, from_json, parse_result_kind, read_json, to_json, write_json,
-};
+pub use json_file::{JsonExport, SCHEMA_VERSION, from_json, read_json, to_json, write_json};
+#[cfg(feature = "netcdf")]
 pub use netcdf_file::{read_netcdf, write_netcdf};
-pub use table::{Role, TidyCell, TidyColumn, TidyTable, failures_table, fmt_num, tidy_table};
+pub use plot::line_svg;
+pub use table::{
+    Role, TidyCell, TidyColumn, TidyTable, failures_table, fmt_num, text_table, tidy_table,
+};
 
 /// The text summary of `ds`, like xarray's repr: dims with sizes, coords
 /// with their first values, each column with its kind, units and missing

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use collector_core::{
-    AttrValue, Column, ColumnData, Coords, Dataset, Dim, REFERENCE_SENTINEL, Storage, VarAttrs,
+    AttrValue, Column, ColumnData, Coords, Dataset, Dim, REFERENCE_SENTINEL, ResultKind, Storage,
+    VarAttrs, unravel,
 };
 use ndarray::{ArrayD, IxDyn};
 use netcdf::{AttributeValue, Extents};
 
 use crate::error::{Error, Result, format_err};
-use crate::json_file::parse_result_kind;
 
 /// CF time units of timestamp coordinates.
 const TIME_UNITS: &str = "nanoseconds since 1970-01-01";
@@ -203,18 +203,6 @@ fn write_column(file: &mut netcdf::FileMut, c: &Column, dims: &[&str]) -> netcdf
     Ok(())
 }
 
-/// The row-major multi-index of linear position `i` in `shape`.
-fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for (k, &n) in shape.iter().enumerate().rev() {
-        if n > 0 {
-            idx[k] = i % n;
-            i /= n;
-        }
-    }
-    idx
-}
-
 /// Reads a file written by [`write_netcdf`] back into a dataset, through
 /// the `netcdf` crate's reader.
 pub fn read_netcdf(path: impl AsRef<Path>) -> Result<Dataset> {
@@ -352,7 +340,7 @@ fn read_column(
 ) -> Result<Column> {
     let what = || format!("{}: variable `{name}`", path.display());
     let kind_s = text_attr(var, "result_kind", path)?;
-    let kind = parse_result_kind(&kind_s).ok_or_else(|| {
+    let kind = kind_s.parse::<ResultKind>().map_err(|_| {
         format_err(
             what(),
             format!("unknown or missing `result_kind` attribute `{kind_s}`"),

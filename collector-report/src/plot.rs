@@ -201,6 +201,76 @@ pub(crate) fn line(
     Ok(Some(svg))
 }
 
+/// A line of `values` over their index (0, 1, 2, …) under the caption
+/// `title`, as one complete `<svg>` element of `width` × `height` pixels:
+/// the per-job image of the demo, say.
+///
+/// Values that are not finite (NaN, ±inf) are skipped: the line joins the
+/// finite values on either side. With no finite value the image holds the
+/// title only. Text is escaped, so any title is safe to embed in HTML.
+///
+/// ```
+/// let svg = collector_report::line_svg(&[1.0, f64::NAN, 3.0, 2.0], "loss", 320, 200)?;
+/// assert!(svg.starts_with("<svg") && svg.contains("loss"));
+/// # Ok::<(), collector_report::Error>(())
+/// ```
+pub fn line_svg(values: &[f64], title: &str, width: u32, height: u32) -> Result<String> {
+    if width == 0 || height == 0 {
+        return Err(Error::Plot {
+            plot: title.to_string(),
+            message: format!("an image of {width} x {height} pixels is empty"),
+        });
+    }
+    let size = Size {
+        w: width,
+        h: height,
+    };
+    // Fonts shrink with small images (a per-job thumbnail) so that a
+    // sentence-long title still fits across.
+    let caption = ("sans-serif", (width / 20).clamp(10, 18));
+    let ticks = ("sans-serif", (width / 24).clamp(9, 13));
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(i, v)| (pos(i), *v))
+        .collect();
+    let ranges =
+        value_range(points.iter().map(|p| p.0)).zip(value_range(points.iter().map(|p| p.1)));
+    draw(title, size, |root| {
+        let e = plot_err(title);
+        let Some(((x0, x1), (y0, y1))) = ranges else {
+            root.titled(title, caption).map_err(&e)?;
+            return Ok(());
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, caption)
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(&e)?;
+        chart
+            .configure_mesh()
+            .label_style(ticks)
+            .x_labels(6)
+            .y_labels(5)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(&e)?;
+        let c = color(0);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+            .map_err(&e)?;
+        if let [p] = points.as_slice() {
+            chart
+                .draw_series(std::iter::once(Circle::new(*p, 3, c.filled())))
+                .map_err(&e)?;
+        }
+        Ok(())
+    })
+}
+
 /// An axis of `n` slots: slot `i` is centred on position `i`, the axis
 /// spans `-0.5..n - 0.5`, and every `step`-th slot has a tick. Plotters'
 /// own float axes place ticks at "nice" numbers, not on the slots.

@@ -210,6 +210,7 @@ impl TidyTable {
                         }
                     })
                     .collect(),
+                // Only the sentinel is missing: an empty string is a value.
                 collector_core::ColumnData::Text(a) => a
                     .iter()
                     .map(|s| {
@@ -342,6 +343,41 @@ pub fn failures_table(failures: &[SampleFailure]) -> String {
     s
 }
 
+/// A plain text table for listings: the header line, then one line per
+/// row; no borders, columns left-aligned and separated by two spaces,
+/// widths counted in display columns (one per character for all but wide
+/// characters such as CJK), no trailing spaces, every line ending in
+/// `'\n'`. Nothing is wrapped or cut, whatever the terminal (or none).
+///
+/// ```
+/// let rows = vec![vec!["demo".to_string(), "result".into(), "407ab308eadf".into(), "yes".into()]];
+/// let t = collector_report::text_table(&["SWEEP", "RECORD", "KEY", "COMPLETE"], &rows);
+/// assert_eq!(t, "\
+/// SWEEP  RECORD  KEY           COMPLETE
+/// demo   result  407ab308eadf  yes
+/// ");
+/// ```
+pub fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .force_no_tty()
+        .set_header(header.iter().copied());
+    for r in rows {
+        t.add_row(r.iter().map(String::as_str));
+    }
+    let n = t.column_count();
+    for (i, col) in t.column_iter_mut().enumerate() {
+        col.set_padding((0, if i + 1 < n { 2 } else { 0 }));
+    }
+    let mut out = String::new();
+    for line in t.lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// The coordinates of a dim as display strings.
 pub(crate) fn coord_labels(c: &Coords) -> Vec<String> {
     (0..c.len())
@@ -375,5 +411,68 @@ mod tests {
         assert_eq!(fmt_num(2.5e10), "2.5e10");
         assert_eq!(fmt_num(f64::NAN), "NaN");
         assert_eq!(fmt_num(0.000_123_456_78), "0.000123457");
+    }
+
+    fn rows(r: &[&[&str]]) -> Vec<Vec<String>> {
+        r.iter()
+            .map(|r| r.iter().map(ToString::to_string).collect())
+            .collect()
+    }
+
+    #[test]
+    fn text_table_golden() {
+        let t = text_table(
+            &["SWEEP", "RECORD", "KEY", "COMPLETE"],
+            &rows(&[
+                &["demo", "result", "407ab308eadf", "yes"],
+                &["demo", "history (label)", "1c0ffee00000", "-"],
+            ]),
+        );
+        assert_eq!(
+            t,
+            "\
+SWEEP  RECORD           KEY           COMPLETE
+demo   result           407ab308eadf  yes
+demo   history (label)  1c0ffee00000  -
+"
+        );
+    }
+
+    #[test]
+    fn text_table_counts_characters_not_bytes() {
+        // Multi-byte characters of one column each pad like ASCII.
+        let t = text_table(
+            &["algo", "unit", "ok"],
+            &rows(&[&["mérge", "µs", "✓"], &["quick", "s", "✓✓"]]),
+        );
+        assert_eq!(
+            t,
+            "\
+algo   unit  ok
+mérge  µs    ✓
+quick  s     ✓✓
+"
+        );
+    }
+
+    #[test]
+    fn text_table_without_rows_has_the_header_only() {
+        assert_eq!(text_table(&["A", "BB"], &[]), "A  BB\n");
+    }
+
+    #[test]
+    fn text_table_has_no_trailing_spaces_and_never_wraps() {
+        let long = "x".repeat(500);
+        let t = text_table(
+            &["NAME", "NOTE"],
+            &rows(&[&["a", ""], &["b", &long], &["", "c"]]),
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(t.ends_with('\n'));
+        assert!(lines.iter().all(|l| !l.ends_with(' ')), "{t:?}");
+        assert_eq!(lines[1], "a");
+        assert_eq!(lines[2], format!("b     {long}"));
+        assert_eq!(lines[3], "      c");
     }
 }

@@ -2,6 +2,7 @@
 //! (float, label, repeat, bool, over_time as labels and as timestamps),
 //! columns with missing cells, units and attributes.
 
+#![cfg(feature = "netcdf")]
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::BTreeMap;

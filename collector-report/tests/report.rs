@@ -446,3 +446,66 @@ fn tidy_table_truncates_in_html() {
     let page = html_report(&r.dataset, &r.failures, &HtmlOptions::default().max_rows(5)).unwrap();
     assert!(page.contains("… 10 more rows"));
 }
+
+/// The trimmed contents of the `<text>` elements of an SVG.
+fn svg_texts(svg: &str) -> Vec<&str> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+        .collect()
+}
+
+/// The number of points of each `<polyline>` of an SVG.
+fn polyline_points(svg: &str) -> Vec<usize> {
+    svg.split("<polyline")
+        .skip(1)
+        .filter_map(|p| {
+            let pts = p.split_once("points=\"")?.1.split_once('"')?.0;
+            Some(pts.split_whitespace().count())
+        })
+        .collect()
+}
+
+#[test]
+fn line_svg_draws_one_line_under_its_title() {
+    let svg =
+        collector_report::line_svg(&[1.0, 4.0, f64::NAN, 2.0, 3.0], "cost", 320, 200).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+    assert_eq!(
+        svg_texts(&svg)[0],
+        "cost",
+        "the title is the caption: {svg}"
+    );
+    // Axes and ticks are 2-point polylines; the data is one line through
+    // the four finite values, the NaN skipped.
+    let lines: Vec<usize> = polyline_points(&svg)
+        .into_iter()
+        .filter(|&n| n > 2)
+        .collect();
+    assert_eq!(lines, [4], "{svg}");
+}
+
+#[test]
+fn line_svg_escapes_the_title() {
+    let svg = collector_report::line_svg(&[1.0, 2.0], "a<b & c>d", 320, 200).unwrap();
+    assert_eq!(svg_texts(&svg)[0], "a&lt;b &amp; c&gt;d", "{svg}");
+    assert!(!svg.contains("a<b"), "{svg}");
+}
+
+#[test]
+fn line_svg_without_values_holds_the_title_only() {
+    for values in [&[][..], &[f64::NAN, f64::INFINITY][..]] {
+        let svg = collector_report::line_svg(values, "<empty>", 200, 120).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg_texts(&svg), ["&lt;empty&gt;"], "{svg}");
+        assert!(polyline_points(&svg).is_empty(), "{svg}");
+    }
+    let svg = collector_report::line_svg(&[5.0], "one", 200, 120).unwrap();
+    assert!(svg.contains("<circle"), "a single value shows as a point");
+    assert!(collector_report::line_svg(&[1.0], "zero", 0, 10).is_err());
+    // Tiny images do not panic: they draw what fits or say why not.
+    for (w, h) in [(1, 1), (24, 16), (80, 40)] {
+        let _ = collector_report::line_svg(&[1.0, 2.0, 3.0], "tiny", w, h);
+    }
+}

@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <task>`:
 //!
-//! - `ci`: the whole check CI runs (set-up, fmt, clippy, tests, rustdoc, layering);
+//! - `ci`: the whole check CI runs (set-up, fmt, clippy, layering, tests,
+//!   clippy and tests again with `--no-default-features`, rustdoc);
 //! - `demo`: set-up, then the main job (`collector demo`) on `./cachedir`;
 //! - `bench`: the criterion benches of the anchor workloads;
 //! - `setup`: installs what a fresh machine lacks (libclang-dev for RocksDB's
@@ -14,6 +15,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod checks;
+mod layering;
 mod setup;
 
 use setup::setup;
@@ -27,7 +29,7 @@ fn main() -> Result<()> {
         "demo" => demo(rest),
         "bench" => bench(rest),
         "setup" => setup(),
-        "layering" => layering(),
+        "layering" => layering::layering(),
         "xarray-check" => {
             setup()?;
             checks::xarray_check(&root())
@@ -38,7 +40,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, tests, rustdoc -D warnings, layering\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/"
+                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, layering, tests, clippy and tests with --no-default-features, rustdoc -D warnings\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/"
             );
             if task == "help" {
                 Ok(())
@@ -73,25 +75,39 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// `cargo <args>`, printed as `cargo <args>`.
+fn cargo_step(args: &[&str]) -> Result<()> {
+    let mut c = cargo();
+    c.args(args);
+    run(c, &format!("cargo {}", args.join(" ")))
+}
+
+/// Set-up, fmt, clippy, layering and tests with the default features, then
+/// clippy and tests again without them (the library alone, no `cli`), then
+/// rustdoc.
 fn ci() -> Result<()> {
     setup()?;
-    let mut c = cargo();
-    c.args(["fmt", "--all", "--check"]);
-    run(c, "cargo fmt --all --check")?;
-    let mut c = cargo();
-    c.args([
+    cargo_step(&["fmt", "--all", "--check"])?;
+    cargo_step(&[
         "clippy",
         "--workspace",
         "--all-targets",
         "--",
         "-D",
         "warnings",
-    ]);
-    run(c, "cargo clippy --workspace --all-targets -- -D warnings")?;
-    layering()?;
-    let mut c = cargo();
-    c.args(["test", "--workspace"]);
-    run(c, "cargo test --workspace")?;
+    ])?;
+    layering::layering()?;
+    cargo_step(&["test", "--workspace"])?;
+    cargo_step(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--no-default-features",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo_step(&["test", "--workspace", "--no-default-features"])?;
     let mut c = cargo();
     c.args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings");
@@ -100,65 +116,6 @@ fn ci() -> Result<()> {
         "RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps",
     )?;
     eprintln!("xtask: ci passed");
-    Ok(())
-}
-
-/// The layering rules of ARCHITECTURE.md, checked on `cargo tree`.
-fn layering() -> Result<()> {
-    let deps = |pkg: &str| -> Result<Vec<String>> {
-        let out = cargo()
-            .args([
-                "tree",
-                "-p",
-                pkg,
-                "--edges",
-                "normal,build",
-                "--prefix",
-                "none",
-                "--format",
-                "{p}",
-            ])
-            .output()
-            .with_context(|| format!("cargo tree -p {pkg}"))?;
-        if !out.status.success() {
-            bail!(
-                "cargo tree -p {pkg} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
-            .collect())
-    };
-    let core = deps("collector-core")?;
-    for bad in [
-        "rocksdb",
-        "librocksdb-sys",
-        "collector-cache",
-        "collector-media",
-        "collector-report",
-    ] {
-        if core.iter().any(|d| d == bad) {
-            bail!("layering: collector-core depends on {bad}");
-        }
-    }
-    for (pkg, others) in [
-        ("collector-cache", ["collector-media", "collector-report"]),
-        ("collector-media", ["collector-cache", "collector-report"]),
-        ("collector-report", ["collector-cache", "collector-media"]),
-    ] {
-        let d = deps(pkg)?;
-        for o in others {
-            if d.iter().any(|x| x == o) {
-                bail!("layering: {pkg} depends on {o}");
-            }
-        }
-        if pkg != "collector-cache" && d.iter().any(|x| x == "rocksdb") {
-            bail!("layering: {pkg} depends on rocksdb");
-        }
-    }
-    eprintln!("xtask: layering ok (core has no rocksdb; cache, media and report are independent)");
     Ok(())
 }
 

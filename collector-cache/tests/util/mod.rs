@@ -10,7 +10,8 @@ use collector_core::{
     setup_dataset,
 };
 
-/// Opens a cache with default options.
+/// Opens the cache database in `dir` (a temporary directory is the
+/// database directory itself) with default options.
 pub fn open(dir: &Path) -> CacheDb {
     CacheDb::open(dir, CacheOptions::default()).unwrap()
 }
@@ -96,12 +97,11 @@ pub fn label_event(sweep: &Sweep, label: &str, value: f64) -> Dataset {
     event(sweep, TimeSrc::Label(label.into()), value)
 }
 
-/// Overwrites (or deletes, with `None`) one raw value in the database
-/// under `dir`, with the cache closed.
-pub fn poke(dir: &Path, cf: &str, key: &[u8], value: Option<Vec<u8>>) {
-    let db_dir = dir.join(collector_cache::DB_SUBDIR);
-    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &db_dir).unwrap();
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_dir, cfs).unwrap();
+/// Overwrites (or deletes, with `None`) one raw value in the database in
+/// `db_dir`, with the cache closed.
+pub fn poke(db_dir: &Path, cf: &str, key: &[u8], value: Option<Vec<u8>>) {
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), db_dir).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir, cfs).unwrap();
     let h = db.cf_handle(cf).unwrap();
     match value {
         Some(v) => db.put_cf(h, key, v).unwrap(),
@@ -110,10 +110,9 @@ pub fn poke(dir: &Path, cf: &str, key: &[u8], value: Option<Vec<u8>>) {
 }
 
 /// Reads one raw value.
-pub fn peek(dir: &Path, cf: &str, key: &[u8]) -> Option<Vec<u8>> {
-    let db_dir = dir.join(collector_cache::DB_SUBDIR);
-    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &db_dir).unwrap();
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_dir, cfs).unwrap();
+pub fn peek(db_dir: &Path, cf: &str, key: &[u8]) -> Option<Vec<u8>> {
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), db_dir).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir, cfs).unwrap();
     let h = db.cf_handle(cf).unwrap();
     db.get_cf(h, key).unwrap()
 }
@@ -171,9 +170,9 @@ pub fn set_floats(r: &mut SweepResult, value: f64) {
     }
 }
 
-/// Total size of the write-ahead-log files of the cache under `dir`.
-pub fn log_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir.join(collector_cache::DB_SUBDIR))
+/// Total size of the write-ahead-log files of the database in `db_dir`.
+pub fn log_bytes(db_dir: &Path) -> u64 {
+    std::fs::read_dir(db_dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "log"))

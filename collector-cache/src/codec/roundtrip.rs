@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use collector_cache::codec::{decode_event, encode_event};
 use collector_core::{AttrValue, Column, ColumnData, Coords, Dataset, Dim, ResultKind};
 use ndarray::{ArrayD, IxDyn};
+
+use super::{decode_event, encode_event};
 
 struct Rng(u64);
 impl Rng {
@@ -113,7 +114,7 @@ fn random_events_round_trip_bit_exactly() {
     for i in 0..300 {
         let ds = random_dataset(&mut rng);
         let bytes = encode_event(i, &ds).unwrap();
-        let (seq, back) = decode_event(&bytes).unwrap();
+        let super::StoredEvent { seq, dataset: back } = decode_event(&bytes).unwrap();
         assert_eq!(seq, i);
         assert!(same(&ds, &back), "case {i}: {ds:?} vs {back:?}");
         // Any truncation is an error, never a panic.

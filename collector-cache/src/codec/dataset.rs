@@ -1,0 +1,285 @@
+//! Datasets as MessagePack records: numeric arrays (f64 and i64 columns,
+//! numeric coordinates) as raw little-endian bytes, one MessagePack `bin`
+//! each, never element by element; text columns as a list of strings.
+//! Decoding borrows those bytes straight from the stored value.
+//!
+//! Reference cells are written as -1: the objects they index live only in
+//! the memory of the run that made them (SPEC §3).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use collector_core::{
+    AttrValue, Column, ColumnData, Coords, Dataset, Dim, REFERENCE_SENTINEL, ResultKind, VarAttrs,
+};
+use ndarray::{ArrayD, IxDyn};
+use serde::{Deserialize, Serialize};
+
+use super::envelope::{Corrupt, corrupt};
+
+// ---- numeric arrays as raw little-endian bytes ----
+
+/// The little-endian bytes of `s`: on a little-endian machine the slice's
+/// own memory, no copy.
+#[cfg(target_endian = "little")]
+fn f64_le(s: &[f64]) -> Cow<'_, [u8]> {
+    Cow::Borrowed(bytemuck::cast_slice(s))
+}
+
+#[cfg(not(target_endian = "little"))]
+fn f64_le(s: &[f64]) -> Cow<'_, [u8]> {
+    Cow::Owned(f64_bytes(s.iter()))
+}
+
+#[cfg(target_endian = "little")]
+fn i64_le(s: &[i64]) -> Cow<'_, [u8]> {
+    Cow::Borrowed(bytemuck::cast_slice(s))
+}
+
+#[cfg(not(target_endian = "little"))]
+fn i64_le(s: &[i64]) -> Cow<'_, [u8]> {
+    Cow::Owned(i64_bytes(s.iter()))
+}
+
+fn f64_bytes<'x>(it: impl ExactSizeIterator<Item = &'x f64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(it.len() * 8);
+    for x in it {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+fn i64_bytes<'x>(it: impl ExactSizeIterator<Item = &'x i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(it.len() * 8);
+    for x in it {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+fn words(b: &[u8], what: &str) -> Result<impl Iterator<Item = [u8; 8]>, Corrupt> {
+    if !b.len().is_multiple_of(8) {
+        return Err(corrupt(format!(
+            "{what}: {} bytes is not a whole number of 8-byte values",
+            b.len()
+        )));
+    }
+    Ok(b.chunks_exact(8).map(|c| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        w
+    }))
+}
+
+fn f64s(b: &[u8], what: &str) -> Result<Vec<f64>, Corrupt> {
+    Ok(words(b, what)?.map(f64::from_le_bytes).collect())
+}
+
+fn i64s(b: &[u8], what: &str) -> Result<Vec<i64>, Corrupt> {
+    Ok(words(b, what)?.map(i64::from_le_bytes).collect())
+}
+
+// ---- records ----
+
+#[derive(Serialize, Deserialize)]
+enum CoordsRec<'a> {
+    Float(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
+    Int(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
+    Str(Vec<Cow<'a, str>>),
+    Bool(Vec<bool>),
+    Time(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
+    Label(Vec<Cow<'a, str>>),
+}
+
+impl<'a> CoordsRec<'a> {
+    fn encode(c: &'a Coords) -> Self {
+        let strs = |v: &'a [String]| v.iter().map(|s| Cow::Borrowed(s.as_str())).collect();
+        match c {
+            Coords::Float(v) => CoordsRec::Float(f64_le(v)),
+            Coords::Int(v) => CoordsRec::Int(i64_le(v)),
+            Coords::Str(v) => CoordsRec::Str(strs(v)),
+            Coords::Bool(v) => CoordsRec::Bool(v.clone()),
+            Coords::Time(v) => CoordsRec::Time(i64_le(v)),
+            Coords::Label(v) => CoordsRec::Label(strs(v)),
+        }
+    }
+
+    fn decode(self, what: &str) -> Result<Coords, Corrupt> {
+        let strings = |v: Vec<Cow<'a, str>>| v.into_iter().map(Cow::into_owned).collect();
+        Ok(match self {
+            CoordsRec::Float(b) => Coords::Float(f64s(&b, what)?),
+            CoordsRec::Int(b) => Coords::Int(i64s(&b, what)?),
+            CoordsRec::Str(v) => Coords::Str(strings(v)),
+            CoordsRec::Bool(v) => Coords::Bool(v),
+            CoordsRec::Time(b) => Coords::Time(i64s(&b, what)?),
+            CoordsRec::Label(v) => Coords::Label(strings(v)),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct DimRec<'a> {
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    coords: CoordsRec<'a>,
+    attrs: Cow<'a, VarAttrs>,
+}
+
+impl<'a> DimRec<'a> {
+    pub(super) fn encode(d: &'a Dim) -> Self {
+        DimRec {
+            name: Cow::Borrowed(&d.name),
+            coords: CoordsRec::encode(&d.coords),
+            attrs: Cow::Borrowed(&d.attrs),
+        }
+    }
+
+    pub(super) fn decode(self) -> Result<Dim, Corrupt> {
+        let what = format!("coordinates of dim `{}`", self.name);
+        Ok(Dim {
+            coords: self.coords.decode(&what)?,
+            name: self.name.into_owned(),
+            attrs: self.attrs.into_owned(),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum DataRec<'a> {
+    F64(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
+    I64(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
+    Text(Vec<Cow<'a, str>>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct ColumnRec<'a> {
+    name: Cow<'a, str>,
+    var: Cow<'a, str>,
+    kind: ResultKind,
+    attrs: Cow<'a, VarAttrs>,
+    #[serde(borrow)]
+    data: DataRec<'a>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct DatasetRec<'a> {
+    #[serde(borrow)]
+    dims: Vec<DimRec<'a>>,
+    #[serde(borrow)]
+    columns: Vec<ColumnRec<'a>>,
+    attrs: Cow<'a, BTreeMap<String, AttrValue>>,
+}
+
+/// About how many bytes a dataset encodes to: its numeric data exactly,
+/// text and small parts roughly. Only sizes a buffer.
+pub(super) fn encoded_size_hint(ds: &Dataset) -> usize {
+    let mut n = 4096usize;
+    for c in ds.columns() {
+        n = n.saturating_add(match &c.data {
+            ColumnData::F64(a) => a.len() * 8,
+            ColumnData::I64(a) => a.len() * 8,
+            ColumnData::Text(a) => a.iter().map(|s| s.len() + 5).sum(),
+        });
+    }
+    n.saturating_add(ds.dims().iter().map(|d| d.len() * 9).sum())
+}
+
+impl<'a> DatasetRec<'a> {
+    pub(super) fn encode(ds: &'a Dataset) -> Self {
+        let columns = ds
+            .columns()
+            .iter()
+            .map(|c| {
+                let data = match (&c.data, c.kind) {
+                    // Indices into this run's objects mean nothing to a reader.
+                    (ColumnData::I64(a), ResultKind::Reference) => DataRec::I64(Cow::Owned(
+                        i64_bytes(std::iter::repeat_n(&REFERENCE_SENTINEL, a.len())),
+                    )),
+                    (ColumnData::F64(a), _) => DataRec::F64(match a.as_slice() {
+                        Some(s) => f64_le(s),
+                        None => Cow::Owned(f64_bytes(a.iter())),
+                    }),
+                    (ColumnData::I64(a), _) => DataRec::I64(match a.as_slice() {
+                        Some(s) => i64_le(s),
+                        None => Cow::Owned(i64_bytes(a.iter())),
+                    }),
+                    (ColumnData::Text(a), _) => {
+                        DataRec::Text(a.iter().map(|s| Cow::Borrowed(s.as_str())).collect())
+                    }
+                };
+                ColumnRec {
+                    name: Cow::Borrowed(&c.name),
+                    var: Cow::Borrowed(&c.var),
+                    kind: c.kind,
+                    attrs: Cow::Borrowed(&c.attrs),
+                    data,
+                }
+            })
+            .collect();
+        DatasetRec {
+            dims: ds.dims().iter().map(DimRec::encode).collect(),
+            columns,
+            attrs: Cow::Borrowed(&ds.attrs),
+        }
+    }
+
+    pub(super) fn decode(self) -> Result<Dataset, Corrupt> {
+        let dims = self
+            .dims
+            .into_iter()
+            .map(DimRec::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let shape: Vec<usize> = dims.iter().map(Dim::len).collect();
+        let cells = shape
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .ok_or_else(|| corrupt(format!("shape {shape:?} overflows")))?;
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for c in self.columns {
+            let what = format!("column `{}`", c.name);
+            let data = match c.data {
+                DataRec::F64(b) => ColumnData::F64(array(&shape, cells, f64s(&b, &what)?, &what)?),
+                DataRec::I64(b) => ColumnData::I64(array(&shape, cells, i64s(&b, &what)?, &what)?),
+                DataRec::Text(v) => ColumnData::Text(array(
+                    &shape,
+                    cells,
+                    v.into_iter().map(Cow::into_owned).collect(),
+                    &what,
+                )?),
+            };
+            columns.push(Column {
+                name: c.name.into_owned(),
+                var: c.var.into_owned(),
+                kind: c.kind,
+                attrs: c.attrs.into_owned(),
+                data,
+            });
+        }
+        Dataset::from_parts(dims, columns, self.attrs.into_owned())
+            .map_err(|e| corrupt(format!("inconsistent dataset: {e}")))
+    }
+}
+
+fn array<T>(shape: &[usize], cells: usize, v: Vec<T>, what: &str) -> Result<ArrayD<T>, Corrupt> {
+    if v.len() != cells {
+        return Err(corrupt(format!(
+            "{what}: {} values for shape {shape:?} ({cells} cells)",
+            v.len()
+        )));
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| corrupt(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn borrowed_numeric_bytes_equal_the_element_wise_encoding() {
+        let f = [0.0, -0.0, 1.5, f64::NAN, f64::INFINITY, -2.25e-300];
+        assert_eq!(&*f64_le(&f), &f64_bytes(f.iter())[..]);
+        let i = [0i64, -1, i64::MAX, i64::MIN, 42];
+        assert_eq!(&*i64_le(&i), &i64_bytes(i.iter())[..]);
+    }
+}

@@ -1,0 +1,263 @@
+//! Opening and closing the database, and its format version.
+
+mod typed;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType};
+use tracing::{debug, warn};
+
+pub(crate) use self::typed::{Batch, Decoded, Scanned};
+use crate::error::{Error, Result, VersionFound};
+use crate::results::ResultBook;
+use crate::schema::{
+    FAMILY_NAMES, FORMAT_VERSION, HistoryEvents, HistoryMeta, Index, Meta, MetaKey, Results,
+};
+
+/// How a [`CacheDb`] behaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheOptions {
+    /// Upper bound, in bytes, of the stored results (encoded). Past it the
+    /// least recently stored results are evicted. History is never
+    /// evicted. `None`: unbounded.
+    pub cache_size: Option<u64>,
+    /// Sync the write-ahead log on every write. Without it a committed
+    /// write survives a crash of the process but not of the machine.
+    pub sync_writes: bool,
+}
+
+/// Bound on the write-ahead log's total size (see [`CacheDb::open`]).
+const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
+
+/// The cache database: results by cache key, their per-sweep index, the
+/// history of each history key and the format version, in one RocksDB
+/// database.
+///
+/// `CacheDb` is `Send + Sync`: share it with `&` or an `Arc`. Appends to
+/// one history are serialised inside; dropping it closes the database.
+pub struct CacheDb {
+    db: DB,
+    /// The database directory.
+    dir: PathBuf,
+    options: CacheOptions,
+    pub(crate) book: Mutex<ResultBook>,
+    history_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Set by [`CacheDb::close`], which has flushed already: the drop that
+    /// follows need not flush again.
+    closed: bool,
+}
+
+impl std::fmt::Debug for CacheDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheDb")
+            .field("dir", &self.dir)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for CacheDb {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // Nothing is lost if this fails: the write-ahead log holds every
+        // committed write and the next open replays it.
+        if let Err(e) = self.persist() {
+            warn!(dir = %self.dir.display(), error = %e,
+                "could not flush the cache on close; the next open will replay its log");
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves no half-written state here: every
+    // change is one write batch, so the data behind a poisoned lock is fine.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn open_error(dir: &Path, e: &rocksdb::Error) -> Error {
+    let message = e.to_string();
+    let lower = message.to_lowercase();
+    if e.kind() == rocksdb::ErrorKind::IOError && lower.contains("lock") {
+        Error::Locked {
+            dir: dir.to_path_buf(),
+            message,
+        }
+    } else {
+        Error::Open {
+            dir: dir.to_path_buf(),
+            message,
+        }
+    }
+}
+
+/// The options of the database and of each family.
+fn db_options() -> rocksdb::Options {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_compression_type(DBCompressionType::None);
+    opts.set_keep_log_file_num(4);
+    opts.set_max_open_files(256);
+    // A write-ahead-log file is freed only once every family with data in
+    // it has been flushed. The small families (index, history metadata)
+    // rarely fill a memtable, so without a bound the log kept every large
+    // result ever written, and each new write went to a file that grew
+    // without end and got slower for it. Past this size RocksDB flushes
+    // the families holding the oldest log instead.
+    opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+    opts
+}
+
+impl CacheDb {
+    /// Opens (creating if needed) the cache database in the directory
+    /// `db_dir` (the RocksDB directory itself; the caller decides where it
+    /// lives).
+    ///
+    /// Fails with [`Error::Locked`] when another process (or another open
+    /// `CacheDb`) holds it, and with [`Error::FormatVersion`] when it was
+    /// written by another format version; nothing is deleted then.
+    pub fn open(db_dir: &Path, options: CacheOptions) -> Result<CacheDb> {
+        std::fs::create_dir_all(db_dir).map_err(|e| Error::Open {
+            dir: db_dir.to_path_buf(),
+            message: format!("cannot create the directory: {e}"),
+        })?;
+        let opts = db_options();
+        // RocksDB must open every family that exists; a newer build may
+        // have added some. The version check below then refuses it.
+        let existing = DB::list_cf(&opts, db_dir).unwrap_or_default();
+        let foreign: Vec<String> = existing
+            .into_iter()
+            .filter(|n| n != "default" && !FAMILY_NAMES.contains(&n.as_str()))
+            .collect();
+        let names = FAMILY_NAMES.iter().map(|n| n.to_string());
+        let cfs = names.chain(foreign.iter().cloned()).map(|n| {
+            let mut o = rocksdb::Options::default();
+            o.set_compression_type(DBCompressionType::None);
+            ColumnFamilyDescriptor::new(n, o)
+        });
+        let db = DB::open_cf_descriptors(&opts, db_dir, cfs).map_err(|e| open_error(db_dir, &e))?;
+        let cache = CacheDb {
+            db,
+            dir: db_dir.to_path_buf(),
+            options,
+            book: Mutex::new(ResultBook::default()),
+            history_locks: Mutex::new(HashMap::new()),
+            closed: false,
+        };
+        cache.check_version(!foreign.is_empty())?;
+        cache.load_book()?;
+        debug!(dir = %cache.dir.display(), "cache opened");
+        Ok(cache)
+    }
+
+    /// Whether a database is present in `db_dir` (without opening it):
+    /// for a caller that must not create one.
+    pub fn exists(db_dir: &Path) -> bool {
+        // RocksDB names the current manifest in this file; every database
+        // has one from its creation on.
+        db_dir.join("CURRENT").is_file()
+    }
+
+    /// Closes the database. Every write is already durable in the
+    /// write-ahead log; closing also flushes the memtables to table files,
+    /// so that the next [`open`](Self::open) need not replay the log
+    /// (replaying a log that holds a few large results costs more than the
+    /// rest of an open). Dropping a `CacheDb` does the same; this form
+    /// reports a failure.
+    pub fn close(mut self) -> Result<()> {
+        self.closed = true;
+        self.persist()
+    }
+
+    /// Flushes every column family's memtable and then the log.
+    fn persist(&self) -> Result<()> {
+        let families = FAMILY_NAMES
+            .iter()
+            .map(|n| self.handle(n))
+            .collect::<Result<Vec<_>>>()?;
+        let mut fo = rocksdb::FlushOptions::default();
+        fo.set_wait(true);
+        self.db
+            .flush_cfs_opt(&families, &fo)
+            .map_err(|e| self.db_err("flushing the memtables", &e))?;
+        self.db
+            .flush_wal(true)
+            .map_err(|e| self.db_err("flushing the write-ahead log", &e))
+    }
+
+    /// The database directory given to [`open`](Self::open).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options given to [`open`](Self::open).
+    pub fn options(&self) -> &CacheOptions {
+        &self.options
+    }
+
+    fn handle(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| Error::Db {
+            dir: self.dir.clone(),
+            op: format!("opening column family `{name}`"),
+            message: "missing".into(),
+        })
+    }
+
+    fn db_err(&self, op: impl Into<String>, e: &rocksdb::Error) -> Error {
+        Error::Db {
+            dir: self.dir.clone(),
+            op: op.into(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Refuses a database of another format version, or one holding data
+    /// but no version; writes the version into a new one.
+    fn check_version(&self, has_foreign_families: bool) -> Result<()> {
+        let found = match self.get::<Meta>(&MetaKey::FormatVersion)? {
+            Some(Ok(v)) => VersionFound::Version(v),
+            Some(Err(_)) => VersionFound::Missing,
+            None => {
+                let empty = !has_foreign_families
+                    && self.is_empty::<Results>()?
+                    && self.is_empty::<Index>()?
+                    && self.is_empty::<HistoryMeta>()?
+                    && self.is_empty::<HistoryEvents>()?;
+                if !empty {
+                    return Err(self.refuse(VersionFound::Missing));
+                }
+                let mut b = self.batch();
+                b.put::<Meta>(&MetaKey::FormatVersion, &FORMAT_VERSION)?;
+                return b.commit("writing the format version");
+            }
+        };
+        if found != VersionFound::Version(FORMAT_VERSION) {
+            return Err(self.refuse(found));
+        }
+        Ok(())
+    }
+
+    fn refuse(&self, found: VersionFound) -> Error {
+        Error::FormatVersion {
+            dir: self.dir.clone(),
+            found,
+            expected: FORMAT_VERSION,
+        }
+    }
+
+    pub(crate) fn history_lock(&self, history_key: &str) -> Arc<Mutex<()>> {
+        let mut m = lock(&self.history_locks);
+        Arc::clone(m.entry(history_key.to_string()).or_default())
+    }
+}

@@ -1,0 +1,203 @@
+//! Typed access to the database: reads, scans and write batches that take
+//! a [`Family`] as a type parameter, so keys and values are always built
+//! and read by the schema. RocksDB's errors become [`Error::Db`](crate::Error::Db) here.
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions};
+
+use super::CacheDb;
+use crate::codec::Corrupt;
+use crate::error::Result;
+use crate::schema::{Family, Prefixed, Sealed};
+
+/// A stored value: decoded, or why it could not be.
+pub(crate) type Decoded<T> = std::result::Result<T, Corrupt>;
+
+/// A key and value as RocksDB's iterators give them.
+type RawItem = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+
+/// One record met by a scan of family `F`.
+pub(crate) struct Scanned<F: Family> {
+    /// Its key as stored.
+    pub(crate) key: ScannedKey<F>,
+    /// Its value.
+    pub(crate) value: Decoded<F::Value>,
+}
+
+/// A key as stored, met by a scan (kept as bytes: a corrupt record is
+/// deleted by the key it was found under, parsable or not).
+pub(crate) struct ScannedKey<F> {
+    bytes: Box<[u8]>,
+    family: PhantomData<fn() -> F>,
+}
+
+impl<F: Family> ScannedKey<F> {
+    /// The key, when the bytes are one of `F`'s.
+    pub(crate) fn parse(&self) -> Option<<F::Key as ToOwned>::Owned> {
+        F::parse_key(&self.bytes)
+    }
+
+    /// The key as text, for messages.
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.bytes)
+    }
+}
+
+impl CacheDb {
+    fn family<F: Family>(&self) -> Result<&ColumnFamily> {
+        self.handle(F::NAME)
+    }
+
+    fn get_raw<F: Family, T>(
+        &self,
+        key: &F::Key,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
+        let v = self
+            .db
+            .get_pinned_cf(self.family::<F>()?, F::key_bytes(key))
+            .map_err(|e| self.db_err(format!("reading {}", F::describe(key)), &e))?;
+        Ok(v.map(|v| read(&v)))
+    }
+
+    /// The value stored under `key`: `None` when absent.
+    pub(crate) fn get<F: Family>(&self, key: &F::Key) -> Result<Option<Decoded<F::Value>>> {
+        self.get_raw::<F, _>(key, F::decode)
+    }
+
+    /// [`get`](Self::get), with the stored size of the value in bytes.
+    pub(crate) fn get_sized<F: Family>(
+        &self,
+        key: &F::Key,
+    ) -> Result<Option<(Decoded<F::Value>, u64)>> {
+        self.get_raw::<F, _>(key, |v| (F::decode(v), v.len() as u64))
+    }
+
+    /// The stored size in bytes of the value under `key`, without decoding
+    /// it: `None` when absent.
+    pub(crate) fn stored_size<F: Family>(&self, key: &F::Key) -> Result<Option<u64>> {
+        self.get_raw::<F, _>(key, |v| v.len() as u64)
+    }
+
+    /// Whether a value is stored under `key`.
+    pub(crate) fn contains<F: Family>(&self, key: &F::Key) -> Result<bool> {
+        Ok(self.get_raw::<F, _>(key, |_| ())?.is_some())
+    }
+
+    /// Whether the family holds no record (a record that cannot be read
+    /// counts as one).
+    pub(crate) fn is_empty<F: Family>(&self) -> Result<bool> {
+        let h = self.family::<F>()?;
+        Ok(self.db.iterator_cf(h, IteratorMode::Start).next().is_none())
+    }
+
+    /// Every record of the family, in key order, each decoded as it is
+    /// reached.
+    pub(crate) fn scan<F: Family>(&self) -> Result<impl Iterator<Item = Result<Scanned<F>>> + '_> {
+        let h = self.family::<F>()?;
+        Ok(self
+            .db
+            .iterator_cf(h, IteratorMode::Start)
+            .map(move |item| self.scanned::<F>(item)))
+    }
+
+    /// Every record of the family under `prefix`, in key order.
+    pub(crate) fn scan_prefix<F: Prefixed>(
+        &self,
+        prefix: &F::Prefix,
+    ) -> Result<impl Iterator<Item = Result<Scanned<F>>> + '_> {
+        let h = self.family::<F>()?;
+        let (start, end) = F::prefix_range(prefix);
+        Ok(self
+            .db
+            .iterator_cf(h, IteratorMode::From(&start, Direction::Forward))
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end))
+            .map(move |item| self.scanned::<F>(item)))
+    }
+
+    fn scanned<F: Family>(&self, item: RawItem) -> Result<Scanned<F>> {
+        let (k, v) = item.map_err(|e| self.db_err(format!("scanning `{}`", F::NAME), &e))?;
+        Ok(Scanned {
+            value: F::decode(&v),
+            key: ScannedKey {
+                bytes: k,
+                family: PhantomData,
+            },
+        })
+    }
+
+    /// An empty write batch.
+    pub(crate) fn batch(&self) -> Batch<'_> {
+        Batch {
+            db: self,
+            inner: WriteBatch::default(),
+        }
+    }
+
+    /// An empty write batch with room for `bytes` of values up front:
+    /// growing a batch would copy a large value again.
+    pub(crate) fn batch_with_room(&self, bytes: u64) -> Batch<'_> {
+        let room = usize::try_from(bytes).unwrap_or(usize::MAX);
+        Batch {
+            db: self,
+            inner: WriteBatch::with_capacity_bytes(room.saturating_add(4096)),
+        }
+    }
+}
+
+/// Writes that commit together, or not at all.
+pub(crate) struct Batch<'db> {
+    db: &'db CacheDb,
+    inner: WriteBatch,
+}
+
+impl Batch<'_> {
+    /// Stores `value` under `key`; returns its encoded size in bytes.
+    pub(crate) fn put<F: Family>(&mut self, key: &F::Key, value: &F::Write) -> Result<u64> {
+        let sealed = Sealed::<F>::new(key, value)?;
+        self.put_sealed(key, &sealed)?;
+        Ok(sealed.len())
+    }
+
+    /// Stores a value encoded already.
+    pub(crate) fn put_sealed<F: Family>(&mut self, key: &F::Key, value: &Sealed<F>) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner.put_cf(h, F::key_bytes(key), value.as_bytes());
+        Ok(())
+    }
+
+    /// Deletes the value under `key`.
+    pub(crate) fn delete<F: Family>(&mut self, key: &F::Key) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner.delete_cf(h, F::key_bytes(key));
+        Ok(())
+    }
+
+    /// Deletes a record met by a scan.
+    pub(crate) fn delete_scanned<F: Family>(&mut self, key: &ScannedKey<F>) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner.delete_cf(h, &key.bytes);
+        Ok(())
+    }
+
+    /// Deletes every record under `prefix`.
+    pub(crate) fn delete_prefix<F: Prefixed>(&mut self, prefix: &F::Prefix) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        let (start, end) = F::prefix_range(prefix);
+        self.inner.delete_range_cf(h, start, end);
+        Ok(())
+    }
+
+    /// Writes the batch (through the write-ahead log; synced when the
+    /// options ask for it). `op` says what it does, for the error.
+    pub(crate) fn commit(self, op: impl Into<String>) -> Result<()> {
+        let db = self.db;
+        let mut wo = WriteOptions::default();
+        wo.set_sync(db.options.sync_writes);
+        db.db
+            .write_opt(self.inner, &wo)
+            .map_err(|e| db.db_err(op, &e))
+    }
+}

@@ -1,0 +1,370 @@
+//! Results by cache key, their per-sweep index, and size-based eviction.
+
+use std::collections::HashMap;
+
+use collector_core::SweepResult;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, warn};
+
+use crate::codec::StoredResult;
+use crate::db::{CacheDb, Scanned, lock, now_ms};
+use crate::error::Result;
+use crate::schema::{self, Index, IndexKey, Results, Sealed};
+
+/// An index entry: one stored result of one sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IndexRec {
+    pub(crate) cache_key: String,
+    pub(crate) sweep: String,
+    pub(crate) complete: bool,
+    pub(crate) cells: u64,
+    pub(crate) bytes: u64,
+    /// Store order, for least-recently-stored eviction.
+    pub(crate) stored_seq: u64,
+    pub(crate) stored_at_ms: u64,
+    pub(crate) attempted: u64,
+    pub(crate) failed: u64,
+}
+
+impl IndexRec {
+    fn new(cache_key: &str, sweep: &str, result: &SweepResult, bytes: u64, seq: u64) -> Self {
+        let ds = &result.dataset;
+        IndexRec {
+            cache_key: cache_key.to_string(),
+            sweep: sweep.to_string(),
+            complete: result.is_complete(),
+            cells: (ds.cell_count() as u64).saturating_mul(ds.columns().len() as u64),
+            bytes,
+            stored_seq: seq,
+            stored_at_ms: now_ms(),
+            attempted: result.stats.attempted as u64,
+            failed: result.stats.failed as u64,
+        }
+    }
+
+    fn key(&self) -> IndexKey {
+        IndexKey::new(&self.sweep, &self.cache_key)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BookEntry {
+    sweep: String,
+    bytes: u64,
+    stored_seq: u64,
+}
+
+/// In-memory view of the index, built at open: only one process can hold
+/// the database, so it stays exact.
+#[derive(Debug, Default)]
+pub(crate) struct ResultBook {
+    entries: HashMap<String, BookEntry>,
+    total_bytes: u64,
+    next_store_seq: u64,
+}
+
+/// What storing one result changes besides writing it: decided before the
+/// write from the book alone, applied to the book once it has committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StorePlan {
+    /// The index entry of the same cache key under another sweep name.
+    moved_from: Option<IndexKey>,
+    /// The results to evict, least recently stored first.
+    evict: Vec<IndexKey>,
+    /// The stored bytes once the batch has committed.
+    total_bytes: u64,
+    /// Set when the result alone is larger than the limit (it is kept).
+    over_limit: bool,
+}
+
+impl ResultBook {
+    /// Adds an index entry read at open.
+    fn insert_loaded(&mut self, r: IndexRec) {
+        self.total_bytes += r.bytes;
+        self.next_store_seq = self.next_store_seq.max(r.stored_seq + 1);
+        self.entries.insert(
+            r.cache_key,
+            BookEntry {
+                sweep: r.sweep,
+                bytes: r.bytes,
+                stored_seq: r.stored_seq,
+            },
+        );
+    }
+
+    /// What storing `rec` does: the old index entry it replaces, and the
+    /// least recently stored other results to evict to stay under `limit`.
+    fn plan_store(&self, rec: &IndexRec, limit: Option<u64>) -> StorePlan {
+        let mut total = self.total_bytes + rec.bytes;
+        let mut moved_from = None;
+        if let Some(old) = self.entries.get(&rec.cache_key) {
+            total -= old.bytes;
+            if old.sweep != rec.sweep {
+                moved_from = Some(IndexKey::new(&old.sweep, &rec.cache_key));
+            }
+        }
+        let mut evict = Vec::new();
+        if let Some(limit) = limit {
+            let mut order: Vec<(&String, &BookEntry)> = self
+                .entries
+                .iter()
+                .filter(|(k, _)| **k != rec.cache_key)
+                .collect();
+            order.sort_by_key(|(_, e)| e.stored_seq);
+            for (k, e) in order {
+                if total <= limit {
+                    break;
+                }
+                total -= e.bytes;
+                evict.push(IndexKey::new(&e.sweep, k));
+            }
+        }
+        StorePlan {
+            moved_from,
+            evict,
+            total_bytes: total,
+            over_limit: limit.is_some_and(|l| total > l),
+        }
+    }
+
+    /// Records a committed store.
+    fn apply(&mut self, plan: &StorePlan, rec: &IndexRec) {
+        for k in &plan.evict {
+            self.entries.remove(&k.cache_key);
+            debug!(key = %k.cache_key, "evicted result (cache_size)");
+        }
+        self.entries.insert(
+            rec.cache_key.clone(),
+            BookEntry {
+                sweep: rec.sweep.clone(),
+                bytes: rec.bytes,
+                stored_seq: rec.stored_seq,
+            },
+        );
+        self.total_bytes = plan.total_bytes;
+        self.next_store_seq += 1;
+    }
+}
+
+/// What [`CacheDb::put_result`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    /// Size of the stored value, in bytes.
+    pub bytes: u64,
+    /// Whether the result was stored as complete (a cache hit for later runs).
+    pub complete: bool,
+    /// Cache keys evicted to stay under `cache_size`.
+    pub evicted: Vec<String>,
+}
+
+/// The size in bytes of `result` once encoded: what
+/// [`CacheDb::put_result`] would store (and report as
+/// [`PutOutcome::bytes`]). It encodes the result to count them, as a store
+/// does.
+pub fn encoded_result_size(result: &SweepResult) -> Result<u64> {
+    Ok(Sealed::<Results>::new("", result)?.len())
+}
+
+impl CacheDb {
+    /// Builds the book from the index; removes the entries that cannot be
+    /// read, with their results.
+    pub(crate) fn load_book(&self) -> Result<()> {
+        let mut book = ResultBook::default();
+        let mut removal = self.batch();
+        let mut corrupt = 0;
+        for entry in self.scan::<Index>()? {
+            let Scanned { key, value } = entry?;
+            match value {
+                Ok(r) => book.insert_loaded(r),
+                Err(e) => {
+                    warn!(dir = %self.dir().display(), key = %key.text(), error = %e,
+                        "corrupt cache index entry; removing it");
+                    removal.delete_scanned(&key)?;
+                    if let Some(k) = key.parse() {
+                        removal.delete::<Results>(&k.cache_key)?;
+                    }
+                    corrupt += 1;
+                }
+            }
+        }
+        if corrupt > 0 {
+            removal.commit("removing corrupt index entries")?;
+        }
+        *lock(&self.book) = book;
+        Ok(())
+    }
+
+    /// Stores `result` under `cache_key`, with its index entry under
+    /// `sweep_name`, in one write batch. A result with sample failures, or
+    /// whose jobs were not all attempted, is stored as incomplete: see
+    /// [`get_complete_result`](Self::get_complete_result). Past
+    /// `cache_size`, the least recently stored other results are evicted
+    /// in the same batch.
+    pub fn put_result(
+        &self,
+        cache_key: &str,
+        sweep_name: &str,
+        result: &SweepResult,
+    ) -> Result<PutOutcome> {
+        schema::check_key("cache", cache_key)?;
+        schema::check_key("sweep name", sweep_name)?;
+        let value = Sealed::<Results>::new(cache_key, result)?;
+        let mut book = lock(&self.book);
+        let rec = IndexRec::new(
+            cache_key,
+            sweep_name,
+            result,
+            value.len(),
+            book.next_store_seq,
+        );
+        let plan = book.plan_store(&rec, self.options().cache_size);
+        if let Some(limit) = self.options().cache_size.filter(|_| plan.over_limit) {
+            warn!(dir = %self.dir().display(), key = cache_key, bytes = rec.bytes, limit,
+                "a single result is larger than cache_size; keeping it anyway");
+        }
+        self.write_store(&value, &rec, &plan)?;
+        book.apply(&plan, &rec);
+        Ok(PutOutcome {
+            bytes: rec.bytes,
+            complete: rec.complete,
+            evicted: plan.evict.into_iter().map(|k| k.cache_key).collect(),
+        })
+    }
+
+    /// The one batch of a store: the result, its index entry, and the
+    /// deletions the plan asks for.
+    fn write_store(&self, value: &Sealed<Results>, rec: &IndexRec, plan: &StorePlan) -> Result<()> {
+        let mut b = self.batch_with_room(value.len());
+        b.put_sealed::<Results>(&rec.cache_key, value)?;
+        b.put::<Index>(&rec.key(), rec)?;
+        if let Some(old) = &plan.moved_from {
+            b.delete::<Index>(old)?;
+        }
+        for k in &plan.evict {
+            b.delete::<Results>(&k.cache_key)?;
+            b.delete::<Index>(k)?;
+        }
+        b.commit(format!(
+            "storing result {} of sweep `{}`",
+            rec.cache_key, rec.sweep
+        ))
+    }
+
+    /// The result stored under `cache_key`, complete or not; `None` when
+    /// absent. A value that cannot be decoded is logged, removed and
+    /// reported as absent.
+    pub fn get_result(&self, cache_key: &str) -> Result<Option<StoredResult>> {
+        schema::check_key("cache", cache_key)?;
+        match self.get::<Results>(cache_key)? {
+            None => Ok(None),
+            Some(Ok(r)) => Ok(Some(r)),
+            Some(Err(e)) => {
+                warn!(dir = %self.dir().display(), key = cache_key, error = %e,
+                    "corrupt cached result; removing it and treating it as absent");
+                self.remove_result(cache_key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The result stored under `cache_key` if it is complete: a cache hit.
+    /// An incomplete result (failures, or jobs not attempted) gives `None`.
+    pub fn get_complete_result(&self, cache_key: &str) -> Result<Option<StoredResult>> {
+        Ok(self.get_result(cache_key)?.filter(|r| r.complete))
+    }
+
+    /// Removes the result stored under `cache_key` and its index entry.
+    /// Returns whether anything was removed.
+    pub fn remove_result(&self, cache_key: &str) -> Result<bool> {
+        schema::check_key("cache", cache_key)?;
+        let mut book = lock(&self.book);
+        let present = self.contains::<Results>(cache_key)?;
+        let entry = book.entries.get(cache_key).cloned();
+        if !present && entry.is_none() {
+            return Ok(false);
+        }
+        let mut b = self.batch();
+        b.delete::<Results>(cache_key)?;
+        if let Some(e) = &entry {
+            b.delete::<Index>(&IndexKey::new(&e.sweep, cache_key))?;
+        }
+        b.commit(format!("removing result {cache_key}"))?;
+        if let Some(e) = book.entries.remove(cache_key) {
+            book.total_bytes -= e.bytes;
+        }
+        Ok(true)
+    }
+
+    /// The number of stored results and their encoded size in bytes.
+    pub(crate) fn result_totals(&self) -> (u64, u64) {
+        let book = lock(&self.book);
+        (book.entries.len() as u64, book.total_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(key: &str, sweep: &str, bytes: u64, seq: u64) -> IndexRec {
+        IndexRec {
+            cache_key: key.into(),
+            sweep: sweep.into(),
+            complete: true,
+            cells: 1,
+            bytes,
+            stored_seq: seq,
+            stored_at_ms: 0,
+            attempted: 1,
+            failed: 0,
+        }
+    }
+
+    fn book(entries: &[(&str, u64, u64)]) -> ResultBook {
+        let mut b = ResultBook::default();
+        for &(k, bytes, seq) in entries {
+            b.insert_loaded(rec(k, "s", bytes, seq));
+        }
+        b
+    }
+
+    #[test]
+    fn eviction_takes_the_least_recently_stored_first() {
+        let b = book(&[("c", 10, 2), ("a", 10, 0), ("b", 10, 1)]);
+        assert_eq!(b.next_store_seq, 3);
+        let plan = b.plan_store(&rec("d", "s", 10, 3), Some(25));
+        let evicted: Vec<&str> = plan.evict.iter().map(|k| k.cache_key.as_str()).collect();
+        assert_eq!(evicted, ["a", "b"]);
+        assert_eq!(plan.total_bytes, 20);
+        assert!(!plan.over_limit);
+        // Unbounded: nothing goes.
+        let plan = b.plan_store(&rec("d", "s", 10, 3), None);
+        assert!(plan.evict.is_empty());
+        assert_eq!(plan.total_bytes, 40);
+    }
+
+    #[test]
+    fn storing_a_key_again_replaces_its_size_and_never_evicts_it() {
+        let b = book(&[("a", 10, 0), ("b", 10, 1)]);
+        let plan = b.plan_store(&rec("a", "other", 30, 2), Some(35));
+        let evicted: Vec<&str> = plan.evict.iter().map(|k| k.cache_key.as_str()).collect();
+        assert_eq!(evicted, ["b"]);
+        assert_eq!(plan.total_bytes, 30);
+        // Under another sweep name, its old index entry goes.
+        assert_eq!(plan.moved_from, Some(IndexKey::new("s", "a")));
+    }
+
+    #[test]
+    fn a_result_larger_than_the_limit_is_kept_and_flagged() {
+        let b = book(&[("a", 10, 0)]);
+        let plan = b.plan_store(&rec("big", "s", 100, 1), Some(50));
+        assert_eq!(plan.evict, [IndexKey::new("s", "a")]);
+        assert_eq!(plan.total_bytes, 100);
+        assert!(plan.over_limit);
+        let mut b = b;
+        b.apply(&plan, &rec("big", "s", 100, 1));
+        assert_eq!(b.total_bytes, 100);
+        assert_eq!(b.entries.len(), 1);
+        assert_eq!(b.next_store_seq, 2);
+    }
+}

@@ -1,0 +1,156 @@
+//! The command line: arguments, and how a bad one is reported.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use result_collector::CacheDir;
+
+/// Run a function over a grid of parameters, cache every result in RocksDB,
+/// keep its history over time, and inspect what is stored.
+#[derive(Debug, Parser)]
+#[command(name = "collector", version, about, long_about = None)]
+pub struct Cli {
+    /// The cache directory (holds db/, media/ and reports/).
+    #[arg(
+        long,
+        global = true,
+        env = CacheDir::ENV,
+        default_value = CacheDir::DEFAULT,
+        value_name = "DIR"
+    )]
+    pub cache_dir: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); overrides RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less output on stderr: errors only, no progress bar (-qq: no logs at all).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the built-in demo sweep (in parallel, cached, with history) and write its HTML report.
+    Demo(DemoArgs),
+    /// List the sweeps stored in the cache: keys, completeness, cells, events and bytes.
+    Ls,
+    /// Print the summary of a stored result (and optionally its tidy table and failures).
+    Show(ShowArgs),
+    /// Print the history of a sweep: its events and per-column values over time.
+    History(TargetArg),
+    /// Export a stored result (or history) as CSV or JSON.
+    Export(ExportArgs),
+    /// Write the HTML report of a sweep (its history when it has one, else its result).
+    Report(ReportArgs),
+    /// Find media files that no stored record references; delete them with --delete.
+    Gc(GcArgs),
+    /// Show the sizes of the cache database and of the media directory.
+    Stats,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Label of this run's history event (a git hash, "v1.2", …); default: the current time.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Run every job even when a complete cached result exists.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+    /// Where to write the HTML report (default: CACHE_DIR/reports/demo.html).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArg {
+    /// A sweep name (its newest stored result), or a cache or history key (a unique prefix is enough).
+    pub target: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A sweep name (its newest stored result), or a cache or history key (a unique prefix is enough).
+    pub target: String,
+    /// Also print the tidy table: one row per cell.
+    #[arg(long)]
+    pub table: bool,
+    /// Rows of the tidy table to print.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub rows: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// The tidy table as CSV: one row per cell.
+    Csv,
+    /// The whole dataset (dims, coords, columns, failures, attributes) as JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A sweep name (its newest stored result), or a cache or history key (a unique prefix is enough).
+    pub target: String,
+    /// The output format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Export the history (every event) instead of the result.
+    #[arg(long)]
+    pub history: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A sweep name (its newest stored result), or a cache or history key (a unique prefix is enough).
+    pub target: String,
+    /// The HTML file to write (default: CACHE_DIR/reports/SWEEP.html).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Delete the orphan files (without it, only report them).
+    #[arg(long)]
+    pub delete: bool,
+    /// Spare unreferenced files modified less than this many seconds ago.
+    #[arg(long, value_name = "N", default_value_t = result_collector::media::DEFAULT_GRACE.as_secs())]
+    pub grace_secs: u64,
+}
+
+/// Prints help and version as asked; any other parse error is one
+/// `error: …` line and exit code 2.
+pub fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(2)
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("error: invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first} (see `collector --help`)");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `collector demo`: the built-in sweep, with a progress bar.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use result_collector::model::{OVER_TIME_DIM, Progress};
+use result_collector::{CacheDir, ResultCollector, RunOptions, TimeSrc, demo, write_html};
+
+use crate::cli::DemoArgs;
+use crate::fmt::{plural, short};
+
+/// A progress bar on stderr when it is a terminal (hidden otherwise).
+fn progress_bar(name: &str, total: usize, quiet: bool) -> Result<indicatif::ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return Ok(indicatif::ProgressBar::hidden());
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} jobs, {per_sec}, {msg}",
+        )
+        .map_err(|e| anyhow!("progress bar template: {e}"))?,
+    );
+    bar.set_prefix(name.to_string());
+    bar.set_message("0 failed");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Ok(bar)
+}
+
+pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
+    let sweep = demo::sweep().context("declaring the demo sweep")?;
+    let time_src = match &a.label {
+        Some(l) if l.trim().is_empty() => bail!("--label must not be empty"),
+        Some(l) => TimeSrc::Label(l.clone()),
+        None => TimeSrc::now(),
+    };
+    let collector = ResultCollector::on(dir).use_cache(!a.no_cache);
+    let media = collector.media_root()?;
+
+    let bar = progress_bar(sweep.name(), sweep.job_count(), quiet)?;
+    let progress_bar = bar.clone();
+    let opts = RunOptions {
+        threads: a.threads.map(|n| n as usize),
+        batch: 0,
+        progress: Some(Arc::new(move |p: Progress| {
+            progress_bar.set_length(p.total as u64);
+            progress_bar.set_position(p.done as u64);
+            progress_bar.set_message(format!("{} failed", p.failed));
+        })),
+    };
+    let started = Instant::now();
+    let run = collector.run(&sweep, &time_src, &opts, |s| demo::job(&sweep, &media, s));
+    bar.finish_and_clear();
+    let run = run.context("running the demo sweep")?;
+    let elapsed = started.elapsed();
+
+    let mut out = result_collector::report::summary(&run.result.dataset);
+    if !run.result.failures.is_empty() {
+        out.push_str(&result_collector::report::failures_table(
+            &run.result.failures,
+        ));
+    }
+    out.push('\n');
+    if run.cache_hit {
+        out.push_str(&format!(
+            "cache hit: result {} loaded from the cache, no job ran ({} jobs stored; use --no-cache to run them again)\n",
+            short(&run.cache_key),
+            run.result.stats.attempted
+        ));
+    } else {
+        out.push_str(&format!(
+            "ran {} jobs in {:.2} s ({} failed) and cached result {}\n",
+            run.result.stats.attempted,
+            elapsed.as_secs_f64(),
+            run.result.stats.failed,
+            short(&run.cache_key)
+        ));
+    }
+    let history = run
+        .history
+        .as_ref()
+        .ok_or_else(|| anyhow!("the demo sweep keeps history, but none came back"))?;
+    let events = history
+        .dataset
+        .dim(OVER_TIME_DIM)
+        .map(|d| d.len())
+        .unwrap_or(0);
+    out.push_str(&format!(
+        "history: {events} event{} (history key {})\n",
+        plural(events),
+        short(&run.history_key)
+    ));
+    if let Some(reason) = &history.append.reset {
+        out.push_str(&format!("history was reset: {reason}\n"));
+    }
+    let report_path = a
+        .report
+        .clone()
+        .unwrap_or_else(|| collector.cache_dir().report_path(sweep.name()));
+    write_html(
+        &history.dataset,
+        &run.result.failures,
+        &report_path,
+        "collector demo",
+    )?;
+    out.push_str(&format!("report: {}\n", report_path.display()));
+    Ok(out.into_bytes())
+}

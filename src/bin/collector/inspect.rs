@@ -1,0 +1,144 @@
+//! `collector ls`, `show`, `history`, `export` and `report`.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use result_collector::model::OVER_TIME_DIM;
+use result_collector::report::text_table;
+use result_collector::{Error, ResultCollector, history_table};
+
+use crate::cli::{ExportArgs, Format, ReportArgs, ShowArgs};
+use crate::fmt::{human_bytes, plural, short};
+
+pub fn ls(c: &ResultCollector) -> Result<Vec<u8>> {
+    let listings = c.list()?;
+    if listings.is_empty() {
+        return Ok(
+            format!("no sweeps stored in {}\n", c.cache_dir().root().display()).into_bytes(),
+        );
+    }
+    let mut rows = Vec::new();
+    for l in &listings {
+        for r in &l.results {
+            rows.push(vec![
+                l.name.clone(),
+                "result".into(),
+                short(&r.key).to_string(),
+                if r.complete { "yes" } else { "no" }.into(),
+                r.cells.to_string(),
+                "-".into(),
+                human_bytes(r.bytes),
+            ]);
+        }
+        for h in &l.histories {
+            rows.push(vec![
+                l.name.clone(),
+                format!("history ({})", h.over_time_kind),
+                short(&h.key).to_string(),
+                "-".into(),
+                "-".into(),
+                h.events.to_string(),
+                human_bytes(h.bytes),
+            ]);
+        }
+    }
+    let header = [
+        "SWEEP", "RECORD", "KEY", "COMPLETE", "CELLS", "EVENTS", "BYTES",
+    ];
+    Ok(text_table(&header, &rows).into_bytes())
+}
+
+pub fn show(c: &ResultCollector, a: &ShowArgs) -> Result<Vec<u8>> {
+    let t = c.resolve(&a.target)?;
+    let mut out = String::new();
+    let (ds, failures) = if t.result_key.is_some() {
+        let r = c.load_result(&t)?;
+        out.push_str(&format!(
+            "sweep `{}`, result {} ({}: {} jobs attempted, {} failed)\n\n",
+            t.name,
+            t.result_key.as_deref().map(short).unwrap_or_default(),
+            if r.complete { "complete" } else { "incomplete" },
+            r.stats.attempted,
+            r.stats.failed
+        ));
+        (r.dataset, r.failures)
+    } else {
+        let (key, ds) = c.load_history(&t)?.ok_or_else(|| Error::NoResult {
+            sweep: t.name.clone(),
+        })?;
+        out.push_str(&format!("sweep `{}`, history {}\n\n", t.name, short(&key)));
+        (ds, Vec::new())
+    };
+    out.push_str(&result_collector::report::summary(&ds));
+    if a.table {
+        out.push('\n');
+        out.push_str(&result_collector::report::tidy_table(&ds, a.rows));
+        out.push('\n');
+    }
+    if !failures.is_empty() {
+        out.push('\n');
+        out.push_str(&result_collector::report::failures_table(&failures));
+    }
+    Ok(out.into_bytes())
+}
+
+pub fn history(c: &ResultCollector, target: &str) -> Result<Vec<u8>> {
+    let t = c.resolve(target)?;
+    let (key, ds) = c.load_history(&t)?.ok_or_else(|| Error::NoHistory {
+        sweep: t.name.clone(),
+    })?;
+    let time = ds.dim(OVER_TIME_DIM)?;
+    let events = time.len();
+    let mut out = format!(
+        "history {} of sweep `{}`: {events} event{} ({} coordinates)\n\n",
+        short(&key),
+        t.name,
+        plural(events),
+        time.coords.kind_name()
+    );
+    let (header, rows) = history_table(&ds)?;
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    out.push_str(&text_table(&header, &rows));
+    Ok(out.into_bytes())
+}
+
+pub fn export(c: &ResultCollector, a: &ExportArgs) -> Result<Vec<u8>> {
+    let t = c.resolve(&a.target)?;
+    let (ds, failures) = if a.history {
+        let (_, ds) = c.load_history(&t)?.ok_or_else(|| Error::NoHistory {
+            sweep: t.name.clone(),
+        })?;
+        (ds, Vec::new())
+    } else {
+        let r = c.load_result(&t)?;
+        (r.dataset, r.failures)
+    };
+    match (&a.output, a.format) {
+        (Some(path), Format::Csv) => result_collector::report::write_csv(&ds, path)?,
+        (Some(path), Format::Json) => result_collector::report::write_json(&ds, &failures, path)?,
+        (None, Format::Csv) => {
+            let mut buf = Vec::new();
+            result_collector::report::write_csv_to(&ds, &mut buf)?;
+            return Ok(buf);
+        }
+        (None, Format::Json) => {
+            let doc = result_collector::report::to_json(&ds, &failures);
+            return Ok(format!("{doc:#}\n").into_bytes());
+        }
+    }
+    let path = a.output.as_deref().unwrap_or(Path::new("-"));
+    Ok(format!("wrote {}\n", path.display()).into_bytes())
+}
+
+pub fn report(c: &ResultCollector, a: &ReportArgs) -> Result<Vec<u8>> {
+    let t = c.resolve(&a.target)?;
+    let (what, path) = c
+        .write_report(&t, a.output.as_deref())
+        .with_context(|| format!("writing the report of `{}`", t.name))?;
+    Ok(format!(
+        "wrote the {what} report of `{}` to {}\n",
+        t.name,
+        path.display()
+    )
+    .into_bytes())
+}

@@ -1,0 +1,121 @@
+//! The layout of a cache directory: the one place that knows it.
+
+use std::path::{Path, PathBuf};
+
+use collector_cache::CacheDb;
+
+/// A cache directory and its layout:
+///
+/// | path | what |
+/// |---|---|
+/// | `db/` | the RocksDB database: results, their index, histories, the format version |
+/// | `media/` | files named by results (`media/<kind>/<variable>/<job key>/…`, blobs in `media/blob/`) |
+/// | `reports/` | HTML reports |
+///
+/// ```
+/// use result_collector::CacheDir;
+///
+/// let dir = CacheDir::new("/tmp/bench-cache");
+/// assert!(dir.db().ends_with("db"));
+/// assert!(dir.media().ends_with("media"));
+/// assert_eq!(dir.report_path("my sweep/1"), dir.reports().join("my_sweep_1.html"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheDir {
+    root: PathBuf,
+}
+
+impl CacheDir {
+    /// The environment variable naming the cache directory when none is given.
+    pub const ENV: &'static str = "RESULT_COLLECTOR_CACHE_DIR";
+    /// The cache directory when neither an explicit one nor [`Self::ENV`] is given,
+    /// relative to the working directory.
+    pub const DEFAULT: &'static str = "cachedir";
+
+    /// The cache directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        CacheDir { root: root.into() }
+    }
+
+    /// `explicit` if given, else the value of [`Self::ENV`] if set and not
+    /// empty, else [`Self::DEFAULT`].
+    pub fn resolve(explicit: Option<&Path>) -> Self {
+        if let Some(p) = explicit {
+            return CacheDir::new(p);
+        }
+        match std::env::var_os(Self::ENV) {
+            Some(v) if !v.is_empty() => CacheDir::new(v),
+            _ => CacheDir::new(Self::DEFAULT),
+        }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database directory, `<root>/db`.
+    pub fn db(&self) -> PathBuf {
+        self.root.join("db")
+    }
+
+    /// The media root, `<root>/media`.
+    pub fn media(&self) -> PathBuf {
+        self.root.join("media")
+    }
+
+    /// The reports directory, `<root>/reports`.
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
+    /// The default HTML report of sweep `name`: `<root>/reports/<name>.html`,
+    /// with every character other than letters, digits, `-` and `_` replaced
+    /// by `_`.
+    pub fn report_path(&self, name: &str) -> PathBuf {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.reports().join(format!("{safe}.html"))
+    }
+
+    /// Whether a cache database exists here (nothing is created).
+    pub fn has_cache(&self) -> bool {
+        CacheDb::exists(&self.db())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_under_the_root() {
+        let d = CacheDir::new("x");
+        assert_eq!(d.db(), Path::new("x/db"));
+        assert_eq!(d.media(), Path::new("x/media"));
+        assert_eq!(d.reports(), Path::new("x/reports"));
+        assert_eq!(d.report_path("a.b"), Path::new("x/reports/a_b.html"));
+    }
+
+    #[test]
+    fn explicit_beats_the_default() {
+        assert_eq!(
+            CacheDir::resolve(Some(Path::new("e"))).root(),
+            Path::new("e")
+        );
+    }
+
+    #[test]
+    fn an_empty_directory_has_no_cache() {
+        let t = tempfile::tempdir().expect("tempdir");
+        assert!(!CacheDir::new(t.path()).has_cache());
+    }
+}

@@ -1,0 +1,259 @@
+//! [`ResultCollector`]: the array model, the cache, history and media, in
+//! the right order.
+
+use std::fmt::Display;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use collector_cache::{AppendOptions, AppendOutcome, CacheDb, CacheOptions, ResetPolicy};
+use collector_core::{
+    Dataset, OVER_TIME_DIM, Outputs, RunOptions, Sample, Sweep, SweepResult, TimeSrc, cache_key,
+    history_key,
+};
+use collector_media::{DeletionReport, MediaRoot, PendingDeletion};
+
+use crate::{CacheDir, Result};
+
+/// What one run did to the sweep's history.
+#[derive(Debug)]
+pub struct HistoryUpdate {
+    /// The whole history after the run, `over_time` last.
+    pub dataset: Dataset,
+    /// What the append did (new event, trimming, aging, a reset).
+    pub append: AppendOutcome,
+    /// The media files deleted after the append committed.
+    pub deletion: DeletionReport,
+}
+
+/// The outcome of [`ResultCollector::run`].
+#[derive(Debug)]
+pub struct RunReport {
+    /// This run's result (from the cache on a hit; reference cells are -1 then).
+    pub result: SweepResult,
+    /// Whether the result came from the cache.
+    pub cache_hit: bool,
+    /// The cache key of the sweep.
+    pub cache_key: String,
+    /// The history key of the sweep.
+    pub history_key: String,
+    /// The history after this run, when the sweep keeps history.
+    pub history: Option<HistoryUpdate>,
+}
+
+/// The composed collector: runs sweeps, caches their results, keeps their
+/// history and deletes the media files history stops naming, in the right
+/// order (a file goes only after the write that stops naming it has
+/// committed).
+///
+/// All methods take `&self`: a collector can be shared across threads.
+/// The cache database opens on first use and stays open;
+/// [`close_caches`](Self::close_caches) closes it (idempotent) and a later
+/// call reopens it; dropping the collector closes it.
+#[derive(Debug)]
+pub struct ResultCollector {
+    pub(crate) dir: CacheDir,
+    options: CacheOptions,
+    pub(crate) reset_policy: ResetPolicy,
+    use_cache: bool,
+    db: Mutex<Option<Arc<CacheDb>>>,
+}
+
+impl ResultCollector {
+    /// A collector on `cache_dir`, or on `$RESULT_COLLECTOR_CACHE_DIR`, or
+    /// on `./cachedir` (see [`CacheDir::resolve`]). Nothing is opened yet.
+    pub fn new(cache_dir: Option<&Path>) -> Self {
+        Self::on(CacheDir::resolve(cache_dir))
+    }
+
+    /// A collector on `dir`. Nothing is opened yet.
+    pub fn on(dir: CacheDir) -> Self {
+        ResultCollector {
+            dir,
+            options: CacheOptions::default(),
+            reset_policy: ResetPolicy::Warn,
+            use_cache: true,
+            db: Mutex::new(None),
+        }
+    }
+
+    /// A collector on an existing cache: [`Error::NoCache`](crate::Error::NoCache)
+    /// when `dir` holds none. For inspection, which must never create a cache.
+    pub fn open_existing(dir: CacheDir) -> Result<Self> {
+        if !dir.has_cache() {
+            return Err(crate::Error::NoCache {
+                dir: dir.root().to_path_buf(),
+            });
+        }
+        let c = Self::on(dir);
+        c.cache()?;
+        Ok(c)
+    }
+
+    /// Bounds the stored results to `bytes` (least recently stored evicted
+    /// first; history is never evicted).
+    pub fn cache_size(mut self, bytes: u64) -> Self {
+        self.options.cache_size = Some(bytes);
+        self
+    }
+
+    /// What to do when a run does not fit its stored history.
+    pub fn reset_policy(mut self, policy: ResetPolicy) -> Self {
+        self.reset_policy = policy;
+        self
+    }
+
+    /// Whether [`run`](Self::run) takes a complete cached result as a hit
+    /// (default: yes). Results are stored either way.
+    pub fn use_cache(mut self, on: bool) -> Self {
+        self.use_cache = on;
+        self
+    }
+
+    /// The cache directory and its layout.
+    pub fn cache_dir(&self) -> &CacheDir {
+        &self.dir
+    }
+
+    /// The cache database, opened on first use and reused.
+    pub fn cache(&self) -> Result<Arc<CacheDb>> {
+        let mut slot = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = slot.as_ref() {
+            return Ok(Arc::clone(db));
+        }
+        let db = Arc::new(CacheDb::open(&self.dir.db(), self.options.clone())?);
+        *slot = Some(Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Closes the cache database. Safe to call any number of times; the
+    /// next use reopens it. A handle returned by [`cache`](Self::cache) and
+    /// still held elsewhere keeps the database open until it is dropped.
+    pub fn close_caches(&self) {
+        self.db
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// The media root, `<cache dir>/media`, created when missing.
+    pub fn media_root(&self) -> Result<MediaRoot> {
+        Ok(MediaRoot::new(self.dir.media())?)
+    }
+
+    /// Runs a whole sweep: a complete cached result is a hit (the worker
+    /// is not called); otherwise the worker runs over every job in
+    /// parallel and the result is cached (as incomplete when jobs failed).
+    /// With history on, the run becomes a new event. The sweep's
+    /// `fail_on_sample_error` is checked last, after everything is saved;
+    /// a fail-fast stop also saves what was stored before it.
+    pub fn run<W, E>(
+        &self,
+        sweep: &Sweep,
+        time_src: &TimeSrc,
+        opts: &RunOptions,
+        worker: W,
+    ) -> Result<RunReport>
+    where
+        W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
+        E: Display,
+    {
+        let key = cache_key(sweep);
+        let hkey = history_key(sweep);
+        let db = self.cache()?;
+        let hit = if self.use_cache {
+            db.get_complete_result(&key)?
+        } else {
+            None
+        };
+        let (result, cache_hit, run_error) = match hit {
+            Some(stored) => {
+                tracing::info!(sweep = sweep.name(), key = %key, "cache hit");
+                (from_stored(sweep, time_src, stored)?, true, None)
+            }
+            None => {
+                let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
+                let run_error = collector_core::run_sweep(&mut result, opts, worker).err();
+                // Saved even when the run stopped early: nothing is lost,
+                // and an incomplete result is never taken for a hit.
+                db.put_result(&key, sweep.name(), &result)?;
+                (result, false, run_error)
+            }
+        };
+        let history = if sweep.over_time() {
+            let options = AppendOptions {
+                clear_history: false,
+                max_time_events: None,
+                var_max_time_events: AppendOptions::var_limits(sweep.results()),
+                reset_policy: self.reset_policy,
+            };
+            Some(self.append_history(&db, &hkey, &result.dataset, &options)?)
+        } else {
+            None
+        };
+        if let Some(e) = run_error {
+            return Err(e.into());
+        }
+        result.check_failures()?;
+        Ok(RunReport {
+            result,
+            cache_hit,
+            cache_key: key,
+            history_key: hkey,
+            history,
+        })
+    }
+
+    /// Appends `event` (one run, `over_time` last) to the history `key`,
+    /// then deletes the media files the committed batch stopped naming and
+    /// the history no longer names.
+    pub(crate) fn append_history(
+        &self,
+        db: &CacheDb,
+        key: &str,
+        event: &Dataset,
+        options: &AppendOptions,
+    ) -> Result<HistoryUpdate> {
+        let append = db.append_event(key, event, options)?;
+        // The batch has committed: only now may files go.
+        let dataset = db.load_history(key)?.unwrap_or_else(|| event.clone());
+        let deletion = self.delete_released(&append.released_files, &dataset)?;
+        Ok(HistoryUpdate {
+            dataset,
+            append,
+            deletion,
+        })
+    }
+
+    /// Deletes the files in `released` that `live` no longer names. The one
+    /// place that decides whether a file may go: call it only after the
+    /// write that stopped naming them has committed, with the committed
+    /// record as `live`. Deletion is confined to the media root.
+    pub(crate) fn delete_released(
+        &self,
+        released: &[String],
+        live: &Dataset,
+    ) -> Result<DeletionReport> {
+        if released.is_empty() {
+            return Ok(DeletionReport::default());
+        }
+        let pending = PendingDeletion::from_paths(released.iter().cloned());
+        Ok(pending.execute_against(&self.media_root()?, live))
+    }
+}
+
+/// A cached result as this run's result: the `over_time` coordinate is
+/// this run's.
+fn from_stored(
+    sweep: &Sweep,
+    time_src: &TimeSrc,
+    stored: collector_cache::StoredResult,
+) -> Result<SweepResult> {
+    let mut dataset = stored.dataset;
+    if sweep.over_time() {
+        dataset.set_coords(OVER_TIME_DIM, time_src.coords())?;
+    }
+    let mut result = SweepResult::new(sweep, dataset);
+    result.failures = stored.failures;
+    result.stats = stored.stats;
+    Ok(result)
+}

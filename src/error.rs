@@ -1,0 +1,78 @@
+//! The errors of the composed collector.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the composed collector.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the array model (declarations, runs, fail-fast, thresholds).
+    #[error(transparent)]
+    Model(#[from] collector_core::Error),
+    /// From the cache.
+    #[error(transparent)]
+    Cache(#[from] collector_cache::Error),
+    /// From media handling.
+    #[error(transparent)]
+    Media(#[from] collector_media::Error),
+    /// From reporting.
+    #[error(transparent)]
+    Report(#[from] collector_report::Error),
+    /// An inspection found no cache database in the directory.
+    #[error("no cache at {} (run `collector demo` to create one, or pass --cache-dir / set {})", dir.display(), crate::CacheDir::ENV)]
+    NoCache {
+        /// The cache directory.
+        dir: PathBuf,
+    },
+    /// A name or key prefix names nothing stored.
+    #[error("unknown sweep name or key `{target}` in {} (see `collector ls`)", dir.display())]
+    UnknownTarget {
+        /// What was asked for.
+        target: String,
+        /// The cache directory.
+        dir: PathBuf,
+    },
+    /// A key prefix names more than one record.
+    #[error("`{target}` is ambiguous: it prefixes {matches} keys; give more characters")]
+    AmbiguousTarget {
+        /// What was asked for.
+        target: String,
+        /// How many keys it prefixes.
+        matches: usize,
+    },
+    /// The sweep has no stored result.
+    #[error("sweep `{sweep}` has no stored result")]
+    NoResult {
+        /// The sweep name.
+        sweep: String,
+    },
+    /// The stored result was corrupt (and has been removed).
+    #[error(
+        "result {key} of sweep `{sweep}` could not be read (it was corrupt and has been removed)"
+    )]
+    UnreadableResult {
+        /// The sweep name.
+        sweep: String,
+        /// The cache key.
+        key: String,
+    },
+    /// The sweep keeps no history.
+    #[error("sweep `{sweep}` keeps no history (it was not run with over_time)")]
+    NoHistory {
+        /// The sweep name.
+        sweep: String,
+    },
+    /// A file-system operation of the facade failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("creating the directory", …).
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The result type of the facade.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
