@@ -249,6 +249,8 @@ pub fn write_html(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
     use std::time::UNIX_EPOCH;
 
     use collector_cache::{HistoryEntry, ResultEntry};
