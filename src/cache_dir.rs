@@ -40,10 +40,15 @@ impl CacheDir {
     /// `explicit` if given, else the value of [`Self::ENV`] if set and not
     /// empty, else [`Self::DEFAULT`].
     pub fn resolve(explicit: Option<&Path>) -> Self {
+        Self::resolve_from(explicit, std::env::var_os(Self::ENV))
+    }
+
+    /// [`resolve`](Self::resolve) with the value of [`Self::ENV`] given.
+    fn resolve_from(explicit: Option<&Path>, env: Option<std::ffi::OsString>) -> Self {
         if let Some(p) = explicit {
             return CacheDir::new(p);
         }
-        match std::env::var_os(Self::ENV) {
+        match env {
             Some(v) if !v.is_empty() => CacheDir::new(v),
             _ => CacheDir::new(Self::DEFAULT),
         }
@@ -106,7 +111,17 @@ mod tests {
     }
 
     #[test]
-    fn explicit_beats_the_default() {
+    fn explicit_then_the_variable_then_the_default() {
+        let env = || Some(std::ffi::OsString::from("from-env"));
+        let pick = |explicit: Option<&str>, env| {
+            CacheDir::resolve_from(explicit.map(Path::new), env)
+                .root()
+                .to_path_buf()
+        };
+        assert_eq!(pick(Some("e"), env()), Path::new("e"));
+        assert_eq!(pick(None, env()), Path::new("from-env"));
+        assert_eq!(pick(None, Some("".into())), Path::new(CacheDir::DEFAULT));
+        assert_eq!(pick(None, None), Path::new("cachedir"));
         assert_eq!(
             CacheDir::resolve(Some(Path::new("e"))).root(),
             Path::new("e")

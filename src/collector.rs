@@ -233,11 +233,13 @@ impl ResultCollector {
         released: &[String],
         live: &Dataset,
     ) -> Result<DeletionReport> {
+        // The media root is created on every history append, files or not.
+        let root = self.media_root()?;
         if released.is_empty() {
             return Ok(DeletionReport::default());
         }
         let pending = PendingDeletion::from_paths(released.iter().cloned());
-        Ok(pending.execute_against(&self.media_root()?, live))
+        Ok(pending.execute_against(&root, live))
     }
 }
 

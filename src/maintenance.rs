@@ -10,7 +10,8 @@ use crate::{Result, ResultCollector};
 /// What [`ResultCollector::gc`] did.
 #[derive(Debug)]
 pub struct GcSummary {
-    /// Stored records (results and histories) read for references.
+    /// Stored records (results and histories) read for references (0 when
+    /// there is no media directory: nothing is read then).
     pub records: usize,
     /// What the media GC found and did; `None` when there is no media
     /// directory.
@@ -60,6 +61,12 @@ impl ResultCollector {
     /// if any cannot be read, nothing is deleted (an unreadable record may
     /// name any file).
     pub fn gc(&self, opts: GcOptions) -> Result<GcSummary> {
+        if !self.dir.media().is_dir() {
+            return Ok(GcSummary {
+                records: 0,
+                report: None,
+            });
+        }
         let db = self.cache()?;
         let mut refs = GcReferences::new();
         let mut records = 0usize;
@@ -90,12 +97,6 @@ impl ResultCollector {
                 }
                 records += 1;
             }
-        }
-        if !self.dir.media().is_dir() {
-            return Ok(GcSummary {
-                records,
-                report: None,
-            });
         }
         let report = collector_media::gc(&self.media_root()?, &refs, opts)?;
         Ok(GcSummary {

@@ -325,6 +325,11 @@ fn exists_tells_whether_a_database_is_there() {
     assert!(CacheDb::exists(&db_dir));
     // The database is the directory given, not a sub-directory of it.
     assert!(!CacheDb::exists(&db_dir.join("db")));
+    // Given the directory above the database, open refuses instead of
+    // starting a second, empty database there.
+    let e = CacheDb::open(dir.path(), CacheOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("pass that directory"), "{e}");
+    assert!(!CacheDb::exists(dir.path()));
 }
 
 #[test]

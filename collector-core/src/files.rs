@@ -120,10 +120,15 @@ impl Dataset {
         for &i in &cols {
             let c = &self.columns()[i];
             if c.data.storage() != c.kind.storage() {
-                return Err(Error::WrongKind {
-                    name: c.name.clone(),
-                    expected: format!("{:?} cells for a {} column", c.kind.storage(), c.kind),
-                    found: format!("{:?} cells", c.data.storage()),
+                return Err(Error::Shape {
+                    what: format!("aging variable `{var}`"),
+                    message: format!(
+                        "column `{}` holds {:?} cells, but its kind {} stores {:?}",
+                        c.name,
+                        c.data.storage(),
+                        c.kind,
+                        c.kind.storage()
+                    ),
                 });
             }
         }

@@ -128,6 +128,17 @@ impl CacheDb {
     /// `CacheDb`) holds it, and with [`Error::FormatVersion`] when it was
     /// written by another format version; nothing is deleted then.
     pub fn open(db_dir: &Path, options: CacheOptions) -> Result<CacheDb> {
+        // A cache directory given where its database directory is meant
+        // would silently start a second, empty database beside it.
+        if !Self::exists(db_dir) && Self::exists(&db_dir.join("db")) {
+            return Err(Error::Open {
+                dir: db_dir.to_path_buf(),
+                message: format!(
+                    "this is a cache directory: its database is {}; pass that directory",
+                    db_dir.join("db").display()
+                ),
+            });
+        }
         std::fs::create_dir_all(db_dir).map_err(|e| Error::Open {
             dir: db_dir.to_path_buf(),
             message: format!("cannot create the directory: {e}"),

@@ -55,7 +55,7 @@ impl CacheDb {
         append.trim(&mut meta, options.max_time_events)?;
         let event = append.age(&mut meta, event, seq, &options.var_max_time_events)?;
         append.write_event(&mut meta, seq, &event)?;
-        append.commit(&meta, seq, reset)
+        append.commit(&meta, seq, &event, reset)
     }
 
     /// The stored metadata (`None`: a new history); when it cannot be
@@ -253,16 +253,23 @@ impl<'a> Append<'a> {
         Ok(())
     }
 
-    /// Commits the batch; only then are files released.
+    /// Commits the batch; only then are files released. A path the new
+    /// event (as written) still names was not released by this batch.
     fn commit(
         self,
         meta: &HistoryRec,
         seq: u64,
+        event: &Dataset,
         reset: Option<ResetReason>,
     ) -> Result<AppendOutcome> {
+        let still: BTreeSet<&str> = event
+            .named_files()
+            .filter(|f| f.kind.is_media())
+            .map(|f| f.path)
+            .collect();
         let mut released = self.released;
         let mut seen = BTreeSet::new();
-        released.retain(|p| seen.insert(p.clone()));
+        released.retain(|p| !still.contains(p.as_str()) && seen.insert(p.clone()));
         self.batch.commit(format!(
             "appending event {seq} to history {}",
             self.history_key

@@ -53,12 +53,20 @@ mod time_kind_name {
 }
 
 impl HistoryRec {
-    /// Checks what decoding cannot: the live range.
+    /// Checks what decoding cannot: the live range, and holes that are
+    /// sorted, unique and inside it (the event count subtracts them).
     pub(crate) fn checked(self) -> Result<Self, Corrupt> {
         if self.first_seq > self.next_seq {
             return Err(Corrupt(format!(
                 "first sequence {} > next {}",
                 self.first_seq, self.next_seq
+            )));
+        }
+        let in_range = |h: &u64| (self.first_seq..self.next_seq).contains(h);
+        if !self.holes.iter().all(in_range) || !self.holes.windows(2).all(|w| w[0] < w[1]) {
+            return Err(Corrupt(format!(
+                "holes {:?} are not sorted, unique and within {}..{}",
+                self.holes, self.first_seq, self.next_seq
             )));
         }
         Ok(self)
@@ -243,5 +251,23 @@ mod tests {
         bytes[pos..pos + 5].copy_from_slice(b"lapel");
         let e = HistoryMeta::decode(&bytes).unwrap_err();
         assert!(e.0.contains("lapel"), "{e}");
+    }
+
+    #[test]
+    fn holes_out_of_range_or_repeated_are_corrupt() {
+        let roundtrip = |m: &HistoryRec| {
+            let bytes = HistoryMeta::encode("h", m).unwrap().to_vec();
+            HistoryMeta::decode(&bytes)
+        };
+        let mut m = history(4);
+        m.remove(2);
+        assert_eq!(roundtrip(&m).unwrap().event_count(), 3);
+        for holes in [vec![2, 2], vec![3, 2], vec![4], vec![1, 2, 3, 0]] {
+            let mut bad = history(4);
+            bad.first_seq = 1;
+            bad.holes = holes.clone();
+            let e = roundtrip(&bad).unwrap_err();
+            assert!(e.0.contains("holes"), "{holes:?}: {e}");
+        }
     }
 }

@@ -94,13 +94,15 @@ pub struct AppendOutcome {
     pub removed_events: u64,
     /// Number of older events rewritten with sentinels (per-variable aging).
     pub aged_events: u64,
-    /// Candidates for deletion: the media file paths named by the cells
-    /// that the committed batch deleted (events trimmed or dropped by a
-    /// reset) or overwrote with the sentinel (aging, the new event's cells
-    /// included), each once, in the order met. Another record (the new
-    /// event, a stored result, another history) may still name one: ask
-    /// [`CacheDb::files_still_named`](crate::CacheDb::files_still_named)
-    /// before deleting any.
+    /// The media file paths that the committed batch stopped naming: named
+    /// by cells it deleted (events trimmed or dropped by a reset) or
+    /// overwrote with the sentinel (aging, the new event's cells
+    /// included), and not named by the new event as written; each once, in
+    /// the order met. Another live event, a stored result or another
+    /// history may still name one: the caller decides, after this commit,
+    /// which may go (the facade keeps every file the committed history
+    /// names; [`CacheDb::files_still_named`](crate::CacheDb::files_still_named)
+    /// also looks at stored results).
     pub released_files: Vec<String>,
 }
 

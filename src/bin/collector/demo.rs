@@ -104,7 +104,8 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
         &run.result.failures,
         &report_path,
         "collector demo",
-    )?;
+    )
+    .with_context(|| format!("writing the report {}", report_path.display()))?;
     out.push_str(&format!("report: {}\n", report_path.display()));
     Ok(out.into_bytes())
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Result, anyhow};
 use result_collector::model::OVER_TIME_DIM;
 use result_collector::report::text_table;
 use result_collector::{Error, ResultCollector, history_table};
@@ -63,9 +63,9 @@ pub fn show(c: &ResultCollector, a: &ShowArgs) -> Result<Vec<u8>> {
         ));
         (r.dataset, r.failures)
     } else {
-        let (key, ds) = c.load_history(&t)?.ok_or_else(|| Error::NoResult {
-            sweep: t.name.clone(),
-        })?;
+        let (key, ds) = c
+            .load_history(&t)?
+            .ok_or_else(|| anyhow!("sweep `{}` has neither a result nor a history", t.name))?;
         out.push_str(&format!("sweep `{}`, history {}\n\n", t.name, short(&key)));
         (ds, Vec::new())
     };
@@ -132,9 +132,7 @@ pub fn export(c: &ResultCollector, a: &ExportArgs) -> Result<Vec<u8>> {
 
 pub fn report(c: &ResultCollector, a: &ReportArgs) -> Result<Vec<u8>> {
     let t = c.resolve(&a.target)?;
-    let (what, path) = c
-        .write_report(&t, a.output.as_deref())
-        .with_context(|| format!("writing the report of `{}`", t.name))?;
+    let (what, path) = c.write_report(&t, a.output.as_deref())?;
     Ok(format!(
         "wrote the {what} report of `{}` to {}\n",
         t.name,

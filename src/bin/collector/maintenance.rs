@@ -2,17 +2,19 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use result_collector::{GcOptions, ResultCollector};
 
 use crate::cli::GcArgs;
 use crate::fmt::{human_bytes, plural};
 
 pub fn gc(c: &ResultCollector, a: &GcArgs) -> Result<Vec<u8>> {
-    let summary = c.gc(GcOptions {
-        delete: a.delete,
-        grace: Duration::from_secs(a.grace_secs),
-    })?;
+    let summary = c
+        .gc(GcOptions {
+            delete: a.delete,
+            grace: Duration::from_secs(a.grace_secs),
+        })
+        .context("orphan media GC")?;
     let Some(rep) = summary.report else {
         return Ok(format!(
             "no media directory at {}: nothing to collect\n",
