@@ -36,8 +36,33 @@ pub struct RunReport {
     pub cache_key: String,
     /// The history key of the sweep.
     pub history_key: String,
-    /// The history after this run, when the sweep keeps history.
+    /// The history after this run, when this run added an event.
     pub history: Option<HistoryUpdate>,
+    /// Why this run added no history event, when it did not.
+    pub no_event: Option<NoEvent>,
+}
+
+/// Why a run added no history event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoEvent {
+    /// The sweep does not keep history (`over_time` is off).
+    NoHistory,
+    /// The result came from the cache: no job ran, so there is nothing new
+    /// to record (an event of the cached values under a new label would
+    /// pass old numbers off as new ones).
+    CacheHit,
+}
+
+impl std::fmt::Display for NoEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NoEvent::NoHistory => "the sweep keeps no history (over_time is off)",
+            NoEvent::CacheHit => {
+                "the result came from the cache and no job ran; run without use_cache to record a new event"
+            }
+        })
+    }
 }
 
 /// The composed collector: runs sweeps, caches their results, keeps their
@@ -71,7 +96,7 @@ impl ResultCollector {
             dir,
             options: CacheOptions::default(),
             reset_policy: ResetPolicy::Warn,
-            use_cache: true,
+            use_cache: false,
             db: Mutex::new(None),
         }
     }
@@ -103,7 +128,9 @@ impl ResultCollector {
     }
 
     /// Whether [`run`](Self::run) takes a complete cached result as a hit
-    /// (default: yes). Results are stored either way.
+    /// instead of running the jobs. Off by default: a benchmark tracked over
+    /// time must measure every run. Results are stored either way, and a
+    /// hit adds no history event ([`RunReport::no_event`] says so).
     pub fn use_cache(mut self, on: bool) -> Self {
         self.use_cache = on;
         self
@@ -140,10 +167,11 @@ impl ResultCollector {
         Ok(MediaRoot::new(self.dir.media())?)
     }
 
-    /// Runs a whole sweep: a complete cached result is a hit (the worker
-    /// is not called); otherwise the worker runs over every job in
-    /// parallel and the result is cached (as incomplete when jobs failed).
-    /// With history on, the run becomes a new event. The sweep's
+    /// Runs a whole sweep: the worker runs over every job in parallel and
+    /// the result is cached (as incomplete when jobs failed); with history
+    /// on, the run becomes a new event. With [`use_cache`](Self::use_cache),
+    /// a complete cached result is a hit instead: the worker is not called
+    /// and no event is added. The sweep's
     /// `fail_on_sample_error` is checked last, after everything is saved;
     /// a fail-fast stop also saves what was stored before it.
     pub fn run<W, E>(
@@ -179,7 +207,14 @@ impl ResultCollector {
                 (result, false, run_error)
             }
         };
-        let history = if sweep.over_time() {
+        let no_event = if !sweep.over_time() {
+            Some(NoEvent::NoHistory)
+        } else if cache_hit {
+            Some(NoEvent::CacheHit)
+        } else {
+            None
+        };
+        let history = if no_event.is_none() {
             let options = AppendOptions {
                 clear_history: false,
                 max_time_events: None,
@@ -200,7 +235,14 @@ impl ResultCollector {
             cache_key: key,
             history_key: hkey,
             history,
+            no_event,
         })
+    }
+
+    /// The stored history of `sweep`, `over_time` last; `None` when it has
+    /// none.
+    pub fn history_of(&self, sweep: &Sweep) -> Result<Option<Dataset>> {
+        Ok(self.cache()?.load_history(&history_key(sweep))?)
     }
 
     /// Appends `event` (one run, `over_time` last) to the history `key`,

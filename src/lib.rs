@@ -43,12 +43,15 @@
 //! println!("{}", run.result.dataset);
 //! assert_eq!(run.history.as_ref().map(|h| h.dataset.shape()), Some(vec![3, 2, 2, 1]));
 //!
-//! // The same sweep again: a cache hit, and a second history event.
-//! let again = collector.run(&sweep, &TimeSrc::Label("v2".into()), &RunOptions::default(), |_s| {
+//! // Reading the cache is opt-in: a hit runs nothing and adds no event.
+//! drop(collector); // one open handle per cache directory
+//! let cached = ResultCollector::new(Some(dir.path())).use_cache(true);
+//! let again = cached.run(&sweep, &TimeSrc::Label("v2".into()), &RunOptions::default(), |_s| {
 //!     Err::<result_collector::model::Outputs, _>("not called on a cache hit")
 //! })?;
 //! assert!(again.cache_hit);
-//! assert_eq!(again.history.map(|h| h.dataset.shape()), Some(vec![3, 2, 2, 2]));
+//! assert_eq!(again.no_event, Some(result_collector::NoEvent::CacheHit));
+//! assert_eq!(cached.history_of(&sweep)?.map(|h| h.shape()), Some(vec![3, 2, 2, 1]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -66,7 +69,7 @@ pub use collector_media as media;
 pub use collector_report as report;
 
 pub use cache_dir::CacheDir;
-pub use collector::{HistoryUpdate, ResultCollector, RunReport};
+pub use collector::{HistoryUpdate, NoEvent, ResultCollector, RunReport};
 pub use error::{Error, Result};
 pub use inspect::{ReportOf, Target, history_table, write_html};
 pub use maintenance::{DiskUsage, GcSummary, Stats, disk_usage};

@@ -70,10 +70,20 @@ fn demo_twice_then_inspect() {
     let jobs: Vec<_> = std::fs::read_dir(&plots).expect("plot dir").collect();
     assert_eq!(jobs.len(), 54);
 
+    // The cache is read only on request: a second run measures again.
     let second = ok(collector(&cache, &["demo", "--label", "v2"]));
-    assert!(second.contains("cache hit:"), "{second}");
-    assert!(!second.contains("ran 54 jobs"), "{second}");
+    assert!(second.contains("ran 54 jobs"), "{second}");
     assert!(second.contains("history: 2 events "), "{second}");
+    assert!(second.contains("one added by this run"), "{second}");
+    // With --use-cache: a hit, and no event.
+    let third = ok(collector(&cache, &["demo", "--label", "v3", "--use-cache"]));
+    assert!(third.contains("cache hit:"), "{third}");
+    assert!(!third.contains("ran 54 jobs"), "{third}");
+    assert!(third.contains("history: 2 events "), "{third}");
+    assert!(
+        third.contains("none added: the result came from the cache"),
+        "{third}"
+    );
     let html = std::fs::read_to_string(&report).expect("report");
     assert!(html.contains("<svg") && html.contains("v2"));
 
@@ -168,7 +178,7 @@ fn demo_twice_then_inspect() {
     assert!(rep.contains("history report") && page.is_file(), "{rep}");
     let stats = ok(collector(&cache, &["stats"]));
     assert!(
-        stats.contains("histories: 1 with 2 events") && stats.contains("54 files"),
+        stats.contains("histories: 1 with 2 events") && stats.contains("108 files"),
         "{stats}"
     );
     let gc = ok(collector(&cache, &["gc", "--grace-secs", "0"]));

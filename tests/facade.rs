@@ -24,7 +24,7 @@ fn sweep(over_time: bool) -> Sweep {
 #[test]
 fn a_complete_result_is_a_hit_an_incomplete_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path())).use_cache(true);
     let s = sweep(false);
     let calls = AtomicUsize::new(0);
     let flaky = |smp: &Sample<'_>| {
@@ -59,33 +59,70 @@ fn a_complete_result_is_a_hit_an_incomplete_one_is_not() {
 }
 
 #[test]
-fn history_grows_by_one_event_per_run_even_on_a_hit() {
+fn every_run_records_what_it_measured_and_a_hit_adds_no_event() {
+    // Issue 11, item 1: with the cache read by default, reruns of an
+    // unchanged sweep were hits and recorded the first run's numbers under
+    // every later label.
     let dir = tempfile::tempdir().unwrap();
     let c = ResultCollector::new(Some(dir.path()));
     let s = sweep(true);
     let labels = ["9", "10", "11"];
-    for i in 0..labels.len() {
+    for (i, label) in labels.iter().enumerate() {
         let r = c
             .run(
                 &s,
-                &TimeSrc::Label(labels[i].into()),
+                &TimeSrc::Label((*label).into()),
                 &RunOptions::default(),
-                |smp| Ok::<_, ModelError>(smp.outputs().with("t", 1.0)),
+                |smp| Ok::<_, ModelError>(smp.outputs().with("t", i as f64)),
             )
             .unwrap();
-        assert_eq!(r.cache_hit, i > 0);
+        assert!(!r.cache_hit, "run {i}: the cache is read only on request");
+        assert_eq!(r.no_event, None);
         let h = r.history.unwrap().dataset;
         assert_eq!(h.shape(), vec![4, 2, i + 1]);
-        // Upstream bug 1: labels of another length continue the history.
+        // SPEC §9.1: labels of another length continue the history.
         let want: Vec<String> = labels[..=i].iter().map(|s| s.to_string()).collect();
         assert_eq!(h.dim("over_time").unwrap().coords, Coords::Label(want));
+        // Each event holds the values its own run measured.
+        for e in 0..=i {
+            let event = h.isel("over_time", e).unwrap();
+            let t = event.column("t").unwrap().f64().unwrap();
+            assert!(t.iter().all(|v| *v == e as f64), "event {e} after run {i}");
+        }
     }
+    drop(c);
+    // With the cache read, a hit runs nothing and appends nothing.
+    let c = ResultCollector::new(Some(dir.path())).use_cache(true);
+    let r = c
+        .run(
+            &s,
+            &TimeSrc::Label("12".into()),
+            &RunOptions::default(),
+            |_s: &Sample<'_>| Err::<Outputs, _>("the worker must not run on a hit"),
+        )
+        .unwrap();
+    assert!(r.cache_hit);
+    assert!(r.history.is_none());
+    assert_eq!(r.no_event, Some(result_collector::NoEvent::CacheHit));
+    assert!(r.no_event.unwrap().to_string().contains("from the cache"));
+    let h = c.history_of(&s).unwrap().unwrap();
+    assert_eq!(h.shape(), vec![4, 2, 3], "no event was added");
+    // A sweep without history says so.
+    let flat = c
+        .run(
+            &sweep(false),
+            &TimeSrc::now(),
+            &RunOptions::default(),
+            |smp| Ok::<_, ModelError>(smp.outputs().with("t", 1.0)),
+        )
+        .unwrap();
+    assert_eq!(flat.no_event, Some(result_collector::NoEvent::NoHistory));
 }
 
 #[test]
 fn references_read_back_from_the_cache_are_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let c = ResultCollector::new(Some(dir.path()));
+    let c = ResultCollector::new(Some(dir.path())).use_cache(true);
     let s = Sweep::builder("refs")
         .input(InputVar::int_range("n", 0, 2))
         .result(ResultVar::reference("obj"))

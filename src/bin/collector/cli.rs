@@ -58,9 +58,9 @@ pub struct DemoArgs {
     /// Label of this run's history event (a git hash, "v1.2", …); default: the current time.
     #[arg(long)]
     pub label: Option<String>,
-    /// Run every job even when a complete cached result exists.
+    /// Take a complete cached result instead of running the jobs (a hit adds no history event).
     #[arg(long)]
-    pub no_cache: bool,
+    pub use_cache: bool,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub threads: Option<u64>,

@@ -36,7 +36,7 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
         Some(l) => TimeSrc::Label(l.clone()),
         None => TimeSrc::now(),
     };
-    let collector = ResultCollector::on(dir).use_cache(!a.no_cache);
+    let collector = ResultCollector::on(dir).use_cache(a.use_cache);
     let media = collector.media_root()?;
 
     let bar = progress_bar(sweep.name(), sweep.job_count(), quiet)?;
@@ -65,7 +65,7 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
     out.push('\n');
     if run.cache_hit {
         out.push_str(&format!(
-            "cache hit: result {} loaded from the cache, no job ran ({} jobs stored; use --no-cache to run them again)\n",
+            "cache hit: result {} loaded from the cache, no job ran ({} jobs stored; run without --use-cache to run them again)\n",
             short(&run.cache_key),
             run.result.stats.attempted
         ));
@@ -78,29 +78,33 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
             short(&run.cache_key)
         ));
     }
-    let history = run
-        .history
-        .as_ref()
-        .ok_or_else(|| anyhow!("the demo sweep keeps history, but none came back"))?;
-    let events = history
-        .dataset
-        .dim(OVER_TIME_DIM)
-        .map(|d| d.len())
-        .unwrap_or(0);
+    let history = match &run.history {
+        Some(update) => {
+            if let Some(reason) = &update.append.reset {
+                out.push_str(&format!("history was reset: {reason}\n"));
+            }
+            update.dataset.clone()
+        }
+        None => collector
+            .history_of(&sweep)?
+            .ok_or_else(|| anyhow!("the demo sweep keeps history, but none is stored"))?,
+    };
+    let events = history.dim(OVER_TIME_DIM).map(|d| d.len()).unwrap_or(0);
+    let added = match &run.no_event {
+        None => "one added by this run".to_string(),
+        Some(why) => format!("none added: {why}"),
+    };
     out.push_str(&format!(
-        "history: {events} event{} (history key {})\n",
+        "history: {events} event{} (history key {}; {added})\n",
         plural(events),
         short(&run.history_key)
     ));
-    if let Some(reason) = &history.append.reset {
-        out.push_str(&format!("history was reset: {reason}\n"));
-    }
     let report_path = a
         .report
         .clone()
         .unwrap_or_else(|| collector.cache_dir().report_path(sweep.name()));
     write_html(
-        &history.dataset,
+        &history,
         &run.result.failures,
         &report_path,
         "collector demo",
