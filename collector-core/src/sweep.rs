@@ -508,8 +508,8 @@ impl FromStr for ResultKind {
 }
 
 /// The kind of the `over_time` coordinate of a history: every event of
-/// one history has the same kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// one history has the same kind. Stored by its [`name`](TimeKind::name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimeKind {
     /// UTC timestamps ([`TimeSrc::Timestamp`]).
     Timestamp,

@@ -262,14 +262,18 @@ impl<'a> Append<'a> {
         event: &Dataset,
         reset: Option<ResetReason>,
     ) -> Result<AppendOutcome> {
-        let still: BTreeSet<&str> = event
-            .named_files()
-            .filter(|f| f.kind.is_media())
-            .map(|f| f.path)
-            .collect();
         let mut released = self.released;
-        let mut seen = BTreeSet::new();
-        released.retain(|p| !still.contains(p.as_str()) && seen.insert(p.clone()));
+        // Most appends release nothing: the new event's cells are read only
+        // when there is something to filter.
+        if !released.is_empty() {
+            let still: BTreeSet<&str> = event
+                .named_files()
+                .filter(|f| f.kind.is_media())
+                .map(|f| f.path)
+                .collect();
+            let mut seen = BTreeSet::new();
+            released.retain(|p| !still.contains(p.as_str()) && seen.insert(p.clone()));
+        }
         self.batch.commit(format!(
             "appending event {seq} to history {}",
             self.history_key
