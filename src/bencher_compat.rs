@@ -108,14 +108,21 @@ impl BencherSteps for ResultCollector {
         max_time_events: Option<usize>,
         sweep: &Sweep,
     ) -> Result<HistoryUpdate> {
+        let declared = AppendOptions::for_sweep(sweep);
         let options = AppendOptions {
             clear_history,
             max_time_events,
-            var_max_time_events: AppendOptions::var_limits(sweep.results()),
             reset_policy: self.reset_policy,
+            // A key of the caller's choosing is no part of the sweep
+            // name's lineage.
+            lineage: declared
+                .lineage
+                .clone()
+                .filter(|_| key == collector_core::history_key(sweep)),
+            ..declared
         };
         let db = self.cache()?;
-        self.append_history(&db, key, dataset, &options)
+        self.append_history(&db, key, dataset, &options, true)
     }
 
     fn add_metadata_to_dataset(&self, result: &mut SweepResult) {

@@ -5,10 +5,12 @@ use std::fmt::Display;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use std::collections::{BTreeSet, HashSet};
+
 use collector_cache::{AppendOptions, AppendOutcome, CacheDb, CacheOptions, ResetPolicy};
 use collector_core::{
-    Dataset, OVER_TIME_DIM, Outputs, RunOptions, Sample, Sweep, SweepResult, TimeSrc, cache_key,
-    history_key,
+    Dataset, HistoryOptions, OVER_TIME_DIM, Outputs, RunOptions, Sample, Sweep, SweepResult,
+    TimeSrc, cache_key, history_key,
 };
 use collector_media::{DeletionReport, MediaRoot, PendingDeletion};
 
@@ -17,8 +19,10 @@ use crate::{CacheDir, Result};
 /// What one run did to the sweep's history.
 #[derive(Debug)]
 pub struct HistoryUpdate {
-    /// The whole history after the run, `over_time` last.
-    pub dataset: Dataset,
+    /// The whole history after the run, `over_time` last; `None` when the
+    /// run was asked not to return it (`HistoryOptions::return_history`):
+    /// read it on demand with [`ResultCollector::history_of`].
+    pub dataset: Option<Dataset>,
     /// What the append did (new event, trimming, aging, a reset).
     pub append: AppendOutcome,
     /// The media files deleted after the append committed.
@@ -171,9 +175,22 @@ impl ResultCollector {
     /// the result is cached (as incomplete when jobs failed); with history
     /// on, the run becomes a new event. With [`use_cache`](Self::use_cache),
     /// a complete cached result is a hit instead: the worker is not called
-    /// and no event is added. The sweep's
-    /// `fail_on_sample_error` is checked last, after everything is saved;
-    /// a fail-fast stop also saves what was stored before it.
+    /// and no event is added.
+    ///
+    /// History (`opts.history`, see [`HistoryOptions`]):
+    /// - Before any job runs, the history is asked whether it would refuse
+    ///   the event under [`ResetPolicy::Error`] (the sweep's inputs,
+    ///   constants, tag or repeats changed since its last run; a result
+    ///   column changed kind, units or meaning version; the event does
+    ///   not fit). Then nothing at all is written or deleted.
+    /// - A run that stops early (fail-fast) or crosses its
+    ///   `fail_on_sample_error` threshold adds no event; its result is
+    ///   stored as incomplete and [`Error::RunFailed`](crate::Error::RunFailed)
+    ///   says so.
+    /// - An event whose label or timestamp equals a stored one replaces it
+    ///   (rerunning a commit updates its point); events stay in time order.
+    /// - `max_time_events` and `clear_history` trim or clear in the same
+    ///   write as the new event.
     pub fn run<W, E>(
         &self,
         sweep: &Sweep,
@@ -188,55 +205,70 @@ impl ResultCollector {
         let key = cache_key(sweep);
         let hkey = history_key(sweep);
         let db = self.cache()?;
-        let hit = if self.use_cache {
-            db.get_complete_result(&key)?
-        } else {
-            None
-        };
-        let (result, cache_hit, run_error) = match hit {
-            Some(stored) => {
-                tracing::info!(sweep = sweep.name(), key = %key, "cache hit");
-                (from_stored(sweep, time_src, stored)?, true, None)
-            }
-            None => {
-                let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
-                let run_error = collector_core::run_sweep(&mut result, opts, worker).err();
-                // Saved even when the run stopped early: nothing is lost,
-                // and an incomplete result is never taken for a hit.
-                db.put_result(&key, sweep.name(), &result)?;
-                (result, false, run_error)
-            }
-        };
-        let no_event = if !sweep.over_time() {
-            Some(NoEvent::NoHistory)
-        } else if cache_hit {
-            Some(NoEvent::CacheHit)
-        } else {
-            None
-        };
-        let history = if no_event.is_none() {
-            let options = AppendOptions {
-                clear_history: false,
-                max_time_events: None,
-                var_max_time_events: AppendOptions::var_limits(sweep.results()),
-                reset_policy: self.reset_policy,
-            };
-            Some(self.append_history(&db, &hkey, &result.dataset, &options)?)
-        } else {
-            None
-        };
-        if let Some(e) = run_error {
-            return Err(e.into());
+        if self.use_cache
+            && let Some(stored) = db.get_complete_result(&key)?
+        {
+            tracing::info!(sweep = sweep.name(), key = %key, "cache hit");
+            return Ok(RunReport {
+                result: from_stored(sweep, time_src, stored)?,
+                cache_hit: true,
+                cache_key: key,
+                history_key: hkey,
+                history: None,
+                no_event: Some(if sweep.over_time() {
+                    NoEvent::CacheHit
+                } else {
+                    NoEvent::NoHistory
+                }),
+            });
         }
-        result.check_failures()?;
+        let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
+        let append = self.append_options(sweep, &opts.history);
+        if sweep.over_time() {
+            // Refused here, nothing (not even the result) is written.
+            db.check_append(&hkey, &result.dataset, &append)?;
+        }
+        let stopped = collector_core::run_sweep(&mut result, opts, worker).err();
+        // Saved even when the run failed: nothing is lost, and an
+        // incomplete result is never taken for a hit.
+        db.put_result(&key, sweep.name(), &result)?;
+        if let Some(source) = stopped.or_else(|| result.check_failures().err()) {
+            return Err(crate::Error::RunFailed {
+                source,
+                cache_key: key,
+                over_time: sweep.over_time(),
+            });
+        }
+        let history = if sweep.over_time() {
+            Some(self.append_history(
+                &db,
+                &hkey,
+                &result.dataset,
+                &append,
+                opts.history.return_history,
+            )?)
+        } else {
+            None
+        };
         Ok(RunReport {
             result,
-            cache_hit,
+            cache_hit: false,
             cache_key: key,
             history_key: hkey,
+            no_event: history.is_none().then_some(NoEvent::NoHistory),
             history,
-            no_event,
         })
+    }
+
+    /// The append options of one run of `sweep`: what the sweep declares,
+    /// with this run's history options.
+    fn append_options(&self, sweep: &Sweep, h: &HistoryOptions) -> AppendOptions {
+        AppendOptions {
+            clear_history: h.clear_history,
+            max_time_events: h.max_time_events,
+            reset_policy: h.reset_policy.unwrap_or(self.reset_policy),
+            ..AppendOptions::for_sweep(sweep)
+        }
     }
 
     /// The stored history of `sweep`, `over_time` last; `None` when it has
@@ -247,18 +279,20 @@ impl ResultCollector {
 
     /// Appends `event` (one run, `over_time` last) to the history `key`,
     /// then deletes the media files the committed batch stopped naming and
-    /// the history no longer names.
+    /// no stored record names any more. Loads the whole history back when
+    /// `load` is set.
     pub(crate) fn append_history(
         &self,
         db: &CacheDb,
         key: &str,
         event: &Dataset,
         options: &AppendOptions,
+        load: bool,
     ) -> Result<HistoryUpdate> {
         let append = db.append_event(key, event, options)?;
         // The batch has committed: only now may files go.
-        let dataset = db.load_history(key)?.unwrap_or_else(|| event.clone());
-        let deletion = self.delete_released(&append.released_files, &dataset)?;
+        let deletion = self.delete_released(db, &append.released_files)?;
+        let dataset = if load { db.load_history(key)? } else { None };
         Ok(HistoryUpdate {
             dataset,
             append,
@@ -266,22 +300,31 @@ impl ResultCollector {
         })
     }
 
-    /// Deletes the files in `released` that `live` no longer names. The one
-    /// place that decides whether a file may go: call it only after the
-    /// write that stopped naming them has committed, with the committed
-    /// record as `live`. Deletion is confined to the media root.
+    /// Deletes the files in `released` that no stored record (history
+    /// event or result, of any sweep) names any more. The one place that
+    /// decides whether a file may go: call it only after the write that
+    /// stopped naming them has committed. When a record cannot be read,
+    /// nothing is deleted (it may name any file). Deletion is confined to
+    /// the media root.
     pub(crate) fn delete_released(
         &self,
+        db: &CacheDb,
         released: &[String],
-        live: &Dataset,
     ) -> Result<DeletionReport> {
         // The media root is created on every history append, files or not.
         let root = self.media_root()?;
         if released.is_empty() {
             return Ok(DeletionReport::default());
         }
-        let pending = PendingDeletion::from_paths(released.iter().cloned());
-        Ok(pending.execute_against(&root, live))
+        let candidates: BTreeSet<String> = released.iter().cloned().collect();
+        let still = db.files_still_named(&candidates)?;
+        if !still.unreadable.is_empty() {
+            tracing::warn!(unreadable = ?still.unreadable,
+                "records could not be read; keeping every released file");
+            return Ok(DeletionReport::default());
+        }
+        let live: HashSet<String> = still.named.into_iter().collect();
+        Ok(PendingDeletion::from_paths(released.iter().cloned()).execute(&root, &live))
     }
 }
 

@@ -55,7 +55,13 @@ pub enum DemoError {
 /// The demo sweep: `size` (0.5, 1.25, 2 thousand items) x `chunks` (1, 4)
 /// x `algo` (stable, unstable, heap) x 3 repeats = 54 jobs, with history.
 pub fn sweep() -> collector_core::Result<Sweep> {
+    sweep_at("")
+}
+
+/// The demo sweep, declaring `version` as its code version ("": none).
+pub fn sweep_at(version: &str) -> collector_core::Result<Sweep> {
     Sweep::builder("demo")
+        .version(version)
         .title("collector demo: sorting pseudo-random data")
         .description(
             "Sorts `size` thousand pseudo-random numbers in `chunks` chunks with `algo`, then merges them.",

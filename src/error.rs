@@ -12,6 +12,22 @@ pub enum Error {
     /// From the cache.
     #[error(transparent)]
     Cache(#[from] collector_cache::Error),
+    /// A run stopped early (fail-fast) or crossed its failure threshold.
+    /// What it computed was stored as an incomplete result; it added no
+    /// history event.
+    #[error(
+        "{source}; the run's result was stored as incomplete (cache key {cache_key}) \
+         and {}",
+        if *over_time { "no history event was added" } else { "the sweep keeps no history" }
+    )]
+    RunFailed {
+        /// Why the run failed.
+        source: collector_core::Error,
+        /// The cache key its incomplete result is stored under.
+        cache_key: String,
+        /// Whether the sweep keeps history (no event was added).
+        over_time: bool,
+    },
     /// From media handling.
     #[error(transparent)]
     Media(#[from] collector_media::Error),

@@ -20,8 +20,8 @@ pub struct Target {
     /// The cache key of the result meant (the newest stored, unless a
     /// result key was given).
     pub result_key: Option<String>,
-    /// The history key meant (the one with the most events, unless a
-    /// history key was given).
+    /// The history key meant (the sweep's current one: not superseded,
+    /// then the most events; unless a history key was given).
     pub history_key: Option<String>,
 }
 
@@ -43,10 +43,10 @@ impl std::fmt::Display for ReportOf {
     }
 }
 
-fn biggest_history(l: &SweepListing) -> Option<String> {
+fn current_history(l: &SweepListing) -> Option<String> {
     l.histories
         .iter()
-        .max_by_key(|h| h.events)
+        .max_by_key(|h| (h.superseded.is_none(), h.events))
         .map(|h| h.key.clone())
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn resolve_in(listings: &[SweepListing], arg: &str) -> Option<Result<
         return Some(Ok(Target {
             name: l.name.clone(),
             result_key: newest_result(l),
-            history_key: biggest_history(l),
+            history_key: current_history(l),
         }));
     }
     if arg.is_empty() {
@@ -73,7 +73,7 @@ pub(crate) fn resolve_in(listings: &[SweepListing], arg: &str) -> Option<Result<
             found.push(Target {
                 name: l.name.clone(),
                 result_key: Some(r.key.clone()),
-                history_key: biggest_history(l),
+                history_key: current_history(l),
             });
         }
         for h in l.histories.iter().filter(|h| h.key.starts_with(arg)) {
@@ -280,6 +280,7 @@ mod tests {
                     events: *events,
                     bytes: 1,
                     over_time_kind: TimeKind::Label,
+                    superseded: None,
                 })
                 .collect(),
         }
@@ -304,5 +305,16 @@ mod tests {
         assert_eq!(resolve_in(&l, "aa"), Some(Err(2)));
         assert_eq!(resolve_in(&l, "zz"), None);
         assert_eq!(resolve_in(&l, ""), None);
+    }
+
+    #[test]
+    fn a_sweep_name_means_its_current_history_not_a_superseded_one() {
+        let mut l = listing("a", &[], &[("old", 9), ("new", 1)]);
+        l.histories[0].superseded = Some(collector_cache::Superseded {
+            by: "new".into(),
+            changes: vec!["repeats: 1 -> 2".into()],
+        });
+        let t = resolve_in(&[l], "a").unwrap().unwrap();
+        assert_eq!(t.history_key.as_deref(), Some("new"));
     }
 }

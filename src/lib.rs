@@ -41,7 +41,7 @@
 //! })?;
 //! assert!(!run.cache_hit);
 //! println!("{}", run.result.dataset);
-//! assert_eq!(run.history.as_ref().map(|h| h.dataset.shape()), Some(vec![3, 2, 2, 1]));
+//! assert_eq!(run.history.as_ref().and_then(|h| h.dataset.as_ref()).map(|d| d.shape()), Some(vec![3, 2, 2, 1]));
 //!
 //! // Reading the cache is opt-in: a hit runs nothing and adds no event.
 //! drop(collector); // one open handle per cache directory
@@ -78,7 +78,7 @@ pub use collector_cache::{
     AppendOptions, AppendOutcome, CacheOptions, ResetPolicy, StoredResult, SweepListing,
 };
 pub use collector_core::{
-    CatchPolicy, ConstVar, Dataset, Direction, FailThreshold, InputVar, Outputs, ResultKind,
-    ResultVar, RunOptions, Sample, Sweep, SweepResult, TimeSrc, cache_key, history_key,
+    CatchPolicy, ConstVar, Dataset, Direction, FailThreshold, HistoryOptions, InputVar, Outputs,
+    ResultKind, ResultVar, RunOptions, Sample, Sweep, SweepResult, TimeSrc, cache_key, history_key,
 };
 pub use collector_media::{DeletionReport, GcOptions, MediaRoot};

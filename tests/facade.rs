@@ -78,7 +78,7 @@ fn every_run_records_what_it_measured_and_a_hit_adds_no_event() {
             .unwrap();
         assert!(!r.cache_hit, "run {i}: the cache is read only on request");
         assert_eq!(r.no_event, None);
-        let h = r.history.unwrap().dataset;
+        let h = r.history.unwrap().dataset.unwrap();
         assert_eq!(h.shape(), vec![4, 2, i + 1]);
         // SPEC §9.1: labels of another length continue the history.
         let want: Vec<String> = labels[..=i].iter().map(|s| s.to_string()).collect();
@@ -200,7 +200,7 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
                 .cloned()
                 .collect(),
         );
-        let h = r.history.unwrap().dataset;
+        let h = r.history.unwrap().dataset.unwrap();
         // Per-variable aging: `t` keeps only its newest event.
         let t = h.column("t").unwrap().f64().unwrap();
         let events = h.dims().last().unwrap().len();
@@ -222,7 +222,10 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
         }
     }
     // A last event that names one file of run 2 again, trimmed to 1 event:
-    // the media of the trimmed events go, the file still named stays.
+    // the media of the trimmed events go, except what a record still
+    // names: the new event names one file of run 2, and the stored result
+    // (run 2's, stored under the sweep's cache key) names every file of
+    // run 2.
     let mut setup =
         result_collector::model::setup_dataset(&s, &TimeSrc::Label("last".into())).unwrap();
     let kept = files[2][0].clone();
@@ -241,13 +244,14 @@ fn trimming_deletes_the_media_of_trimmed_events_after_commit() {
             &s,
         )
         .unwrap();
-    let (h, outcome, report) = (update.dataset, update.append, update.deletion);
+    let (h, outcome, report) = (update.dataset.unwrap(), update.append, update.deletion);
     assert_eq!(h.dims().last().unwrap().len(), 1);
     assert_eq!(outcome.removed_events, 3);
-    for cells in &files {
+    assert!(files[2].contains(&kept));
+    for (run, cells) in files.iter().enumerate() {
         for cell in cells {
             let p = root.resolve(cell).unwrap();
-            assert_eq!(p.exists(), *cell == kept, "{cell}");
+            assert_eq!(p.exists(), run == 2, "{cell} of run {run}");
         }
     }
     assert!(report.refused.is_empty());
@@ -292,7 +296,7 @@ fn fail_fast_and_thresholds_save_before_failing() {
     let opts = RunOptions {
         threads: Some(1),
         batch: 4,
-        progress: None,
+        ..RunOptions::default()
     };
     let e = c
         .run(&s, &TimeSrc::now(), &opts, |smp| {

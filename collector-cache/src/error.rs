@@ -89,8 +89,8 @@ pub enum Error {
     /// written or deleted.
     #[error(
         "history {history_key}: the run does not match the stored history ({reason}); \
-         nothing was written or deleted. Use clear_history or the warn/ignore reset policy \
-         to start a new history"
+         nothing was written or deleted. Run with clear_history (CLI --clear-history) or \
+         the warn/ignore reset policy (--reset-policy) to start a new history"
     )]
     HistoryMismatch {
         /// The history key.
@@ -98,9 +98,58 @@ pub enum Error {
         /// What differs.
         reason: String,
     },
+    /// The sweep's inputs, constants, tag or repeats changed, so its runs
+    /// now go to another history, and the reset policy is
+    /// [`ResetPolicy::Error`](crate::ResetPolicy::Error). Nothing was
+    /// written or deleted; the old history is intact.
+    #[error(
+        "sweep `{sweep}`: this run starts a new history ({history_key}) instead of continuing \
+         {previous_key}, because {}; nothing was written or deleted. Restore the old \
+         declaration, or run with the warn/ignore reset policy (--reset-policy) to start \
+         the new history (the old one stays readable)",
+        changes_text(changes)
+    )]
+    LineageChanged {
+        /// The sweep name.
+        sweep: String,
+        /// The history the sweep name last appended to.
+        previous_key: String,
+        /// The history this run belongs to.
+        history_key: String,
+        /// What changed, one phrase each.
+        changes: Vec<String>,
+    },
+    /// A result column keeps its name but changed kind, units or meaning
+    /// version, and the reset policy is
+    /// [`ResetPolicy::Error`](crate::ResetPolicy::Error). Nothing was
+    /// written or deleted.
+    #[error(
+        "history {history_key}: result column `{column}` changed identity ({was} -> {now}); \
+         nothing was written or deleted. Restore the column, rename it, or run with the \
+         warn/ignore reset policy (--reset-policy) to retire the old column (its values \
+         stay, under a new name) and start a fresh one"
+    )]
+    ColumnChanged {
+        /// The history key.
+        history_key: String,
+        /// The column name.
+        column: String,
+        /// The stored identity.
+        was: String,
+        /// This run's identity.
+        now: String,
+    },
     /// An error from the array model (building a dataset back from records).
     #[error(transparent)]
     Core(#[from] collector_core::Error),
+}
+
+fn changes_text(changes: &[String]) -> String {
+    if changes.is_empty() {
+        "its history key changed".to_string()
+    } else {
+        changes.join("; ")
+    }
 }
 
 /// The format version found in a refused cache.

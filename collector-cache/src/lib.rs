@@ -68,7 +68,10 @@ pub use codec::StoredResult;
 pub use db::{CacheDb, CacheOptions};
 pub use error::{Error, Result, VersionFound};
 pub use files::{MediaReferences, StillNamed};
-pub use history::{AppendOptions, AppendOutcome, ResetPolicy, ResetReason};
+pub use history::{
+    AppendOptions, AppendOutcome, ColumnChanges, ColumnInfo, ColumnState, EventInfo, HistoryInfo,
+    Lineage, LineageChange, ResetPolicy, ResetReason, Retirement, Superseded,
+};
 pub use listing::{CacheStats, HistoryEntry, ResultEntry, SweepListing};
 pub use results::{PutOutcome, encoded_result_size};
 pub use schema::FORMAT_VERSION;

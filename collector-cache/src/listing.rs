@@ -9,6 +9,7 @@ use tracing::warn;
 
 use crate::db::{CacheDb, Scanned};
 use crate::error::Result;
+use crate::history::Superseded;
 use crate::results::IndexRec;
 use crate::schema::{HistoryMeta, Index};
 
@@ -56,6 +57,9 @@ pub struct HistoryEntry {
     pub bytes: u64,
     /// Kind of the `over_time` coordinate.
     pub over_time_kind: TimeKind,
+    /// Set when the sweep name now appends to another history (its
+    /// inputs, constants, tag or repeats changed): what changed.
+    pub superseded: Option<Superseded>,
 }
 
 /// Everything stored for one sweep name.
@@ -110,16 +114,21 @@ impl CacheDb {
         for entry in self.scan::<HistoryMeta>()? {
             let Scanned { key, value } = entry?;
             match value {
-                Ok(m) => by_name
-                    .entry(m.sweep.clone())
-                    .or_default()
-                    .histories
-                    .push(HistoryEntry {
-                        key: key.text().into_owned(),
-                        events: m.event_count(),
-                        bytes: m.bytes,
-                        over_time_kind: m.time_kind,
-                    }),
+                Ok(m) => {
+                    let key = key.text().into_owned();
+                    let superseded = self.superseded(&key, &m)?;
+                    by_name
+                        .entry(m.sweep.clone())
+                        .or_default()
+                        .histories
+                        .push(HistoryEntry {
+                            key,
+                            events: m.event_count(),
+                            bytes: m.bytes,
+                            over_time_kind: m.time_kind,
+                            superseded,
+                        });
+                }
                 Err(e) => {
                     warn!(key = %key.text(), error = %e, "skipping corrupt history metadata");
                 }

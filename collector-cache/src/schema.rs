@@ -13,7 +13,7 @@ use collector_core::{Dataset, SweepResult};
 
 use crate::codec::{self, Corrupt, Encoded, StoredEvent, StoredResult};
 use crate::error::{Error, Result};
-use crate::history::HistoryRec;
+use crate::history::{HistoryRec, LineageRec};
 use crate::results::IndexRec;
 
 /// Version of the whole on-disk format: column families, key layouts and
@@ -23,7 +23,7 @@ use crate::results::IndexRec;
 /// changed payload field). Adding an optional payload field that old
 /// readers ignore does not need a bump. A cache with another version is
 /// refused at open, never deleted.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One column family: its name, its keys and its values.
 pub(crate) trait Family {
@@ -109,11 +109,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The names of every family this build uses.
-pub(crate) const FAMILY_NAMES: [&str; 5] = [
+pub(crate) const FAMILY_NAMES: [&str; 6] = [
     Results::NAME,
     Index::NAME,
     HistoryMeta::NAME,
     HistoryEvents::NAME,
+    Lineages::NAME,
     Meta::NAME,
 ];
 
@@ -301,6 +302,35 @@ impl Prefixed for HistoryEvents {
             *last = SEP + 1;
         }
         (start, end)
+    }
+}
+
+// ---------------------------------------------------------------- lineage
+
+/// sweep name → the history it appended to last, and that history's
+/// identity (envelope kind `lineage`).
+pub(crate) struct Lineages;
+
+impl Family for Lineages {
+    const NAME: &'static str = "lineage";
+    type Key = str;
+    type Write = LineageRec;
+    type Value = LineageRec;
+
+    fn key_bytes(sweep: &str) -> Vec<u8> {
+        sweep.as_bytes().to_vec()
+    }
+    fn parse_key(bytes: &[u8]) -> Option<String> {
+        Some(text(bytes))
+    }
+    fn describe(sweep: &str) -> String {
+        format!("lineage of sweep `{sweep}`")
+    }
+    fn encode(_: &str, rec: &LineageRec) -> Result<Encoded> {
+        codec::seal(codec::KIND_LINEAGE, rec)
+    }
+    fn decode(bytes: &[u8]) -> Result<LineageRec, Corrupt> {
+        codec::decode_record(codec::KIND_LINEAGE, bytes)
     }
 }
 

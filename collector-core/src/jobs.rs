@@ -158,6 +158,12 @@ pub fn empty_dataset(sweep: &Sweep, time_src: &TimeSrc) -> Result<Dataset> {
             crate::dataset::AttrValue::Str(sweep.tag().into()),
         );
     }
+    if !sweep.version().is_empty() {
+        attrs.insert(
+            "version".into(),
+            crate::dataset::AttrValue::Str(sweep.version().into()),
+        );
+    }
     Dataset::from_parts(dims, columns, attrs)
 }
 

@@ -167,7 +167,25 @@ fn result_bytes(r: &ResultVar) -> Vec<u8> {
     let (k, size) = kind_code(r.kind());
     let mut c = Canon::new();
     c.tag(k).str(r.name()).str(r.units_str()).u64(size);
+    // Optional trailing field: a variable without one keeps its bytes.
+    if r.meaning_version_value() != 0 {
+        c.tag(TAG_MEANING)
+            .u64(u64::from(r.meaning_version_value()));
+    }
     c.buf
+}
+
+/// Tags of optional trailing fields. Each is written only when set, so
+/// the keys of sweeps that do not use it are unchanged; the tag makes the
+/// encoding unambiguous.
+const TAG_MEANING: u8 = 0x4d;
+const TAG_VERSION: u8 = 0x56;
+
+/// The code version, when set (an optional trailing field).
+fn version_bytes(c: &mut Canon, sweep: &Sweep) {
+    if !sweep.version().is_empty() {
+        c.tag(TAG_VERSION).str(sweep.version());
+    }
 }
 
 fn const_bytes(k: &ConstVar) -> Vec<u8> {
@@ -194,7 +212,8 @@ fn common(sweep: &Sweep, domain: &str) -> Canon {
 
 /// The key of a sweep's whole result: format version, name, tag,
 /// over_time, repeats, the ordered inputs with their values, the result
-/// variables as a set and the constants as a set.
+/// variables as a set (with their meaning versions), the constants as a
+/// set, and the code version.
 ///
 /// ```
 /// use collector_core::{cache_key, InputVar, ResultVar, Sweep};
@@ -208,17 +227,19 @@ fn common(sweep: &Sweep, domain: &str) -> Canon {
 pub fn cache_key(sweep: &Sweep) -> String {
     let mut c = common(sweep, "result-collector/cache");
     c.set(sweep.results().iter().map(result_bytes).collect());
+    version_bytes(&mut c, sweep);
     c.key()
 }
 
 /// The key of a sweep's history: the cache key without the result
-/// variables, so adding a result column continues the same history.
+/// variables and the code version, so adding a result column or moving to
+/// a new commit continues the same history.
 pub fn history_key(sweep: &Sweep) -> String {
     common(sweep, "result-collector/history").key()
 }
 
 /// The key of one job: sweep name, tag, the job's input values (with the
-/// repeat number) and the constants. For resuming runs.
+/// repeat number), the constants and the code version. For resuming runs.
 pub fn sample_key(sweep: &Sweep, inputs: &[(String, Value)]) -> String {
     let mut c = Canon::new();
     c.str("result-collector/sample")
@@ -230,5 +251,6 @@ pub fn sample_key(sweep: &Sweep, inputs: &[(String, Value)]) -> String {
         c.str(name).value(v);
     }
     c.set(sweep.constants().iter().map(const_bytes).collect());
+    version_bytes(&mut c, sweep);
     c.key()
 }

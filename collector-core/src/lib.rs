@@ -38,6 +38,7 @@ mod error;
 mod files;
 mod jobs;
 mod keys;
+mod lineage;
 pub mod reduce;
 mod result;
 mod run;
@@ -52,8 +53,9 @@ pub use jobs::{
     format_inputs, setup_dataset, unravel,
 };
 pub use keys::{Canon, KEY_FORMAT_VERSION, cache_key, history_key, sample_key};
+pub use lineage::{ConstIdentity, HistoryIdentity, InputIdentity, ResetPolicy};
 pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, SweepResult, Writer};
-pub use run::{Progress, ProgressFn, RunOptions, run_sweep};
+pub use run::{HistoryOptions, Progress, ProgressFn, RunOptions, run_sweep};
 pub use sweep::{
     CatchPolicy, ConstVar, Direction, FailThreshold, InputVar, OVER_TIME_DIM, REFERENCE_SENTINEL,
     REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::lineage::ResetPolicy;
 use crate::jobs::{Sample, format_inputs, job_inputs};
 use crate::result::{FailureKind, Outputs, RunStats, SweepResult};
 use crate::sweep::{CatchPolicy, Sweep};
@@ -36,6 +37,50 @@ pub struct RunOptions {
     pub batch: usize,
     /// Called after each stored batch.
     pub progress: Option<ProgressFn>,
+    /// What the run does to the sweep's history (used where a run is
+    /// recorded: the facade's `ResultCollector::run`).
+    pub history: HistoryOptions,
+}
+
+/// What one run does to its sweep's history.
+///
+/// ```
+/// use collector_core::{HistoryOptions, ResetPolicy, RunOptions};
+/// let opts = RunOptions {
+///     history: HistoryOptions {
+///         max_time_events: Some(100),
+///         reset_policy: Some(ResetPolicy::Error),
+///         return_history: false,
+///         ..HistoryOptions::default()
+///     },
+///     ..RunOptions::default()
+/// };
+/// assert!(!opts.history.clear_history);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryOptions {
+    /// Keep only the newest N events (this run's included); the older ones
+    /// are deleted with the append. `None` keeps every event.
+    pub max_time_events: Option<usize>,
+    /// Drop every stored event of this history first (a reported reset).
+    pub clear_history: bool,
+    /// The reset policy for this run; `None` uses the collector's.
+    pub reset_policy: Option<ResetPolicy>,
+    /// Whether the run report holds the whole history after the run. Off,
+    /// a run costs the size of the run, not of its history; read the
+    /// history on demand instead. Default on.
+    pub return_history: bool,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            max_time_events: None,
+            clear_history: false,
+            reset_policy: None,
+            return_history: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for RunOptions {
@@ -44,6 +89,7 @@ impl std::fmt::Debug for RunOptions {
             .field("threads", &self.threads)
             .field("batch", &self.batch)
             .field("progress", &self.progress.is_some())
+            .field("history", &self.history)
             .finish()
     }
 }

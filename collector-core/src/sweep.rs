@@ -614,6 +614,7 @@ pub struct ResultVar {
     kind: ResultKind,
     direction: Direction,
     max_time_events: Option<usize>,
+    meaning_version: u32,
 }
 
 impl ResultVar {
@@ -626,6 +627,7 @@ impl ResultVar {
             kind,
             direction: Direction::None,
             max_time_events: None,
+            meaning_version: 0,
         }
     }
     /// A float result.
@@ -689,6 +691,13 @@ impl ResultVar {
         self.max_time_events = Some(n);
         self
     }
+    /// Marks a change of what the variable measures while its name, kind
+    /// and units stay (a new timer, another workload): the history retires
+    /// the old column and starts a fresh one. Default 0.
+    pub fn meaning_version(mut self, v: u32) -> Self {
+        self.meaning_version = v;
+        self
+    }
     /// The name.
     pub fn name(&self) -> &str {
         &self.name
@@ -700,6 +709,10 @@ impl ResultVar {
     /// The description ("" when none).
     pub fn description_str(&self) -> &str {
         &self.description
+    }
+    /// The meaning version (see [`ResultVar::meaning_version`]).
+    pub fn meaning_version_value(&self) -> u32 {
+        self.meaning_version
     }
     /// The kind.
     pub fn kind(&self) -> ResultKind {
@@ -794,6 +807,20 @@ impl TimeSrc {
         TimeSrc::Timestamp(chrono::Utc::now())
     }
 
+    /// A timestamp written in RFC 3339 (`2026-11-28T12:00:00Z`, any
+    /// offset); the message names the text when it is not one.
+    ///
+    /// ```
+    /// use collector_core::TimeSrc;
+    /// assert!(TimeSrc::parse_rfc3339("2026-11-28T12:00:00+01:00").is_ok());
+    /// assert!(TimeSrc::parse_rfc3339("yesterday").unwrap_err().contains("yesterday"));
+    /// ```
+    pub fn parse_rfc3339(text: &str) -> std::result::Result<Self, String> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| TimeSrc::Timestamp(t.to_utc()))
+            .map_err(|e| format!("{text:?} is not an RFC 3339 timestamp ({e})"))
+    }
+
     /// The `over_time` coordinate this source gives.
     pub fn coords(&self) -> Coords {
         match self {
@@ -864,6 +891,7 @@ pub struct Sweep {
     title: String,
     description: String,
     tag: String,
+    version: String,
     inputs: Vec<ResolvedInput>,
     results: Vec<ResultVar>,
     consts: Vec<ConstVar>,
@@ -883,6 +911,7 @@ pub struct SweepBuilder {
     title: String,
     description: String,
     tag: String,
+    version: String,
     inputs: Vec<InputVar>,
     results: Vec<ResultVar>,
     consts: Vec<ConstVar>,
@@ -916,6 +945,15 @@ impl SweepBuilder {
     /// Sets the tag, part of every identity key.
     pub fn tag(mut self, tag: impl Into<String>) -> Self {
         self.tag = tag.into();
+        self
+    }
+    /// Sets the code version: a fingerprint of the code that produces the
+    /// results (a commit, a release). It is part of the result and job
+    /// identity (another version is another result) but not of the history
+    /// key: runs of successive versions are events of one history, and
+    /// each event records its version.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = version.into();
         self
     }
     /// Sets the title (display only).
@@ -1013,6 +1051,7 @@ impl SweepBuilder {
             title: self.title,
             description: self.description,
             tag: self.tag,
+            version: self.version,
             inputs,
             results: self.results,
             consts: self.consts,
@@ -1077,6 +1116,7 @@ impl Sweep {
             title: String::new(),
             description: String::new(),
             tag: String::new(),
+            version: String::new(),
             inputs: Vec::new(),
             results: Vec::new(),
             consts: Vec::new(),
@@ -1102,6 +1142,10 @@ impl Sweep {
     /// The tag.
     pub fn tag(&self) -> &str {
         &self.tag
+    }
+    /// The code version ("" when none; see [`SweepBuilder::version`]).
+    pub fn version(&self) -> &str {
+        &self.version
     }
     /// The inputs with their sample values, in declaration order.
     pub fn inputs(&self) -> &[ResolvedInput] {

@@ -132,7 +132,7 @@ fn fail_fast_stops_with_the_job_and_keeps_earlier_results() {
     let opts = RunOptions {
         threads: Some(2),
         batch: 4,
-        progress: None,
+        ..RunOptions::default()
     };
     let e = run_sweep(&mut r, &opts, |smp| {
         if smp.job() == 9 {
@@ -290,7 +290,7 @@ fn reference_indices_follow_job_order_for_any_thread_count() {
             &RunOptions {
                 threads: Some(threads),
                 batch: 7,
-                progress: None,
+                ..RunOptions::default()
             },
             |smp| {
                 let a = smp.get::<i64>("a")?;
@@ -326,6 +326,7 @@ fn progress_reports_every_job() {
             calls2.fetch_add(1, Ordering::Relaxed);
             seen2.lock().unwrap().push(p.done);
         })),
+        ..RunOptions::default()
     };
     run_sweep(&mut r, &opts, |smp| Ok::<_, Error>(good(smp))).unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![5, 10, 15, 16]);
@@ -367,7 +368,7 @@ proptest! {
             .unwrap();
         let run = |threads| {
             let mut r = fresh(&s);
-            run_sweep(&mut r, &RunOptions { threads: Some(threads), batch, progress: None }, flaky_worker).unwrap();
+            run_sweep(&mut r, &RunOptions { threads: Some(threads), batch, ..RunOptions::default() }, flaky_worker).unwrap();
             r
         };
         let (one, four) = (run(1), run(4));

@@ -29,6 +29,8 @@ pub(crate) const KIND_EVENT: &str = "event";
 pub(crate) const KIND_INDEX: &str = "index";
 /// Envelope kind of the metadata of one history.
 pub(crate) const KIND_HISTORY_META: &str = "history-meta";
+/// Envelope kind of the lineage of one sweep name.
+pub(crate) const KIND_LINEAGE: &str = "lineage";
 
 // ---- results ----
 

@@ -3,25 +3,42 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use collector_core::{Dataset, TimeKind};
+use collector_core::{AttrValue, Dataset, OVER_TIME_DIM, TimeKind};
 use tracing::warn;
 
-use super::meta::HistoryRec;
-use super::{AppendOptions, AppendOutcome, ResetPolicy, ResetReason, check_event, media_paths};
+use super::meta::{At, ColumnRec, HistoryRec, identity_text};
+use super::{
+    AppendOptions, AppendOutcome, ColumnChanges, LineageChange, LineageRec, ResetPolicy,
+    ResetReason, Retirement, check_event, media_paths,
+};
 use crate::codec::Corrupt;
 use crate::db::{Batch, CacheDb, lock, now_ms};
 use crate::error::{Error, Result};
-use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta};
+use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
+
+/// What an append decided before writing anything.
+struct Plan {
+    stored: Option<HistoryRec>,
+    reset: Option<ResetReason>,
+    lineage: Option<LineageChange>,
+}
 
 impl CacheDb {
     /// Appends one run's dataset to the history `history_key`.
     ///
     /// `event`'s last dim must be `over_time` with exactly one coordinate.
-    /// The event record and the updated metadata are one write batch,
-    /// together with the deletion of events trimmed by `max_time_events`
-    /// and the rewrite of events aged by a per-variable limit. When the
-    /// run does not fit the history, `options.reset_policy` decides; under
-    /// [`ResetPolicy::Error`] nothing is written or deleted.
+    /// The event record, the updated metadata and the sweep name's lineage
+    /// are one write batch, together with the deletion of the event it
+    /// replaces (same label or timestamp), of events trimmed by
+    /// `max_time_events`, and the rewrite of events aged by a per-variable
+    /// limit. Events are kept in time order: a timestamp older than the
+    /// newest goes to its place.
+    ///
+    /// Reported resets follow `options.reset_policy`: the run does not fit
+    /// the history, a column changed identity (it is retired under another
+    /// name and a fresh one starts), or the sweep name last appended to
+    /// another history. Under [`ResetPolicy::Error`] each is an error and
+    /// nothing is written or deleted.
     ///
     /// Appends to one history key are serialised, so concurrent appends
     /// lose nothing. If the write fails, an error is returned and no file
@@ -32,30 +49,128 @@ impl CacheDb {
         event: &Dataset,
         options: &AppendOptions,
     ) -> Result<AppendOutcome> {
-        schema::check_key("history", history_key)?;
-        let kind = check_event(history_key, event)?;
+        let (kind, at) = check_append_input(history_key, event, options)?;
         let guard = self.history_lock(history_key);
         let _guard = lock(&guard);
+        let plan = self.plan_append(history_key, event, options)?;
 
-        let (stored, reset) = match self.read_meta_for_append(history_key)? {
-            Ok(stored) => {
-                let reset = decide_reset(history_key, stored.as_ref(), event, options)?;
-                (stored, reset)
-            }
-            Err(corrupt) => (None, Some(corrupt)),
-        };
         let mut append = Append::new(self, history_key);
-        let mut meta = match (stored, reset.is_some()) {
+        let mut meta = match (plan.stored, plan.reset.is_some()) {
             (stored, true) => append.drop_events(stored, kind)?,
             (Some(m), false) => m,
             (None, false) => HistoryRec::fresh(0, kind),
         };
         meta.start_series_if_empty(event, kind)?;
-        let seq = meta.add_event(event);
-        append.trim(&mut meta, options.max_time_events)?;
+        if let Some(l) = &options.lineage {
+            meta.identity = Some(l.identity.clone());
+        }
+        let seq = meta.next_event(event);
+        let columns = update_columns(history_key, &mut meta, event, seq, options);
+        let replaced = append.replace(&mut meta, &at)?;
+        let pos = match replaced {
+            Some((pos, _)) => pos,
+            None => meta.insert_position(&at),
+        };
+        meta.insert(pos, seq, at, version_of(event));
+        append.trim(&mut meta, seq, options.max_time_events)?;
         let event = append.age(&mut meta, event, seq, &options.var_max_time_events)?;
         append.write_event(&mut meta, seq, &event)?;
-        append.commit(&meta, seq, &event, reset)
+        if let Some(l) = &options.lineage {
+            append
+                .batch
+                .put::<Lineages>(&l.sweep, &LineageRec::new(history_key, l))?;
+        }
+        let mut outcome = append.commit(&meta, seq, &event, plan.reset)?;
+        outcome.replaced = replaced.map(|(_, s)| s);
+        outcome.lineage = plan.lineage;
+        outcome.columns = columns;
+        Ok(outcome)
+    }
+
+    /// Whether [`append_event`](Self::append_event) with these arguments
+    /// would be refused, without writing anything: an invalid event, or a
+    /// reported reset under [`ResetPolicy::Error`]. A caller that must
+    /// write nothing when the history refuses (the result included) checks
+    /// first. `event` may be the run's empty dataset: only its dims,
+    /// columns and attributes are looked at.
+    pub fn check_append(
+        &self,
+        history_key: &str,
+        event: &Dataset,
+        options: &AppendOptions,
+    ) -> Result<()> {
+        check_append_input(history_key, event, options)?;
+        let guard = self.history_lock(history_key);
+        let _guard = lock(&guard);
+        self.plan_append(history_key, event, options).map(|_| ())
+    }
+
+    /// Reads what the append depends on and decides every reported reset;
+    /// under [`ResetPolicy::Error`] a reset is an error here, before
+    /// anything is written.
+    fn plan_append(
+        &self,
+        history_key: &str,
+        event: &Dataset,
+        options: &AppendOptions,
+    ) -> Result<Plan> {
+        let (stored, corrupt) = match self.read_meta_for_append(history_key)? {
+            Ok(m) => (m, None),
+            Err(reason) => (None, Some(reason)),
+        };
+        let lineage = self.lineage_change(history_key, options)?;
+        let reset = match corrupt {
+            Some(reason) => Some(reason),
+            None => decide_reset(history_key, stored.as_ref(), event, options)?,
+        };
+        if reset.is_none()
+            && let Some(m) = &stored
+        {
+            check_columns(history_key, m, event, options)?;
+        }
+        Ok(Plan {
+            stored,
+            reset,
+            lineage,
+        })
+    }
+
+    /// The lineage change when the sweep name last appended to another
+    /// history; an error under [`ResetPolicy::Error`].
+    fn lineage_change(
+        &self,
+        history_key: &str,
+        options: &AppendOptions,
+    ) -> Result<Option<LineageChange>> {
+        let Some(l) = &options.lineage else {
+            return Ok(None);
+        };
+        let change = match self.get::<Lineages>(&l.sweep)? {
+            None => None,
+            Some(Ok(rec)) => rec.change_to(history_key, &l.identity),
+            Some(Err(e)) => {
+                warn!(sweep = %l.sweep, error = %e, "corrupt lineage record; replacing it");
+                None
+            }
+        };
+        let Some(change) = change else {
+            return Ok(None);
+        };
+        match options.reset_policy {
+            ResetPolicy::Error => {
+                return Err(Error::LineageChanged {
+                    sweep: l.sweep.clone(),
+                    previous_key: change.previous_key,
+                    history_key: history_key.to_string(),
+                    changes: change.changes,
+                });
+            }
+            ResetPolicy::Warn => warn!(sweep = %l.sweep, previous = %change.previous_key,
+                history = history_key, changes = %change.changes.join("; "),
+                "the sweep's history key changed; starting a new history (the old one is kept)"),
+            ResetPolicy::Ignore => {}
+        }
+        Ok(Some(change))
     }
 
     /// The stored metadata (`None`: a new history); when it cannot be
@@ -74,6 +189,134 @@ impl CacheDb {
             }
         })
     }
+}
+
+/// Checks the keys and the event; returns its time kind and coordinate.
+fn check_append_input(
+    history_key: &str,
+    event: &Dataset,
+    options: &AppendOptions,
+) -> Result<(TimeKind, At)> {
+    schema::check_key("history", history_key)?;
+    if let Some(l) = &options.lineage {
+        schema::check_key("sweep name", &l.sweep)?;
+    }
+    let kind = check_event(history_key, event)?;
+    let at = event
+        .dim(OVER_TIME_DIM)
+        .ok()
+        .and_then(|d| At::of(&d.coords))
+        .ok_or_else(|| Error::InvalidEvent {
+            history_key: history_key.to_string(),
+            message: "`over_time` does not hold one timestamp or label".into(),
+        })?;
+    Ok((kind, at))
+}
+
+/// The code version an event records (its `version` attribute).
+fn version_of(event: &Dataset) -> String {
+    match event.attrs.get("version") {
+        Some(AttrValue::Str(v)) => v.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The identity `options` and `event` give column `c`: its units and
+/// meaning version.
+fn meaning(options: &AppendOptions, var: &str) -> u32 {
+    options.meanings.get(var).copied().unwrap_or(0)
+}
+
+/// Under [`ResetPolicy::Error`], refuses an event that changes a column's
+/// identity.
+fn check_columns(
+    history_key: &str,
+    m: &HistoryRec,
+    event: &Dataset,
+    options: &AppendOptions,
+) -> Result<()> {
+    if options.reset_policy != ResetPolicy::Error {
+        return Ok(());
+    }
+    for c in event.columns() {
+        let m_v = meaning(options, &c.var);
+        if let Some(i) = m.current_column(&c.name)
+            && !m.columns[i].same_identity(c.kind, &c.attrs.units, m_v)
+        {
+            return Err(Error::ColumnChanged {
+                history_key: history_key.to_string(),
+                column: c.name.clone(),
+                was: m.columns[i].identity_text(),
+                now: identity_text(c.kind, &c.attrs.units, m_v),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Records `event`'s columns in the history: births, resumptions,
+/// dormancy and retirements (a changed identity; warned about under
+/// [`ResetPolicy::Warn`]).
+fn update_columns(
+    history_key: &str,
+    meta: &mut HistoryRec,
+    event: &Dataset,
+    seq: u64,
+    options: &AppendOptions,
+) -> ColumnChanges {
+    let mut ch = ColumnChanges::default();
+    let mut held = BTreeSet::new();
+    for c in event.columns() {
+        let m_v = meaning(options, &c.var);
+        let fresh = ColumnRec {
+            name: c.name.clone(),
+            stored: c.name.clone(),
+            var: c.var.clone(),
+            kind: c.kind,
+            units: c.attrs.units.clone(),
+            meaning: m_v,
+            born: seq,
+            last: seq,
+            retired: None,
+        };
+        match meta.current_column(&c.name) {
+            None => {
+                ch.born.push(c.name.clone());
+                meta.columns.push(fresh);
+            }
+            Some(i) if meta.columns[i].same_identity(c.kind, &c.attrs.units, m_v) => {
+                if meta.columns[i].last + 1 != seq && meta.event_count() > 0 {
+                    ch.resumed.push(c.name.clone());
+                }
+                meta.columns[i].last = seq;
+            }
+            Some(i) => {
+                let retired_as = meta.retired_name(&c.name);
+                let was = meta.columns[i].identity_text();
+                let now = identity_text(c.kind, &c.attrs.units, m_v);
+                if options.reset_policy == ResetPolicy::Warn {
+                    warn!(history = history_key, column = %c.name, %was, %now, %retired_as,
+                        "a result column changed identity; retiring the old one and starting afresh");
+                }
+                meta.columns[i].name.clone_from(&retired_as);
+                meta.columns[i].retired = Some(seq);
+                meta.columns.push(fresh);
+                ch.retired.push(Retirement {
+                    column: c.name.clone(),
+                    retired_as,
+                    was,
+                    now,
+                });
+            }
+        }
+        held.insert(c.name.as_str());
+    }
+    for c in &meta.columns {
+        if c.retired.is_none() && c.last + 1 == seq && !held.contains(c.stored.as_str()) {
+            ch.dormant.push(c.name.clone());
+        }
+    }
+    ch
 }
 
 /// Whether the stored events must be dropped before `event` joins them,
@@ -161,30 +404,53 @@ impl<'a> Append<'a> {
         }
         self.batch
             .delete_prefix::<HistoryEvents>(self.history_key)?;
-        Ok(HistoryRec::fresh(stored.map_or(0, |m| m.next_seq), kind))
+        let mut fresh = HistoryRec::fresh(stored.as_ref().map_or(0, |m| m.next_seq), kind);
+        if let Some(m) = stored {
+            fresh.identity = m.identity;
+        }
+        Ok(fresh)
     }
 
-    /// Deletes the oldest events past `max_events` (the new one counts).
-    fn trim(&mut self, meta: &mut HistoryRec, max_events: Option<usize>) -> Result<()> {
+    /// Deletes the live event at `at`, which the new event replaces;
+    /// returns its position and sequence number.
+    fn replace(&mut self, meta: &mut HistoryRec, at: &At) -> Result<Option<(usize, u64)>> {
+        let Some(pos) = meta.position_of(at) else {
+            return Ok(None);
+        };
+        let old = meta.events.remove(pos);
+        self.delete_event(meta, old.seq)?;
+        Ok(Some((pos, old.seq)))
+    }
+
+    /// Deletes the oldest events past `max_events` (the new one, `seq`,
+    /// counts and is never the one deleted).
+    fn trim(&mut self, meta: &mut HistoryRec, seq: u64, max_events: Option<usize>) -> Result<()> {
         let Some(n) = max_events else {
             return Ok(());
         };
-        let keep = n.max(1) as u64;
-        let media = meta.has_media();
-        while meta.event_count() > keep {
-            let key = self.key(meta.first_seq);
-            let size = self.release_trimmed(&key, media)?;
-            meta.bytes = meta.bytes.saturating_sub(size);
-            self.batch.delete::<HistoryEvents>(&key)?;
-            meta.drop_oldest();
-            self.removed_events += 1;
+        let keep = n.max(1);
+        while meta.events.len() > keep {
+            let i = usize::from(meta.events[0].seq == seq);
+            let old = meta.events.remove(i);
+            self.delete_event(meta, old.seq)?;
         }
         Ok(())
     }
 
-    /// The stored size of a trimmed event. When the history has media
+    /// Deletes the record of event `s` (no longer in `meta.events`) and
+    /// releases the files it names.
+    fn delete_event(&mut self, meta: &mut HistoryRec, s: u64) -> Result<()> {
+        let key = self.key(s);
+        let size = self.release_deleted(&key, meta.has_media())?;
+        meta.bytes = meta.bytes.saturating_sub(size);
+        self.batch.delete::<HistoryEvents>(&key)?;
+        self.removed_events += 1;
+        Ok(())
+    }
+
+    /// The stored size of a deleted event. When the history has media
     /// columns the event is read, and the files it names are released.
-    fn release_trimmed(&mut self, key: &EventKey, media: bool) -> Result<u64> {
+    fn release_deleted(&mut self, key: &EventKey, media: bool) -> Result<u64> {
         if !media {
             return Ok(self.db.stored_size::<HistoryEvents>(key)?.unwrap_or(0));
         }
@@ -239,7 +505,7 @@ impl<'a> Append<'a> {
                 warn!(history = self.history_key, seq = s, error = %e,
                     "corrupt history event; removing it");
                 self.batch.delete::<HistoryEvents>(&key)?;
-                meta.remove(s);
+                meta.events.retain(|e| e.seq != s);
             }
         }
         Ok(())
@@ -283,6 +549,9 @@ impl<'a> Append<'a> {
             events: meta.event_count(),
             reset,
             removed_events: self.removed_events,
+            replaced: None,
+            lineage: None,
+            columns: ColumnChanges::default(),
             aged_events: self.aged_events,
             released_files: released,
         })

@@ -10,7 +10,7 @@ use super::meta::HistoryRec;
 use crate::codec::Corrupt;
 use crate::db::{CacheDb, Decoded, lock};
 use crate::error::Result;
-use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta};
+use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
 
 impl CacheDb {
     /// Reads one event and its stored size; `Err(Corrupt)` when it is
@@ -27,13 +27,17 @@ impl CacheDb {
         })
     }
 
-    /// The whole history of `history_key`: every live event, in append
-    /// order, joined along `over_time` (the last dim). Columns added by
-    /// later runs are filled with their sentinel in older events. `None`
-    /// when there is no history.
+    /// The whole history of `history_key`: every live event, in time
+    /// order, joined along `over_time` (the last dim). Columns are in order
+    /// of birth; a column is filled with its sentinel in the events that
+    /// do not hold it (born later, dormant, or aged). A retired column
+    /// keeps its values under the name it was retired as. `None` when
+    /// there is no history.
     ///
     /// An event record that cannot be decoded is logged, removed and
-    /// skipped.
+    /// skipped; a column an event holds with another kind than the
+    /// history recorded is logged and left out. A changed column never
+    /// makes loading fail.
     pub fn load_history(&self, history_key: &str) -> Result<Option<Dataset>> {
         schema::check_key("history", history_key)?;
         let guard = self.history_lock(history_key);
@@ -55,20 +59,23 @@ impl CacheDb {
         if parts.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Dataset::concat_over_time(&parts)?))
+        let joined = Dataset::concat_over_time(&parts)?;
+        Ok(Some(in_birth_order(&meta, joined)?))
     }
 
     /// The live events that read back and fit the history's schema, in
-    /// order; and the sequence numbers of those that do not.
+    /// order, each with its columns named as the history names them; and
+    /// the sequence numbers of those that do not read back or fit.
     fn read_live_events(
         &self,
         history_key: &str,
         meta: &HistoryRec,
     ) -> Result<(Vec<Dataset>, Vec<u64>)> {
         let schema = meta.schema_dataset().ok();
-        let mut parts = Vec::with_capacity(meta.event_count() as usize);
+        let mut parts = Vec::with_capacity(meta.events.len());
         let mut bad = Vec::new();
-        for s in meta.live() {
+        for e in &meta.events {
+            let s = e.seq;
             let ev = self
                 .read_event(&EventKey::new(history_key, s))?
                 .and_then(|(ds, _)| {
@@ -79,7 +86,7 @@ impl CacheDb {
                     Ok(ds)
                 });
             match ev {
-                Ok(ds) => parts.push(ds),
+                Ok(ds) => parts.push(named_as_history(history_key, meta, s, ds)?),
                 Err(e) => {
                     warn!(history = history_key, seq = s, error = %e,
                         "corrupt history event; removing it");
@@ -104,8 +111,8 @@ impl CacheDb {
                 meta.bytes = meta.bytes.saturating_sub(size);
             }
             b.delete::<HistoryEvents>(&key)?;
-            meta.remove(s);
         }
+        meta.events.retain(|e| !bad.contains(&e.seq));
         b.put::<HistoryMeta>(history_key, meta)?;
         b.commit(format!("removing corrupt events of history {history_key}"))
     }
@@ -123,12 +130,28 @@ impl CacheDb {
     /// Deletes the whole history of `history_key` in one batch. Returns the
     /// media paths its events named (each once), for the caller to delete
     /// now that the batch has committed.
+    ///
+    /// When its sweep name's lineage points at it, the lineage goes too:
+    /// the next run of that sweep starts a history without a reported
+    /// reset.
     pub fn delete_history(&self, history_key: &str) -> Result<Vec<String>> {
         schema::check_key("history", history_key)?;
         let guard = self.history_lock(history_key);
         let _guard = lock(&guard);
         let mut released = Vec::new();
         self.history_media(history_key, &mut released)?;
+        let sweep = match self.get::<HistoryMeta>(history_key)? {
+            Some(Ok(m)) if !m.sweep.is_empty() => Some(m.sweep),
+            _ => None,
+        };
+        if let Some(sweep) = sweep
+            && let Some(Ok(l)) = self.get::<Lineages>(&sweep)?
+            && l.history_key == history_key
+        {
+            let mut b = self.batch();
+            b.delete::<Lineages>(&sweep)?;
+            b.commit(format!("deleting the lineage of sweep `{sweep}`"))?;
+        }
         self.drop_history(history_key)?;
         let mut seen = BTreeSet::new();
         released.retain(|p| seen.insert(p.clone()));
@@ -152,4 +175,52 @@ impl CacheDb {
         }
         Ok(())
     }
+}
+
+/// Names the columns of event `seq` as the history does: each belongs to
+/// the column that held its name at that event (a retired one is renamed);
+/// a column the history does not know, or holds with another kind, is
+/// logged and left out.
+fn named_as_history(history_key: &str, meta: &HistoryRec, seq: u64, ds: Dataset) -> Result<Dataset> {
+    let target = |c: &collector_core::Column| {
+        meta.columns
+            .iter()
+            .find(|r| r.holds(&c.name, seq))
+            .filter(|r| r.kind == c.kind)
+    };
+    let untouched = ds
+        .columns()
+        .iter()
+        .all(|c| target(c).is_some_and(|r| r.name == c.name));
+    if untouched {
+        return Ok(ds);
+    }
+    let (dims, columns, attrs) = ds.into_parts();
+    let mut kept = Vec::with_capacity(columns.len());
+    for mut c in columns {
+        match target(&c) {
+            Some(r) => {
+                c.name.clone_from(&r.name);
+                kept.push(c);
+            }
+            None => warn!(history = history_key, seq, column = %c.name, kind = %c.kind,
+                "an event column the history does not record with this kind; leaving it out"),
+        }
+    }
+    Ok(Dataset::from_parts(dims, kept, attrs)?)
+}
+
+/// The columns of `ds` in the history's order of birth.
+fn in_birth_order(meta: &HistoryRec, ds: Dataset) -> Result<Dataset> {
+    let rank = |name: &str| meta.columns.iter().position(|r| r.name == name);
+    let ordered = ds
+        .columns()
+        .windows(2)
+        .all(|w| rank(&w[0].name) <= rank(&w[1].name));
+    if ordered {
+        return Ok(ds);
+    }
+    let (dims, mut columns, attrs) = ds.into_parts();
+    columns.sort_by_key(|c| rank(&c.name));
+    Ok(Dataset::from_parts(dims, columns, attrs)?)
 }

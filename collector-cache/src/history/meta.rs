@@ -1,9 +1,11 @@
-//! The metadata record of one history: its schema, which sequence numbers
-//! are live, their size, and the per-variable aging watermarks.
+//! The metadata record of one history: its schema, its identity, the live
+//! events in time order, and the identity of every column it has held.
 
 use std::collections::BTreeMap;
 
-use collector_core::{AttrValue, Dataset, Dim, OVER_TIME_DIM, ResultKind, TimeKind};
+use collector_core::{
+    AttrValue, Coords, Dataset, Dim, HistoryIdentity, OVER_TIME_DIM, ResultKind, TimeKind,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Corrupt};
@@ -15,6 +17,10 @@ use crate::error::Result;
 pub(crate) struct HistoryRec {
     /// The sweep name (dataset attribute `sweep`), for listings.
     pub(crate) sweep: String,
+    /// What the history key is made of, when the appends said
+    /// (`AppendOptions::lineage`): names what changed when a newer history
+    /// of the same sweep supersedes this one.
+    pub(crate) identity: Option<HistoryIdentity>,
     /// The kind of `over_time`, stored as its name ("timestamp" or
     /// "label").
     #[serde(with = "time_kind_name")]
@@ -22,20 +28,107 @@ pub(crate) struct HistoryRec {
     /// The non-time dims (names, coordinates, attrs), encoded.
     #[serde(with = "serde_bytes")]
     schema: Vec<u8>,
-    /// Every column seen: name, variable, kind.
-    columns: Vec<(String, String, ResultKind)>,
-    /// Live events are `first_seq..next_seq` minus `holes`.
-    pub(super) first_seq: u64,
+    /// Every column the history has held, in order of birth; retired
+    /// columns stay (their values do).
+    pub(crate) columns: Vec<ColumnRec>,
+    /// The live events, in time order: by timestamp, or for labels in the
+    /// order each label was first appended.
+    pub(crate) events: Vec<EventRec>,
+    /// The variables named by [`EventRec::aged`].
+    aged_vars: Vec<String>,
+    /// The sequence number of the next event record.
     pub(super) next_seq: u64,
-    /// Sequence numbers in `first_seq..next_seq` whose record was removed
-    /// (found corrupt). Sorted.
-    holes: Vec<u64>,
     /// Encoded size of the live events.
     pub(crate) bytes: u64,
-    /// Per variable: every live event with a smaller sequence number has
-    /// that variable's cells at the sentinel.
-    aged: BTreeMap<String, u64>,
     pub(super) updated_at_ms: u64,
+}
+
+/// One live event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EventRec {
+    /// The sequence number of its record (the order of appends).
+    pub(crate) seq: u64,
+    /// Its `over_time` coordinate.
+    pub(crate) at: At,
+    /// The code version that produced it ("" when the sweep declared
+    /// none).
+    pub(crate) version: String,
+    /// Indices into `aged_vars`: the variables whose cells in this event
+    /// were set to the sentinel by a per-variable limit.
+    aged: Vec<u32>,
+}
+
+/// An event's `over_time` coordinate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum At {
+    /// A timestamp, nanoseconds since the epoch.
+    Time(i64),
+    /// A label.
+    Label(String),
+}
+
+impl At {
+    /// The single coordinate of `coords` (checked by `check_event`).
+    pub(super) fn of(coords: &Coords) -> Option<At> {
+        match coords {
+            Coords::Time(v) if v.len() == 1 => Some(At::Time(v[0])),
+            Coords::Label(v) if v.len() == 1 => Some(At::Label(v[0].clone())),
+            _ => None,
+        }
+    }
+
+    /// As shown to users.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            At::Time(ns) => collector_core::format_time_ns(*ns),
+            At::Label(l) => l.clone(),
+        }
+    }
+}
+
+/// One column of a history and its identity (name, kind, units, meaning
+/// version).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ColumnRec {
+    /// Its name in the loaded history (a retired column's is renamed).
+    pub(crate) name: String,
+    /// Its name inside the event records.
+    pub(crate) stored: String,
+    /// Its result variable.
+    pub(crate) var: String,
+    pub(crate) kind: ResultKind,
+    pub(crate) units: String,
+    pub(crate) meaning: u32,
+    /// The sequence number of its first event.
+    pub(crate) born: u64,
+    /// The sequence number of the newest event that held it.
+    pub(crate) last: u64,
+    /// The sequence number of the event that retired it (the first of its
+    /// successor); events from that one on hold the successor.
+    pub(crate) retired: Option<u64>,
+}
+
+impl ColumnRec {
+    /// Whether the column of event `seq` named `stored` is this one.
+    pub(crate) fn holds(&self, stored: &str, seq: u64) -> bool {
+        self.stored == stored && self.born <= seq && self.retired.is_none_or(|r| seq < r)
+    }
+
+    /// Whether it has the identity of `kind`, `units` and `meaning`.
+    pub(super) fn same_identity(&self, kind: ResultKind, units: &str, meaning: u32) -> bool {
+        self.kind == kind && self.units == units && self.meaning == meaning
+    }
+
+    /// Its identity, for messages: "float in s (meaning 0)".
+    pub(crate) fn identity_text(&self) -> String {
+        identity_text(self.kind, &self.units, self.meaning)
+    }
+}
+
+/// A column identity, for messages.
+pub(crate) fn identity_text(kind: ResultKind, units: &str, meaning: u32) -> String {
+    let units = if units.is_empty() { "no units" } else { units };
+    format!("{kind}, {units}, meaning version {meaning}")
 }
 
 /// [`TimeKind`] on disk: its name, a MessagePack string.
@@ -53,21 +146,38 @@ mod time_kind_name {
 }
 
 impl HistoryRec {
-    /// Checks what decoding cannot: the live range, and holes that are
-    /// sorted, unique and inside it (the event count subtracts them).
+    /// Checks what decoding cannot: sequence numbers unique and below
+    /// `next_seq`, coordinates of the history's kind, aged indices in
+    /// range.
     pub(crate) fn checked(self) -> Result<Self, Corrupt> {
-        if self.first_seq > self.next_seq {
+        let mut seqs: Vec<u64> = self.events.iter().map(|e| e.seq).collect();
+        seqs.sort_unstable();
+        if seqs.windows(2).any(|w| w[0] == w[1]) || seqs.last().is_some_and(|&s| s >= self.next_seq)
+        {
             return Err(Corrupt(format!(
-                "first sequence {} > next {}",
-                self.first_seq, self.next_seq
+                "event sequence numbers {seqs:?} are not unique and below {}",
+                self.next_seq
             )));
         }
-        let in_range = |h: &u64| (self.first_seq..self.next_seq).contains(h);
-        if !self.holes.iter().all(in_range) || !self.holes.windows(2).all(|w| w[0] < w[1]) {
+        let kind_ok = |e: &EventRec| {
+            matches!(
+                (&e.at, self.time_kind),
+                (At::Time(_), TimeKind::Timestamp) | (At::Label(_), TimeKind::Label)
+            )
+        };
+        if !self.events.iter().all(kind_ok) {
             return Err(Corrupt(format!(
-                "holes {:?} are not sorted, unique and within {}..{}",
-                self.holes, self.first_seq, self.next_seq
+                "an event coordinate is not a {}",
+                self.time_kind.name()
             )));
+        }
+        let n = self.aged_vars.len();
+        if self
+            .events
+            .iter()
+            .any(|e| e.aged.iter().any(|&i| i as usize >= n))
+        {
+            return Err(Corrupt(format!("an aged variable index is past {n}")));
         }
         Ok(self)
     }
@@ -76,33 +186,24 @@ impl HistoryRec {
     pub(super) fn fresh(next_seq: u64, time_kind: TimeKind) -> Self {
         HistoryRec {
             sweep: String::new(),
+            identity: None,
             time_kind,
             schema: Vec::new(),
             columns: Vec::new(),
-            first_seq: next_seq,
+            events: Vec::new(),
+            aged_vars: Vec::new(),
             next_seq,
-            holes: Vec::new(),
             bytes: 0,
-            aged: BTreeMap::new(),
             updated_at_ms: 0,
         }
     }
 
     pub(crate) fn event_count(&self) -> u64 {
-        self.next_seq - self.first_seq - self.holes.len() as u64
-    }
-
-    fn is_live(&self, s: u64) -> bool {
-        s >= self.first_seq && s < self.next_seq && self.holes.binary_search(&s).is_err()
-    }
-
-    /// The live sequence numbers, oldest first.
-    pub(super) fn live(&self) -> impl DoubleEndedIterator<Item = u64> + '_ {
-        (self.first_seq..self.next_seq).filter(|s| self.holes.binary_search(s).is_err())
+        self.events.len() as u64
     }
 
     pub(super) fn has_media(&self) -> bool {
-        self.columns.iter().any(|(_, _, k)| k.is_media())
+        self.columns.iter().any(|c| c.kind.is_media())
     }
 
     /// The stored schema as a dataset without columns, for
@@ -123,75 +224,94 @@ impl HistoryRec {
     /// When the history has no live event, makes `event`'s dims its
     /// schema: a new series.
     pub(super) fn start_series_if_empty(&mut self, event: &Dataset, kind: TimeKind) -> Result<()> {
-        if self.event_count() > 0 {
+        if !self.events.is_empty() {
             return Ok(());
         }
         let dims = event.dims().split_last().map_or(&[][..], |(_, rest)| rest);
         self.time_kind = kind;
         self.schema = codec::encode_dims(dims)?;
-        self.aged.clear();
         Ok(())
     }
 
-    /// Takes the sweep name and any new column of `event`, and gives it
-    /// the next sequence number.
-    pub(super) fn add_event(&mut self, event: &Dataset) -> u64 {
+    /// The column of the newest stored name `stored` that is not retired.
+    pub(super) fn current_column(&self, stored: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .rposition(|c| c.stored == stored && c.retired.is_none())
+    }
+
+    /// A name no column has: `<name>__retired<k>`.
+    pub(super) fn retired_name(&self, name: &str) -> String {
+        (1..)
+            .map(|k| format!("{name}__retired{k}"))
+            .find(|n| !self.columns.iter().any(|c| c.name == *n || c.stored == *n))
+            .unwrap_or_else(|| format!("{name}__retired"))
+    }
+
+    /// Takes the sweep name and gives the next sequence number.
+    pub(super) fn next_event(&mut self, event: &Dataset) -> u64 {
         if let Some(AttrValue::Str(s)) = event.attrs.get("sweep") {
             self.sweep.clone_from(s);
-        }
-        for c in event.columns() {
-            if !self.columns.iter().any(|(n, _, _)| *n == c.name) {
-                self.columns.push((c.name.clone(), c.var.clone(), c.kind));
-            }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
         seq
     }
 
-    /// Forgets the oldest live event (trimmed).
-    pub(super) fn drop_oldest(&mut self) {
-        self.first_seq += 1;
-        self.normalise();
+    /// The position of the live event at `at`, if any.
+    pub(super) fn position_of(&self, at: &At) -> Option<usize> {
+        self.events.iter().position(|e| e.at == *at)
     }
 
-    /// Forgets event `s` (found corrupt and removed).
-    pub(super) fn remove(&mut self, s: u64) {
-        if let Err(i) = self.holes.binary_search(&s) {
-            self.holes.insert(i, s);
+    /// Where a new event at `at` goes: after every timestamp not later than
+    /// it; a label goes last.
+    pub(super) fn insert_position(&self, at: &At) -> usize {
+        match at {
+            At::Time(t) => self
+                .events
+                .partition_point(|e| matches!(e.at, At::Time(u) if u <= *t)),
+            At::Label(_) => self.events.len(),
         }
-        self.normalise();
     }
 
-    fn normalise(&mut self) {
-        while self.first_seq < self.next_seq && self.holes.first() == Some(&self.first_seq) {
-            self.holes.remove(0);
-            self.first_seq += 1;
-        }
-        let first = self.first_seq;
-        self.holes.retain(|&h| h >= first);
+    /// Inserts the record of a new event at `pos`.
+    pub(super) fn insert(&mut self, pos: usize, seq: u64, at: At, version: String) {
+        self.events.insert(
+            pos,
+            EventRec {
+                seq,
+                at,
+                version,
+                aged: Vec::new(),
+            },
+        );
     }
 
-    /// The live events whose cells of a variable newly fall out of that
-    /// variable's limit in `limits` (its newest N events keep them), with
-    /// those variables; moves each variable's watermark past them.
+    /// For each per-variable limit in `limits` (its newest N events keep
+    /// the variable's cells), the events newly past it: their sequence
+    /// numbers with the variables to age. Marks them aged.
     pub(super) fn plan_aging(&mut self, limits: &BTreeMap<String, usize>) -> AgingPlan {
         let mut plan = AgingPlan::new();
+        let n = self.events.len();
         for (var, &limit) in limits {
-            let boundary = if limit == 0 {
-                self.next_seq
-            } else {
-                match self.live().rev().nth(limit - 1) {
-                    Some(b) => b,
-                    None => continue,
+            let past = n.saturating_sub(limit);
+            if past == 0 {
+                continue;
+            }
+            let idx = match self.aged_vars.iter().position(|v| v == var) {
+                Some(i) => i,
+                None => {
+                    self.aged_vars.push(var.clone());
+                    self.aged_vars.len() - 1
                 }
             };
-            let from = self.aged.get(var).copied().unwrap_or(0).max(self.first_seq);
-            for s in (from..boundary).filter(|&s| self.is_live(s)) {
-                plan.entry(s).or_default().push(var.clone());
+            let idx = u32::try_from(idx).unwrap_or(u32::MAX);
+            for e in &mut self.events[..past] {
+                if !e.aged.contains(&idx) {
+                    e.aged.push(idx);
+                    plan.entry(e.seq).or_default().push(var.clone());
+                }
             }
-            let w = self.aged.entry(var.clone()).or_insert(0);
-            *w = (*w).max(boundary);
         }
         plan
     }
@@ -206,15 +326,19 @@ mod tests {
     use super::*;
     use crate::schema::{Family, HistoryMeta};
 
-    fn history(events: u64) -> HistoryRec {
+    fn history(labels: &[&str]) -> HistoryRec {
         let mut m = HistoryRec::fresh(0, TimeKind::Label);
-        m.next_seq = events;
+        for l in labels {
+            let seq = m.next_seq;
+            m.next_seq += 1;
+            m.insert(m.events.len(), seq, At::Label((*l).into()), String::new());
+        }
         m
     }
 
     #[test]
     fn aging_plans_only_the_events_newly_past_the_limit() {
-        let mut m = history(3);
+        let mut m = history(&["a", "b", "c"]);
         let limits = BTreeMap::from([("img".to_string(), 2), ("y".to_string(), 0)]);
         let plan = m.plan_aging(&limits);
         assert_eq!(
@@ -223,28 +347,49 @@ mod tests {
         );
         assert_eq!(plan.get(&2), Some(&vec!["y".to_string()]));
         assert_eq!(plan.len(), 3);
-        // Nothing new: the watermarks remember.
+        // Nothing new: each event remembers what was aged in it.
         assert!(m.plan_aging(&limits).is_empty());
-        m.next_seq += 1;
+        m.insert(3, 3, At::Label("d".into()), String::new());
         let plan = m.plan_aging(&limits);
         assert_eq!(plan.keys().copied().collect::<Vec<_>>(), [1, 3]);
     }
 
     #[test]
-    fn holes_are_not_live_and_close_from_the_front() {
-        let mut m = history(4);
-        m.remove(1);
-        assert_eq!(m.event_count(), 3);
-        assert_eq!(m.live().collect::<Vec<_>>(), [0, 2, 3]);
-        m.drop_oldest();
-        assert_eq!(m.first_seq, 2);
-        assert_eq!(m.live().collect::<Vec<_>>(), [2, 3]);
-        assert!(m.holes.is_empty());
+    fn timestamps_insert_in_time_order_and_labels_last() {
+        let mut m = HistoryRec::fresh(0, TimeKind::Timestamp);
+        for (seq, t) in [(0, 10), (1, 30)] {
+            m.insert(m.insert_position(&At::Time(t)), seq, At::Time(t), String::new());
+        }
+        assert_eq!(m.insert_position(&At::Time(20)), 1);
+        assert_eq!(m.insert_position(&At::Time(5)), 0);
+        assert_eq!(m.insert_position(&At::Time(30)), 2);
+        assert_eq!(m.position_of(&At::Time(30)), Some(1));
+        let l = history(&["b", "a"]);
+        assert_eq!(l.insert_position(&At::Label("0".into())), 2);
+    }
+
+    #[test]
+    fn retired_names_are_unused() {
+        let mut m = history(&[]);
+        m.columns.push(ColumnRec {
+            name: "t__retired1".into(),
+            stored: "t".into(),
+            var: "t".into(),
+            kind: ResultKind::Float,
+            units: "s".into(),
+            meaning: 0,
+            born: 0,
+            last: 0,
+            retired: Some(1),
+        });
+        assert_eq!(m.retired_name("t"), "t__retired2");
+        assert!(m.columns[0].holds("t", 0));
+        assert!(!m.columns[0].holds("t", 1));
     }
 
     #[test]
     fn a_bad_time_kind_is_corrupt() {
-        let m = history(1);
+        let m = history(&["a"]);
         let mut bytes = HistoryMeta::encode("h", &m).unwrap().to_vec();
         // The kind is stored by its name.
         let pos = bytes.windows(5).position(|w| w == b"label").unwrap();
@@ -254,20 +399,19 @@ mod tests {
     }
 
     #[test]
-    fn holes_out_of_range_or_repeated_are_corrupt() {
+    fn repeated_or_future_sequence_numbers_are_corrupt() {
         let roundtrip = |m: &HistoryRec| {
             let bytes = HistoryMeta::encode("h", m).unwrap().to_vec();
             HistoryMeta::decode(&bytes)
         };
-        let mut m = history(4);
-        m.remove(2);
-        assert_eq!(roundtrip(&m).unwrap().event_count(), 3);
-        for holes in [vec![2, 2], vec![3, 2], vec![4], vec![1, 2, 3, 0]] {
-            let mut bad = history(4);
-            bad.first_seq = 1;
-            bad.holes = holes.clone();
-            let e = roundtrip(&bad).unwrap_err();
-            assert!(e.0.contains("holes"), "{holes:?}: {e}");
-        }
+        let mut m = history(&["a", "b"]);
+        assert!(roundtrip(&m).is_ok());
+        m.events[1].seq = 0;
+        assert!(roundtrip(&m).unwrap_err().0.contains("not unique"));
+        m.events[1].seq = 5;
+        assert!(roundtrip(&m).is_err());
+        let mut m = history(&["a"]);
+        m.events[0].at = At::Time(1);
+        assert!(roundtrip(&m).unwrap_err().0.contains("not a label"));
     }
 }

@@ -55,9 +55,24 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Label of this run's history event (a git hash, "v1.2", …); default: the current time.
-    #[arg(long)]
+    /// Label of this run's history event (a git hash, "v1.2", …); an event with the same label is replaced. Default: the current time.
+    #[arg(long, conflicts_with = "timestamp")]
     pub label: Option<String>,
+    /// Timestamp of this run's history event (RFC 3339, e.g. 2026-11-28T12:00:00Z); events stay in time order, and one with the same timestamp is replaced.
+    #[arg(long, value_name = "RFC3339")]
+    pub timestamp: Option<String>,
+    /// The code version recorded with the event (a commit, a release); part of the result's identity, not of the history's.
+    #[arg(long, value_name = "STR")]
+    pub code_version: Option<String>,
+    /// Keep only the newest N history events (this run's included).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_time_events: Option<u64>,
+    /// Drop the stored history events before adding this run's.
+    #[arg(long)]
+    pub clear_history: bool,
+    /// When the history cannot be continued (inputs changed, a column changed kind, units or meaning): warn and start afresh, error and write nothing, or ignore.
+    #[arg(long, value_name = "POLICY", default_value = "warn", value_parser = parse_policy)]
+    pub reset_policy: result_collector::cache::ResetPolicy,
     /// Take a complete cached result instead of running the jobs (a hit adds no history event).
     #[arg(long)]
     pub use_cache: bool,
@@ -127,6 +142,10 @@ pub struct GcArgs {
     /// Spare unreferenced files modified less than this many seconds ago.
     #[arg(long, value_name = "N", default_value_t = result_collector::media::DEFAULT_GRACE.as_secs())]
     pub grace_secs: u64,
+}
+
+fn parse_policy(s: &str) -> Result<result_collector::cache::ResetPolicy, String> {
+    s.parse()
 }
 
 /// Prints help and version as asked; any other parse error is one

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use result_collector::model::{OVER_TIME_DIM, Progress};
+use result_collector::model::HistoryOptions;
 use result_collector::{CacheDir, ResultCollector, RunOptions, TimeSrc, demo, write_html};
 
 use crate::cli::DemoArgs;
@@ -30,11 +31,13 @@ fn progress_bar(name: &str, total: usize, quiet: bool) -> Result<indicatif::Prog
 }
 
 pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
-    let sweep = demo::sweep().context("declaring the demo sweep")?;
-    let time_src = match &a.label {
-        Some(l) if l.trim().is_empty() => bail!("--label must not be empty"),
-        Some(l) => TimeSrc::Label(l.clone()),
-        None => TimeSrc::now(),
+    let sweep = demo::sweep_at(a.code_version.as_deref().unwrap_or(""))
+        .context("declaring the demo sweep")?;
+    let time_src = match (&a.label, &a.timestamp) {
+        (Some(l), _) if l.trim().is_empty() => bail!("--label must not be empty"),
+        (Some(l), _) => TimeSrc::Label(l.clone()),
+        (None, Some(t)) => TimeSrc::parse_rfc3339(t).map_err(|e| anyhow!("--timestamp: {e}"))?,
+        (None, None) => TimeSrc::now(),
     };
     let collector = ResultCollector::on(dir).use_cache(a.use_cache);
     let media = collector.media_root()?;
@@ -49,6 +52,13 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
             progress_bar.set_position(p.done as u64);
             progress_bar.set_message(format!("{} failed", p.failed));
         })),
+        history: HistoryOptions {
+            max_time_events: a.max_time_events.map(|n| n as usize),
+            clear_history: a.clear_history,
+            reset_policy: Some(a.reset_policy),
+            // The report below needs the whole history.
+            return_history: true,
+        },
     };
     let started = Instant::now();
     let run = collector.run(&sweep, &time_src, &opts, |s| demo::job(&sweep, &media, s));
@@ -78,13 +88,15 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
             short(&run.cache_key)
         ));
     }
-    let history = match &run.history {
+    let stored = match &run.history {
         Some(update) => {
-            if let Some(reason) = &update.append.reset {
-                out.push_str(&format!("history was reset: {reason}\n"));
-            }
+            out.push_str(&crate::fmt::append_notes(&update.append));
             update.dataset.clone()
         }
+        None => None,
+    };
+    let history = match stored {
+        Some(h) => h,
         None => collector
             .history_of(&sweep)?
             .ok_or_else(|| anyhow!("the demo sweep keeps history, but none is stored"))?,

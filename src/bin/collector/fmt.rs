@@ -26,6 +26,48 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
+/// What an append did beyond adding the event, one line each: a reset,
+/// a new history for the sweep name, a replaced event, column changes.
+pub fn append_notes(a: &result_collector::AppendOutcome) -> String {
+    let mut out = String::new();
+    if let Some(l) = &a.lineage {
+        let why = if l.changes.is_empty() {
+            "its history key changed".to_string()
+        } else {
+            l.changes.join("; ")
+        };
+        out.push_str(&format!(
+            "new history: the sweep's previous history {} is kept but superseded ({why})\n",
+            short(&l.previous_key)
+        ));
+    }
+    if let Some(reason) = &a.reset {
+        out.push_str(&format!("history was reset: {reason}\n"));
+    }
+    if let Some(seq) = a.replaced {
+        out.push_str(&format!(
+            "replaced event {seq}: it had the same label or timestamp\n"
+        ));
+    }
+    for r in &a.columns.retired {
+        out.push_str(&format!(
+            "column `{}` changed ({} -> {}): its old values are kept as `{}`\n",
+            r.column, r.was, r.now, r.retired_as
+        ));
+    }
+    let list = |v: &[String]| v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    if !a.columns.dormant.is_empty() {
+        out.push_str(&format!(
+            "dormant columns (not in this run, kept): {}\n",
+            list(&a.columns.dormant)
+        ));
+    }
+    if !a.columns.resumed.is_empty() {
+        out.push_str(&format!("resumed columns: {}\n", list(&a.columns.resumed)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
