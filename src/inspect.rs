@@ -3,11 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use collector_cache::{StoredResult, SweepListing};
+use collector_cache::{
+    ColumnInfo, ColumnState, HistoryInfo, StoredResult, Superseded, SweepListing,
+};
 use collector_core::{
     ColumnData, Dataset, OVER_TIME_DIM, REFERENCE_SENTINEL, SampleFailure, is_missing_text,
 };
-use collector_report::HtmlOptions;
+use collector_report::{HtmlOptions, TextSection};
 
 use crate::{Error, Result, ResultCollector};
 
@@ -141,16 +143,94 @@ impl ResultCollector {
             .map(|ds| (key.to_string(), ds)))
     }
 
+    /// What the history `target` names holds, from its metadata alone
+    /// (events with their code versions, columns with their birth,
+    /// dormancy and retirement, whether it is superseded); `None` when
+    /// the sweep keeps none.
+    pub fn history_info(&self, target: &Target) -> Result<Option<HistoryInfo>> {
+        let Some(key) = target.history_key.as_deref() else {
+            return Ok(None);
+        };
+        Ok(self.cache()?.history_info(key)?)
+    }
+
+    /// The columns table of a history, one row per column it has held (in
+    /// order of birth): `NAME`, `KIND`, `UNITS`, `MEANING` (version),
+    /// `BORN` (its first event: the event's label or time while that event
+    /// is stored, else `event <seq>` and why it is not shown) and `STATE` (`live`,
+    /// `dormant since <event>` or `dormant (last in <event>)`, `retired at
+    /// <event>, now `<successor>``). Returns the header and the rows, for
+    /// a text table or the HTML report.
+    pub fn columns_table(info: &HistoryInfo) -> (Vec<String>, Vec<Vec<String>>) {
+        let header = ["NAME", "KIND", "UNITS", "MEANING", "BORN", "STATE"]
+            .map(String::from)
+            .to_vec();
+        let rows = info.columns.iter().map(|c| column_row(info, c)).collect();
+        (header, rows)
+    }
+
+    /// What changed between a superseded history and the one its sweep
+    /// name appends to now, as one phrase: `input `n`: … -> …; repeats:
+    /// 3 -> 2`.
+    pub fn superseded_changes(s: &Superseded) -> String {
+        if s.changes.is_empty() {
+            "what changed is unknown (the old history recorded no identity)".into()
+        } else {
+            s.changes.join("; ")
+        }
+    }
+
+    /// Writes the HTML report of the history `history_key` (its dataset
+    /// `history`, with `failures`) to `path`, creating its directory: the
+    /// page of [`write_html`], with a note when the history is superseded
+    /// and a section on its columns (birth, dormancy, retirement).
+    pub fn write_history_html(
+        &self,
+        history_key: &str,
+        history: &Dataset,
+        failures: &[SampleFailure],
+        path: &Path,
+        title: &str,
+    ) -> Result<()> {
+        let mut opts = HtmlOptions::default().title(title);
+        if let Some(info) = self.cache()?.history_info(history_key)? {
+            if let Some(s) = &info.superseded {
+                opts = opts.note(format!(
+                    "History {history_key} of sweep `{}` is superseded: runs of the sweep now append to history {} ({}). Its events are kept.",
+                    info.sweep,
+                    s.by,
+                    Self::superseded_changes(s)
+                ));
+            }
+            let (header, rows) = Self::columns_table(&info);
+            opts = opts.columns(TextSection {
+                title: format!("Columns of the history ({})", rows.len()),
+                notes: vec![
+                    "Every column the history has held. Born: its first event. Live: the newest event holds it. \
+                     Dormant: newer events do not hold it; it resumes when a run holds it again. \
+                     Retired: its kind, units or meaning version changed; its values stay under the name shown \
+                     and a fresh column holds its old name."
+                        .into(),
+                ],
+                header,
+                rows,
+            });
+        }
+        write_html_with(history, failures, path, &opts)
+    }
+
     /// Writes the HTML report of `target`: its history when it has one
-    /// (with the failures of its newest result, when readable), else its
-    /// result. `path` defaults to [`CacheDir::report_path`](crate::CacheDir::report_path).
+    /// (with the failures of its newest result, when readable, and its
+    /// columns), else its result. `path` defaults to
+    /// [`CacheDir::report_path`](crate::CacheDir::report_path).
     pub fn write_report(
         &self,
         target: &Target,
         path: Option<&Path>,
     ) -> Result<(ReportOf, PathBuf)> {
-        let (what, ds, failures) = match self.load_history(target)? {
-            Some((_, ds)) => {
+        let path = path.map_or_else(|| self.dir.report_path(&target.name), Path::to_path_buf);
+        match self.load_history(target)? {
+            Some((key, ds)) => {
                 let failures = if target.result_key.is_some() {
                     self.load_result(target)
                         .map(|r| r.failures)
@@ -158,26 +238,124 @@ impl ResultCollector {
                 } else {
                     Vec::new()
                 };
-                (ReportOf::History, ds, failures)
+                self.write_history_html(&key, &ds, &failures, &path, &target.name)?;
+                Ok((ReportOf::History, path))
             }
             None => {
                 let r = self.load_result(target)?;
-                (ReportOf::Result, r.dataset, r.failures)
+                write_html(&r.dataset, &r.failures, &path, &target.name)?;
+                Ok((ReportOf::Result, path))
             }
-        };
-        let path = path.map_or_else(|| self.dir.report_path(&target.name), Path::to_path_buf);
-        write_html(&ds, &failures, &path, &target.name)?;
-        Ok((what, path))
+        }
     }
 }
 
+/// An event of `info` by name: its label or time while it is stored;
+/// else `event <seq> (before every stored event)` when it is older (in
+/// order of appends) than every stored one, as when it was replaced by a
+/// rerun or trimmed, or `event <seq> (not stored)`.
+fn event_name(info: &HistoryInfo, seq: u64) -> String {
+    if let Some(at) = info.event_at(seq) {
+        return at.to_string();
+    }
+    if info.events.iter().all(|e| e.seq > seq) {
+        format!("event {seq} (before every stored event)")
+    } else {
+        format!("event {seq} (not stored)")
+    }
+}
+
+fn column_row(info: &HistoryInfo, c: &ColumnInfo) -> Vec<String> {
+    let state = match &c.state {
+        ColumnState::Live => "live".to_string(),
+        ColumnState::Dormant { last_seq } => {
+            // The first stored event appended after the last one holding it.
+            match info
+                .events
+                .iter()
+                .filter(|e| e.seq > *last_seq)
+                .min_by_key(|e| e.seq)
+            {
+                Some(next) => format!("dormant since {}", next.at),
+                None => format!("dormant (last in {})", event_name(info, *last_seq)),
+            }
+        }
+        ColumnState::Retired { at_seq, successor } => format!(
+            "retired at {}, now `{successor}`",
+            event_name(info, *at_seq)
+        ),
+    };
+    vec![
+        c.name.clone(),
+        c.kind.to_string(),
+        if c.units.is_empty() {
+            "-".into()
+        } else {
+            c.units.clone()
+        },
+        c.meaning_version.to_string(),
+        event_name(info, c.born_seq),
+        state,
+    ]
+}
+
+/// The code version of each event of `history`, from `info` (its
+/// metadata): `None` when no event declared one.
+fn event_versions(
+    history_len: usize,
+    coords: &[String],
+    info: &HistoryInfo,
+) -> Option<Vec<String>> {
+    if info.events.iter().all(|e| e.version.is_empty()) {
+        return None;
+    }
+    let shown = |v: &str| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    if info.events.len() == history_len {
+        return Some(info.events.iter().map(|e| shown(&e.version)).collect());
+    }
+    // The metadata and the dataset disagree: match by coordinate.
+    Some(
+        coords
+            .iter()
+            .map(|at| {
+                info.events
+                    .iter()
+                    .find(|e| e.at == *at)
+                    .map_or_else(|| "?".to_string(), |e| shown(&e.version))
+            })
+            .collect(),
+    )
+}
+
 /// One row per event of a history: its number, its `over_time`
-/// coordinate and, per column, the mean of its float cells (NaN skipped)
-/// or, for other columns, how many cells are set. Returns the header and
-/// the rows, for a text table.
-pub fn history_table(history: &Dataset) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+/// coordinate, its code version (from `info`, when any event declared
+/// one) and, per column, the mean of its float cells (NaN skipped) or,
+/// for other columns, how many cells are set. Returns the header and the
+/// rows, for a text table.
+pub fn history_table(
+    history: &Dataset,
+    info: Option<&HistoryInfo>,
+) -> Result<(Vec<String>, Vec<Vec<String>>)> {
     let time = history.dim(OVER_TIME_DIM)?;
+    let coords: Vec<String> = (0..time.len())
+        .map(|i| {
+            time.coords
+                .get(i)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let versions = info.and_then(|info| event_versions(time.len(), &coords, info));
     let mut header = vec!["#".to_string(), OVER_TIME_DIM.to_string()];
+    if versions.is_some() {
+        header.push("code version".into());
+    }
     for c in history.columns() {
         let units = if c.attrs.units.is_empty() {
             String::new()
@@ -190,15 +368,12 @@ pub fn history_table(history: &Dataset) -> Result<(Vec<String>, Vec<Vec<String>>
         });
     }
     let mut rows = Vec::with_capacity(time.len());
-    for i in 0..time.len() {
+    for (i, at) in coords.iter().enumerate() {
         let event = history.isel(OVER_TIME_DIM, i)?;
-        let mut row = vec![
-            (i + 1).to_string(),
-            time.coords
-                .get(i)
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-        ];
+        let mut row = vec![(i + 1).to_string(), at.clone()];
+        if let Some(v) = &versions {
+            row.push(v.get(i).cloned().unwrap_or_default());
+        }
         for c in event.columns() {
             row.push(match &c.data {
                 ColumnData::F64(a) => {
@@ -234,6 +409,17 @@ pub fn write_html(
     path: &Path,
     title: &str,
 ) -> Result<()> {
+    write_html_with(ds, failures, path, &HtmlOptions::default().title(title))
+}
+
+/// Writes the HTML page of `ds` with `opts` to `path`, creating its
+/// directory.
+fn write_html_with(
+    ds: &Dataset,
+    failures: &[SampleFailure],
+    path: &Path,
+    opts: &HtmlOptions,
+) -> Result<()> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
@@ -243,7 +429,7 @@ pub fn write_html(
             source,
         })?;
     }
-    collector_report::write_html(ds, failures, path, &HtmlOptions::default().title(title))?;
+    collector_report::write_html(ds, failures, path, opts)?;
     Ok(())
 }
 
@@ -316,5 +502,114 @@ mod tests {
         });
         let t = resolve_in(&[l], "a").unwrap().unwrap();
         assert_eq!(t.history_key.as_deref(), Some("new"));
+    }
+
+    fn info(events: &[(u64, &str, &str)], columns: Vec<ColumnInfo>) -> HistoryInfo {
+        HistoryInfo {
+            key: "k".into(),
+            sweep: "s".into(),
+            time_kind: TimeKind::Label,
+            events: events
+                .iter()
+                .map(|(seq, at, version)| collector_cache::EventInfo {
+                    seq: *seq,
+                    at: (*at).into(),
+                    version: (*version).into(),
+                })
+                .collect(),
+            columns,
+            identity: None,
+            superseded: None,
+        }
+    }
+
+    fn column(name: &str, born_seq: u64, state: ColumnState) -> ColumnInfo {
+        ColumnInfo {
+            name: name.into(),
+            var: name.into(),
+            kind: collector_core::ResultKind::Float,
+            units: String::new(),
+            meaning_version: 1,
+            born_seq,
+            state,
+        }
+    }
+
+    #[test]
+    fn columns_table_names_events_by_label_and_states_by_event() {
+        // Event 0 was trimmed; 1, 3 and 4 are stored (2 was replaced by 4).
+        let i = info(
+            &[(1, "b", ""), (3, "d", ""), (4, "c", "")],
+            vec![
+                column(
+                    "old",
+                    0,
+                    ColumnState::Retired {
+                        at_seq: 3,
+                        successor: "x".into(),
+                    },
+                ),
+                column("gone", 0, ColumnState::Dormant { last_seq: 1 }),
+                column("lost", 2, ColumnState::Dormant { last_seq: 2 }),
+                column("x", 3, ColumnState::Live),
+            ],
+        );
+        let (header, rows) = ResultCollector::columns_table(&i);
+        assert_eq!(
+            header,
+            ["NAME", "KIND", "UNITS", "MEANING", "BORN", "STATE"]
+        );
+        let states: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r[4].as_str(), r[5].as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (
+                    "event 0 (before every stored event)",
+                    "retired at d, now `x`"
+                ),
+                ("event 0 (before every stored event)", "dormant since d"),
+                ("event 2 (not stored)", "dormant since d"),
+                ("d", "live"),
+            ]
+        );
+        assert_eq!(rows[0][..4], ["old", "float", "-", "1"]);
+    }
+
+    #[test]
+    fn versions_follow_the_events_and_are_left_out_when_none() {
+        let none = info(&[(0, "a", ""), (1, "b", "")], Vec::new());
+        let coords = ["a".to_string(), "b".to_string()];
+        assert_eq!(event_versions(2, &coords, &none), None);
+        let some = info(&[(0, "a", ""), (1, "b", "v2")], Vec::new());
+        assert_eq!(
+            event_versions(2, &coords, &some),
+            Some(vec!["-".to_string(), "v2".to_string()])
+        );
+        // Metadata and dataset disagree: matched by coordinate.
+        let three = ["a".to_string(), "z".to_string(), "b".to_string()];
+        assert_eq!(
+            event_versions(3, &three, &some),
+            Some(vec!["-".to_string(), "?".to_string(), "v2".to_string()])
+        );
+    }
+
+    #[test]
+    fn superseded_changes_read_as_one_phrase() {
+        let s = collector_cache::Superseded {
+            by: "new".into(),
+            changes: vec!["input `n`: 3 -> 4".into(), "repeats: 3 -> 2".into()],
+        };
+        assert_eq!(
+            ResultCollector::superseded_changes(&s),
+            "input `n`: 3 -> 4; repeats: 3 -> 2"
+        );
+        let unknown = collector_cache::Superseded {
+            by: "new".into(),
+            changes: Vec::new(),
+        };
+        assert!(ResultCollector::superseded_changes(&unknown).contains("unknown"));
     }
 }

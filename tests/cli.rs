@@ -237,3 +237,293 @@ fn locked_cache() {
     drop(held);
     ok(collector(&cache, &["ls"]));
 }
+
+/// The lines of `out` that start with `prefix` (after trimming).
+fn lines_starting<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+#[test]
+fn history_shows_code_versions_and_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    ok(collector(&cache, &["demo", "--label", "a"]));
+    ok(collector(
+        &cache,
+        &["demo", "--label", "b", "--code-version", "v2"],
+    ));
+
+    let hist = ok(collector(&cache, &["history", "demo"]));
+    assert!(hist.contains("2 events"), "{hist}");
+    assert!(!hist.contains("superseded"), "{hist}");
+    // The events table: a code version column, `-` for the run without one.
+    let events_header = lines_starting(&hist, "#  over_time");
+    assert!(
+        events_header.len() == 1 && events_header[0].contains("code version"),
+        "{hist}"
+    );
+    let versions: Vec<Vec<&str>> = ["1  ", "2  "]
+        .iter()
+        .map(|p| {
+            lines_starting(&hist, p)
+                .first()
+                .map(|l| l.split_whitespace().take(3).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [vec!["1", "a", "-"], vec!["2", "b", "v2"]],
+        "{hist}"
+    );
+    // The columns table: every demo column, born with the first run, live.
+    assert!(hist.contains("columns of history"), "{hist}");
+    assert_eq!(
+        lines_starting(&hist, "NAME")
+            .first()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["NAME", "KIND", "UNITS", "MEANING", "BORN", "STATE"]),
+        "{hist}"
+    );
+    for col in ["time", "quantiles_x", "plot"] {
+        let row = lines_starting(&hist, &format!("{col} "));
+        assert!(
+            row.len() == 1 && row[0].contains(" a ") && row[0].ends_with("live"),
+            "`{col}`:\n{hist}"
+        );
+    }
+    assert!(
+        lines_starting(&hist, "time ")
+            .first()
+            .is_some_and(|l| l.contains("float") && l.contains(" s ")),
+        "{hist}"
+    );
+
+    // The demo's HTML report holds the same columns table.
+    let html = std::fs::read_to_string(cache.join("reports").join("demo.html")).expect("report");
+    assert!(
+        html.contains("<h2>Columns of the history (5)</h2>"),
+        "no columns section"
+    );
+    assert!(html.contains("<td>quantiles_x</td><td>vec(3)</td>"));
+    // And so does `collector report`.
+    let page = dir.path().join("r.html");
+    ok(collector(
+        &cache,
+        &["report", "demo", "-o", page.to_str().expect("utf-8")],
+    ));
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert!(
+        html.contains("<h2>Columns of the history (5)</h2>"),
+        "no columns section"
+    );
+}
+
+#[test]
+fn a_rerun_of_a_label_replaces_its_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let first = ok(collector(&cache, &["demo", "--label", "a"]));
+    assert!(!first.contains("replaced event"), "{first}");
+    let second = ok(collector(&cache, &["demo", "--label", "a"]));
+    assert!(second.contains("history: 1 event "), "{second}");
+    assert!(
+        second.contains("replaced event 0: it had the same label or timestamp"),
+        "{second}"
+    );
+    let hist = ok(collector(&cache, &["history", "demo"]));
+    assert!(hist.contains(": 1 event "), "{hist}");
+    // The columns were born with the replaced event, which is gone.
+    assert!(
+        lines_starting(&hist, "time ").first().is_some_and(|l| l
+            .contains("event 0 (before every stored event)")
+            && l.ends_with("live")),
+        "{hist}"
+    );
+}
+
+#[test]
+fn timestamped_events_stay_in_time_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    ok(collector(
+        &cache,
+        &["demo", "--timestamp", "2026-01-02T00:00:00Z"],
+    ));
+    let second = ok(collector(
+        &cache,
+        &["demo", "--timestamp", "2026-01-01T00:00:00Z"],
+    ));
+    assert!(second.contains("history: 2 events "), "{second}");
+    let hist = ok(collector(&cache, &["history", "demo"]));
+    assert!(hist.contains("(timestamp coordinates)"), "{hist}");
+    let first_row = lines_starting(&hist, "1  ");
+    let second_row = lines_starting(&hist, "2  ");
+    assert!(
+        first_row.len() == 1 && first_row[0].contains("2026-01-01T00:00:00"),
+        "{hist}"
+    );
+    assert!(
+        second_row.len() == 1 && second_row[0].contains("2026-01-02T00:00:00"),
+        "{hist}"
+    );
+    // Born with the first run appended, which is now the second event.
+    assert!(
+        lines_starting(&hist, "time ")
+            .first()
+            .is_some_and(|l| l.contains("2026-01-02T00:00:00")),
+        "{hist}"
+    );
+}
+
+#[test]
+fn max_time_events_keeps_the_newest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    ok(collector(&cache, &["demo", "--label", "a"]));
+    let second = ok(collector(
+        &cache,
+        &["demo", "--label", "b", "--max-time-events", "1"],
+    ));
+    assert!(second.contains("history: 1 event "), "{second}");
+    let hist = ok(collector(&cache, &["history", "demo"]));
+    assert!(hist.contains(": 1 event "), "{hist}");
+    assert_eq!(
+        lines_starting(&hist, "1  ")
+            .first()
+            .and_then(|l| l.split_whitespace().nth(1)),
+        Some("b"),
+        "{hist}"
+    );
+    assert!(lines_starting(&hist, "2  ").is_empty(), "{hist}");
+    let ls = ok(collector(&cache, &["ls"]));
+    assert!(
+        ls.lines()
+            .any(|l| l.contains("history (label)") && l.contains(" 1 ")),
+        "{ls}"
+    );
+}
+
+/// Two sweeps named `lineage` that differ in an input (`n` 0..3, then
+/// 0..4), through the library: the first history is superseded, and `ls`
+/// and `history` say so and name the change. Column identity changes
+/// (units, a result dropped) show in the columns table.
+#[test]
+fn a_changed_input_supersedes_the_history() {
+    use result_collector::model::Error as ModelError;
+    use result_collector::{
+        InputVar, ResetPolicy, ResultCollector, ResultVar, RunOptions, Sweep, TimeSrc, history_key,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let sweep = |hi: i64, t_units: &str, with_u: bool| {
+        let mut b = Sweep::builder("lineage")
+            .input(InputVar::int_range("n", 0, hi))
+            .result(ResultVar::float("t").units(t_units));
+        if with_u {
+            b = b.result(ResultVar::float("u"));
+        }
+        b.repeats(2).over_time(true).build().expect("sweep")
+    };
+    let (old, new) = (sweep(3, "s", true), sweep(4, "s", true));
+    let c = ResultCollector::new(Some(&cache));
+    let run = |c: &ResultCollector, s: &Sweep, label: &str, with_u: bool| {
+        c.run(
+            s,
+            &TimeSrc::Label(label.into()),
+            &RunOptions::default(),
+            |smp| {
+                let out = smp.outputs().with("t", 1.0);
+                Ok::<_, ModelError>(if with_u { out.with("u", 2.0) } else { out })
+            },
+        )
+    };
+    run(&c, &old, "a", true).expect("first run");
+    let r = run(&c, &new, "b", true).expect("second run");
+    let lineage = r
+        .history
+        .as_ref()
+        .and_then(|h| h.append.lineage.clone())
+        .expect("the name moved to another history");
+    assert_eq!(lineage.previous_key, history_key(&old));
+    // `t` changes units (retired), `u` is not measured (dormant).
+    run(&c, &sweep(4, "ms", false), "c", false).expect("third run");
+    // Under the error policy, another change of inputs writes nothing.
+    let strict = ResultCollector::new(Some(&cache)).reset_policy(ResetPolicy::Error);
+    drop(c);
+    let e = run(&strict, &sweep(5, "ms", false), "d", false)
+        .expect_err("the error policy refuses a new history");
+    assert!(e.to_string().contains("lineage"), "{e}");
+    drop(strict);
+
+    let (old_key, new_key) = (history_key(&old), history_key(&new));
+    let ls = ok(collector(&cache, &["ls"]));
+    let rows: Vec<&str> = ls.lines().filter(|l| l.contains("history (")).collect();
+    assert_eq!(rows.len(), 2, "no history for the refused run:\n{ls}");
+    assert!(
+        rows.iter()
+            .any(|l| l.contains("history (label), superseded") && l.contains(&old_key[..12])),
+        "{ls}"
+    );
+    assert!(
+        rows.iter()
+            .any(|l| l.contains(&new_key[..12]) && !l.contains("superseded")),
+        "{ls}"
+    );
+    let note = format!(
+        "history {} of sweep `lineage` superseded by {}: input `n`: ",
+        &old_key[..12],
+        &new_key[..12]
+    );
+    assert!(
+        ls.lines().any(|l| l.starts_with(&note) && l.contains("->")),
+        "`{note}` expected in:\n{ls}"
+    );
+
+    // The superseded history, by a key prefix: says so first.
+    let hist = ok(collector(&cache, &["history", &old_key[..10]]));
+    assert!(
+        hist.lines().nth(2).is_some_and(|l| l.starts_with(&format!(
+            "superseded: runs of sweep `lineage` now append to history {}",
+            &new_key[..12]
+        )) && l.contains("input `n`")),
+        "{hist}"
+    );
+    // Its HTML report says so too, with the full keys.
+    let page = dir.path().join("old.html");
+    ok(collector(
+        &cache,
+        &[
+            "report",
+            &old_key[..10],
+            "-o",
+            page.to_str().expect("utf-8"),
+        ],
+    ));
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert!(
+        html.contains(&format!(
+            "History {old_key} of sweep `lineage` is superseded: runs of the sweep now append to history {new_key} (input `n`: "
+        )),
+        "no superseded note in the report"
+    );
+
+    // The sweep name means the current one.
+    let hist = ok(collector(&cache, &["history", "lineage"]));
+    assert!(hist.contains(&new_key[..12]), "{hist}");
+    assert!(!hist.contains("superseded"), "{hist}");
+    let row = |name: &str| {
+        lines_starting(&hist, &format!("{name} "))
+            .first()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        row("t__retired1"),
+        "t__retired1 float s 0 b retired at c, now `t`",
+        "{hist}"
+    );
+    assert_eq!(row("u"), "u float - 0 b dormant since c", "{hist}");
+    assert_eq!(row("t"), "t float ms 0 c live", "{hist}");
+}

@@ -87,10 +87,7 @@ fn item2_a_column_that_changes_units_or_kind_is_retired_and_loading_never_fails(
     .unwrap();
     let h = c.history_of(&text).unwrap().unwrap();
     assert_eq!(h.dim(OVER_TIME_DIM).unwrap().len(), 3);
-    assert!(same(
-        &series(&h, "t__retired1"),
-        &[1.5, f64::NAN, f64::NAN]
-    ));
+    assert!(same(&series(&h, "t__retired1"), &[1.5, f64::NAN, f64::NAN]));
     assert!(same(
         &series(&h, "t__retired2"),
         &[f64::NAN, 1500.0, f64::NAN]
@@ -110,8 +107,14 @@ fn item2_a_column_that_changes_units_or_kind_is_retired_and_loading_never_fails(
         .iter()
         .map(|c| (c.name.as_str(), &c.state))
         .collect();
-    assert!(matches!(states[0], ("t__retired1", ColumnState::Retired { .. })));
-    assert!(matches!(states[1], ("t__retired2", ColumnState::Retired { .. })));
+    assert!(matches!(
+        states[0],
+        ("t__retired1", ColumnState::Retired { .. })
+    ));
+    assert!(matches!(
+        states[1],
+        ("t__retired2", ColumnState::Retired { .. })
+    ));
     assert!(matches!(states[2], ("t", ColumnState::Live)));
 
     // A meaning change under the Error policy is refused, and nothing is
@@ -146,9 +149,8 @@ fn item2_a_column_left_out_goes_dormant_and_resumes() {
         .build()
         .unwrap();
     let only_t = builder(1).result(ResultVar::float("t")).build().unwrap();
-    let both_worker = |v: f64| {
-        move |s: &Sample<'_>| Ok::<_, ModelError>(s.outputs().with("t", v).with("u", -v))
-    };
+    let both_worker =
+        |v: f64| move |s: &Sample<'_>| Ok::<_, ModelError>(s.outputs().with("t", v).with("u", -v));
     c.run(&both, &label("a"), &RunOptions::default(), both_worker(1.0))
         .unwrap();
     let r = c
@@ -403,7 +405,12 @@ fn item8_events_are_kept_in_time_order_and_one_per_label() {
     assert!(ts.windows(2).all(|w| w[0] < w[1]));
     // The same timestamp again replaces its event, in place.
     let r = c
-        .run(&s, &at("2026-01-02T00:00:00Z"), &RunOptions::default(), fill(20.0))
+        .run(
+            &s,
+            &at("2026-01-02T00:00:00Z"),
+            &RunOptions::default(),
+            fill(20.0),
+        )
         .unwrap();
     assert!(r.history.as_ref().unwrap().append.replaced.is_some());
     let h = r.history.unwrap().dataset.unwrap();
@@ -413,7 +420,8 @@ fn item8_events_are_kept_in_time_order_and_one_per_label() {
     let dir = tempfile::tempdir().unwrap();
     let c = ResultCollector::new(Some(dir.path()));
     for (l, v) in [("c1", 1.0), ("c2", 2.0), ("c1", 10.0)] {
-        c.run(&s, &label(l), &RunOptions::default(), fill(v)).unwrap();
+        c.run(&s, &label(l), &RunOptions::default(), fill(v))
+            .unwrap();
     }
     let h = c.history_of(&s).unwrap().unwrap();
     assert_eq!(
@@ -470,4 +478,38 @@ fn a_run_can_skip_returning_the_history() {
     }
     let h = c.history_of(&s).unwrap().unwrap();
     assert!(same(&series(&h, "t"), &[0.0, 1.0]));
+}
+
+#[test]
+fn a_new_column_named_like_a_retired_one_keeps_both_apart() {
+    // Found by the crash test: `t` retired as `t__retired1`, then a result
+    // literally named `t__retired1` was born; both were loaded as one.
+    let dir = tempfile::tempdir().unwrap();
+    let c = ResultCollector::new(Some(dir.path()));
+    let s = builder(1)
+        .result(ResultVar::float("t").units("s"))
+        .build()
+        .unwrap();
+    c.run(&s, &label("a"), &RunOptions::default(), fill(1.0))
+        .unwrap();
+    let ms = builder(1)
+        .result(ResultVar::float("t").units("ms"))
+        .build()
+        .unwrap();
+    c.run(&ms, &label("b"), &RunOptions::default(), fill(2.0))
+        .unwrap();
+    let clash = builder(1)
+        .result(ResultVar::float("t").units("ms"))
+        .result(ResultVar::string("t__retired1"))
+        .build()
+        .unwrap();
+    c.run(&clash, &label("c"), &RunOptions::default(), |s| {
+        Ok::<_, ModelError>(s.outputs().with("t", 3.0).with("t__retired1", "new"))
+    })
+    .unwrap();
+    let h = c.history_of(&clash).unwrap().unwrap();
+    assert!(same(&series(&h, "t__retired2"), &[1.0, f64::NAN, f64::NAN]));
+    assert!(same(&series(&h, "t"), &[f64::NAN, 2.0, 3.0]));
+    let text = h.column("t__retired1").unwrap().text().unwrap();
+    assert_eq!(text[[0, 0, 2]], "new");
 }

@@ -8,12 +8,17 @@
 //!   alone.
 //! - `history_append_50x50x2_h{H}`: append one event (50 x 50 grid,
 //!   repeat 1, 2 float columns) to a history of H events.
+//! - `history_load_50x50x2_h{H}`: read back a history of H such events
+//!   (`load_history`: every event record read, decoded and joined along
+//!   `over_time`).
 #![allow(clippy::unwrap_used, missing_docs, reason = "benchmarks")]
 
 use std::hint::black_box;
 
 use collector_cache::{AppendOptions, CacheDb, CacheOptions};
-use collector_core::{ColumnData, Dataset, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset};
+use collector_core::{
+    ColumnData, Coords, Dataset, InputVar, OVER_TIME_DIM, ResultVar, Sweep, TimeSrc, setup_dataset,
+};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 #[path = "../../collector-core/benches/anchor.rs"]
@@ -81,8 +86,16 @@ fn grid_event() -> Dataset {
     ds
 }
 
+/// Gives `event` the label `e<i>`: one event per label, so each append
+/// adds an event (an equal label would replace one).
+fn relabel(event: &mut Dataset, i: usize) {
+    event
+        .set_coords(OVER_TIME_DIM, Coords::Label(vec![format!("e{i}")]))
+        .unwrap();
+}
+
 fn history_append(c: &mut Criterion) {
-    let event = grid_event();
+    let mut event = grid_event();
     let mut g = c.benchmark_group("history");
     for h in [1usize, 10, 100, 300, 1000] {
         let dir = tempfile::tempdir().unwrap();
@@ -92,15 +105,44 @@ fn history_append(c: &mut Criterion) {
             max_time_events: Some(h),
             ..Default::default()
         };
+        let mut i = 0;
         for _ in 0..h {
+            relabel(&mut event, i);
+            i += 1;
             cache.append_event("anchor", &event, &opts).unwrap();
         }
         g.bench_function(format!("history_append_50x50x2_h{h}"), |b| {
-            b.iter(|| black_box(cache.append_event("anchor", &event, &opts).unwrap()));
+            b.iter(|| {
+                relabel(&mut event, i);
+                i += 1;
+                black_box(cache.append_event("anchor", &event, &opts).unwrap())
+            });
         });
     }
     g.finish();
 }
 
-criterion_group!(benches, cache_roundtrip, history_append);
+/// Reading back a whole history of H events of the anchor grid (the
+/// upstream comparison is `bench/upstream_history_load.py`).
+fn history_load(c: &mut Criterion) {
+    let mut event = grid_event();
+    let mut g = c.benchmark_group("history");
+    g.sample_size(20);
+    for h in [1usize, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CacheDb::open(&dir.path().join("db"), CacheOptions::default()).unwrap();
+        for i in 0..h {
+            relabel(&mut event, i);
+            cache
+                .append_event("anchor", &event, &AppendOptions::default())
+                .unwrap();
+        }
+        g.bench_function(format!("history_load_50x50x2_h{h}"), |b| {
+            b.iter(|| black_box(cache.load_history("anchor").unwrap().unwrap()));
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cache_roundtrip, history_append, history_load);
 criterion_main!(benches);

@@ -601,24 +601,17 @@ impl Dataset {
                 message: m,
             })?;
         }
-        let mut time = first
-            .dims
-            .last()
-            .map(|d| d.coords.clone())
-            .unwrap_or(Coords::Int(vec![]));
-        for p in &parts[1..] {
-            let c = &p.dims[p.dims.len() - 1].coords;
-            time = time.concat(c).ok_or_else(|| Error::Shape {
+        let n = first.dims.len();
+        let time = concat_coords(parts.iter().map(|p| &p.dims[n - 1].coords)).ok_or_else(|| {
+            Error::Shape {
                 what: "over_time".into(),
                 message: "over_time kinds differ".into(),
-            })?;
-        }
+            }
+        })?;
         let mut dims = first.dims.clone();
-        let n = dims.len();
         dims[n - 1].coords = time;
         let total_t = dims[n - 1].len();
         let shape: Vec<usize> = dims.iter().map(Dim::len).collect();
-        let inner: usize = shape[..n - 1].iter().product();
 
         // Column order: first appearance.
         let mut metas: Vec<&Column> = Vec::new();
@@ -631,25 +624,26 @@ impl Dataset {
         }
         let mut columns = Vec::with_capacity(metas.len());
         for m in metas {
-            // Row-major with time last: cell (i, t) is at i * total_t + t.
-            let mut out = ColumnData::filled(&shape, m.kind.sentinel());
-            let mut t0 = 0;
-            for p in parts {
-                let tp = p.dims[n - 1].len();
-                if let Some(c) = p.columns.iter().find(|c| c.name == m.name) {
-                    if c.data.storage() != m.data.storage() {
-                        return Err(Error::WrongKind {
-                            name: m.name.clone(),
-                            expected: format!("{:?}", m.data.storage()),
-                            found: format!("{:?}", c.data.storage()),
-                        });
-                    }
-                    copy_time_block(&mut out, &c.data, inner, tp, total_t, t0);
-                }
-                t0 += tp;
+            let blocks: Vec<(usize, Option<&ColumnData>)> = parts
+                .iter()
+                .map(|p| {
+                    let data = p.columns.iter().find(|c| c.name == m.name).map(|c| &c.data);
+                    (p.dims[n - 1].len(), data)
+                })
+                .collect();
+            if let Some(bad) = blocks
+                .iter()
+                .filter_map(|(_, d)| *d)
+                .find(|d| d.storage() != m.data.storage())
+            {
+                return Err(Error::WrongKind {
+                    name: m.name.clone(),
+                    expected: format!("{:?}", m.data.storage()),
+                    found: format!("{:?}", bad.storage()),
+                });
             }
             columns.push(Column {
-                data: out,
+                data: time_major(&shape, total_t, m.kind.sentinel(), &blocks),
                 ..m.clone_meta()
             });
         }
@@ -661,37 +655,165 @@ impl Dataset {
     }
 }
 
-fn copy_time_block(
-    out: &mut ColumnData,
-    src: &ColumnData,
-    inner: usize,
-    tp: usize,
+/// The coordinates of `parts` one after another, in one allocation;
+/// `None` when their kinds differ.
+fn concat_coords<'a>(mut parts: impl Iterator<Item = &'a Coords> + Clone) -> Option<Coords> {
+    fn cat<'a, T: Clone + 'a>(
+        parts: impl Iterator<Item = &'a Coords>,
+        get: impl Fn(&'a Coords) -> Option<&'a Vec<T>>,
+    ) -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend_from_slice(get(p)?);
+        }
+        Some(out)
+    }
+    let all = parts.clone();
+    Some(match parts.next()? {
+        Coords::Float(_) => Coords::Float(cat(all, |c| match c {
+            Coords::Float(v) => Some(v),
+            _ => None,
+        })?),
+        Coords::Int(_) => Coords::Int(cat(all, |c| match c {
+            Coords::Int(v) => Some(v),
+            _ => None,
+        })?),
+        Coords::Str(_) => Coords::Str(cat(all, |c| match c {
+            Coords::Str(v) => Some(v),
+            _ => None,
+        })?),
+        Coords::Bool(_) => Coords::Bool(cat(all, |c| match c {
+            Coords::Bool(v) => Some(v),
+            _ => None,
+        })?),
+        Coords::Time(_) => Coords::Time(cat(all, |c| match c {
+            Coords::Time(v) => Some(v),
+            _ => None,
+        })?),
+        Coords::Label(_) => Coords::Label(cat(all, |c| match c {
+            Coords::Label(v) => Some(v),
+            _ => None,
+        })?),
+    })
+}
+
+/// An array of `shape` (its last axis `over_time`) over `buf` laid out
+/// time-major: all cells of the first time position in row-major order,
+/// then those of the second, and so on. No copy: the array's memory order
+/// is not the standard one (a reader that needs a contiguous slice calls
+/// `as_standard_layout`). This is how a history is read: each event fills
+/// one contiguous run.
+///
+/// ```
+/// use collector_core::time_major_array;
+/// // 2 cells x 3 times; time 0 holds [1, 2], time 1 [3, 4], time 2 [5, 6].
+/// let a = time_major_array(&[2, 3], vec![1, 2, 3, 4, 5, 6])?;
+/// assert_eq!(a[[0, 2]], 5);
+/// assert_eq!(a[[1, 0]], 2);
+/// # Ok::<(), collector_core::Error>(())
+/// ```
+pub fn time_major_array<T>(shape: &[usize], buf: Vec<T>) -> Result<ArrayD<T>> {
+    let Some((&t, inner)) = shape.split_last() else {
+        return Err(Error::Shape {
+            what: "over_time".into(),
+            message: "a time-major array needs at least one axis".into(),
+        });
+    };
+    let n = shape.len();
+    let mut tm_shape = vec![t];
+    tm_shape.extend_from_slice(inner);
+    let mut back: Vec<usize> = (1..n).collect();
+    back.push(0);
+    let len = buf.len();
+    ArrayD::from_shape_vec(IxDyn(&tm_shape), buf)
+        .map(|a| a.permuted_axes(IxDyn(&back)))
+        .map_err(|e| Error::Shape {
+            what: "over_time".into(),
+            message: format!("{len} values for shape {shape:?}: {e}"),
+        })
+}
+
+/// One column of a history: each block's cells (a part's `tp` time
+/// positions, or its sentinel when the part lacks the column) laid out
+/// time-major in memory (all cells of time 0, then of time 1, ...), so a
+/// part is copied in whole runs instead of one cell every `total_t`
+/// elements; the array is then viewed with `over_time` as its last axis.
+/// Its memory order is not the standard one: readers that need a slice
+/// ask for `as_standard_layout`.
+fn time_major(
+    shape: &[usize],
     total_t: usize,
-    t0: usize,
-) {
+    sentinel: Sentinel,
+    blocks: &[(usize, Option<&ColumnData>)],
+) -> ColumnData {
     fn go<T: Clone>(
-        o: &mut ArrayD<T>,
-        s: &ArrayD<T>,
-        inner: usize,
-        tp: usize,
+        shape: &[usize],
         total_t: usize,
-        t0: usize,
-    ) {
-        // `out` is built by `filled`, so it is in standard layout; a source
-        // that is not (a transposed view made owned) is copied into it first.
-        let s = s.as_standard_layout();
-        let (Some(o), Some(s)) = (o.as_slice_mut(), s.as_slice()) else {
-            unreachable!("standard-layout arrays are contiguous");
-        };
-        for i in 0..inner {
-            o[i * total_t + t0..i * total_t + t0 + tp].clone_from_slice(&s[i * tp..(i + 1) * tp]);
+        fill: &T,
+        blocks: &[(usize, Option<&ArrayD<T>>)],
+    ) -> ArrayD<T> {
+        let n = shape.len();
+        let inner: usize = shape[..n - 1].iter().product();
+        let mut buf: Vec<T> = Vec::with_capacity(inner * total_t);
+        for (tp, src) in blocks {
+            match src {
+                None => buf.extend(std::iter::repeat_n(fill, inner * tp).cloned()),
+                // One time position: the part's cells in their order.
+                Some(a) if *tp == 1 && a.is_standard_layout() => {
+                    buf.extend_from_slice(a.as_slice().unwrap_or_default());
+                }
+                // Several: time-major order of the part.
+                Some(a) => {
+                    let mut order: Vec<usize> = vec![n - 1];
+                    order.extend(0..n - 1);
+                    buf.extend(a.view().permuted_axes(IxDyn(&order)).iter().cloned());
+                }
+            }
+        }
+        let _ = total_t;
+        match time_major_array(shape, buf) {
+            Ok(a) => a,
+            // The blocks were sized from the same dims: never reached.
+            Err(_) => ArrayD::from_elem(IxDyn(shape), fill.clone()),
         }
     }
-    match (out, src) {
-        (ColumnData::F64(o), ColumnData::F64(s)) => go(o, s, inner, tp, total_t, t0),
-        (ColumnData::I64(o), ColumnData::I64(s)) => go(o, s, inner, tp, total_t, t0),
-        (ColumnData::Text(o), ColumnData::Text(s)) => go(o, s, inner, tp, total_t, t0),
-        _ => {}
+    fn of<'a, T>(
+        blocks: &[(usize, Option<&'a ColumnData>)],
+        pick: impl Fn(&'a ColumnData) -> Option<&'a ArrayD<T>>,
+    ) -> Vec<(usize, Option<&'a ArrayD<T>>)> {
+        blocks
+            .iter()
+            .map(|(tp, d)| (*tp, d.and_then(&pick)))
+            .collect()
+    }
+    match sentinel {
+        Sentinel::F64(v) => ColumnData::F64(go(
+            shape,
+            total_t,
+            &v,
+            &of(blocks, |d| match d {
+                ColumnData::F64(a) => Some(a),
+                _ => None,
+            }),
+        )),
+        Sentinel::I64(v) => ColumnData::I64(go(
+            shape,
+            total_t,
+            &v,
+            &of(blocks, |d| match d {
+                ColumnData::I64(a) => Some(a),
+                _ => None,
+            }),
+        )),
+        Sentinel::Text(v) => ColumnData::Text(go(
+            shape,
+            total_t,
+            &v.to_string(),
+            &of(blocks, |d| match d {
+                ColumnData::Text(a) => Some(a),
+                _ => None,
+            }),
+        )),
     }
 }
 

@@ -169,8 +169,7 @@ fn result_bytes(r: &ResultVar) -> Vec<u8> {
     c.tag(k).str(r.name()).str(r.units_str()).u64(size);
     // Optional trailing field: a variable without one keeps its bytes.
     if r.meaning_version_value() != 0 {
-        c.tag(TAG_MEANING)
-            .u64(u64::from(r.meaning_version_value()));
+        c.tag(TAG_MEANING).u64(u64::from(r.meaning_version_value()));
     }
     c.buf
 }

@@ -45,7 +45,9 @@ mod run;
 mod sweep;
 mod value;
 
-pub use dataset::{AttrValue, Cell, CellRef, Column, ColumnData, Dataset, Dim, VarAttrs};
+pub use dataset::{
+    AttrValue, Cell, CellRef, Column, ColumnData, Dataset, Dim, VarAttrs, time_major_array,
+};
 pub use error::{Error, Result};
 pub use files::{FileRef, is_missing_text};
 pub use jobs::{

@@ -212,7 +212,12 @@ fn describe(c: &Coords) -> String {
         let shown: Vec<String> = (0..n).map(at).collect();
         format!("[{}]", shown.join(", "))
     } else {
-        format!("{n} {} values from {} to {}", c.kind_name(), at(0), at(n - 1))
+        format!(
+            "{n} {} values from {} to {}",
+            c.kind_name(),
+            at(0),
+            at(n - 1)
+        )
     }
 }
 
@@ -238,11 +243,13 @@ mod tests {
             other.changes_from(&base),
             ["tag: \"\" -> \"ci\"", "repeats: 1 -> 3"]
         );
-        let bounds = HistoryIdentity::of(&Sweep::builder("s")
-            .input(InputVar::float_samples("x", 0.0, 2.0, 5))
-            .result(ResultVar::float("t"))
-            .build()
-            .unwrap());
+        let bounds = HistoryIdentity::of(
+            &Sweep::builder("s")
+                .input(InputVar::float_samples("x", 0.0, 2.0, 5))
+                .result(ResultVar::float("t"))
+                .build()
+                .unwrap(),
+        );
         assert_eq!(
             bounds.changes_from(&base),
             ["input `x`: 5 float values from 0 to 1 -> 5 float values from 0 to 2"]

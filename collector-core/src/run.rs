@@ -8,8 +8,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::lineage::ResetPolicy;
 use crate::jobs::{Sample, format_inputs, job_inputs};
+use crate::lineage::ResetPolicy;
 use crate::result::{FailureKind, Outputs, RunStats, SweepResult};
 use crate::sweep::{CatchPolicy, Sweep};
 

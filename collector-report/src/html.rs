@@ -46,6 +46,27 @@ pub struct HtmlOptions {
     pub max_panels: usize,
     /// Lines per history plot.
     pub max_series: usize,
+    /// Notes shown at the top of the page, under the title (e.g. that a
+    /// history is superseded, and what changed).
+    pub notes: Vec<String>,
+    /// A table of the dataset's columns shown as given (e.g. a history's
+    /// columns with their birth, dormancy and retirement); none when
+    /// `None`.
+    pub columns: Option<TextSection>,
+}
+
+/// A section of text cells, shown in the page as given: a title, notes
+/// and a table. The caller fills it (this crate reads no cache).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextSection {
+    /// The section heading.
+    pub title: String,
+    /// Notes shown above the table.
+    pub notes: Vec<String>,
+    /// The table's header.
+    pub header: Vec<String>,
+    /// The table's rows (a row shorter than the header leaves cells empty).
+    pub rows: Vec<Vec<String>>,
 }
 
 impl Default for HtmlOptions {
@@ -55,6 +76,8 @@ impl Default for HtmlOptions {
             max_rows: 200,
             max_panels: 12,
             max_series: 8,
+            notes: Vec::new(),
+            columns: None,
         }
     }
 }
@@ -82,6 +105,18 @@ impl HtmlOptions {
     #[must_use]
     pub fn max_series(mut self, n: usize) -> Self {
         self.max_series = n.max(1);
+        self
+    }
+    /// Adds a note shown at the top of the page.
+    #[must_use]
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+    /// Sets the columns section.
+    #[must_use]
+    pub fn columns(mut self, section: TextSection) -> Self {
+        self.columns = Some(section);
         self
     }
 }
@@ -514,6 +549,37 @@ fn write_section(out: &mut String, sec: &Section) {
     out.push_str("</div>\n");
 }
 
+fn text_section_html(sec: &TextSection, out: &mut String) {
+    let _ = writeln!(out, "<h2>{}</h2>", escape(&sec.title));
+    for n in &sec.notes {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(n));
+    }
+    if sec.header.is_empty() && sec.rows.is_empty() {
+        return;
+    }
+    out.push_str("<table><tr>");
+    for h in &sec.header {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr>\n");
+    let width = sec
+        .rows
+        .iter()
+        .map(Vec::len)
+        .chain([sec.header.len()])
+        .max()
+        .unwrap_or(0);
+    for row in &sec.rows {
+        out.push_str("<tr>");
+        for k in 0..width {
+            let cell = row.get(k).map_or("", String::as_str);
+            let _ = write!(out, "<td>{}</td>", escape(cell));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
 fn stats_table(ds: &Dataset, out: &mut String) -> Result<()> {
     if ds.dim_index(REPEAT_DIM).is_err() || !inputs(ds).is_empty() {
         return Ok(());
@@ -627,8 +693,14 @@ pub fn html_report(ds: &Dataset, failures: &[SampleFailure], opts: &HtmlOptions)
         "<details><summary>Dataset summary</summary><pre>{}</pre></details>",
         escape(&ds.to_string())
     );
+    for n in &opts.notes {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(n));
+    }
     if let Some(h) = &history {
         write_section(&mut out, h);
+    }
+    if let Some(c) = &opts.columns {
+        text_section_html(c, &mut out);
     }
     write_section(&mut out, &results);
     stats_table(ds, &mut out)?;
@@ -660,6 +732,22 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+    }
+
+    #[test]
+    fn text_sections_are_escaped_and_padded() {
+        let sec = TextSection {
+            title: "Columns <3".into(),
+            notes: vec!["a & b".into()],
+            header: vec!["NAME".into(), "STATE".into()],
+            rows: vec![vec!["t".into(), "live".into()], vec!["u".into()]],
+        };
+        let mut out = String::new();
+        text_section_html(&sec, &mut out);
+        assert!(out.contains("<h2>Columns &lt;3</h2>"), "{out}");
+        assert!(out.contains("<p class=\"note\">a &amp; b</p>"), "{out}");
+        assert!(out.contains("<th>NAME</th><th>STATE</th>"), "{out}");
+        assert!(out.contains("<tr><td>u</td><td></td></tr>"), "{out}");
     }
 
     #[test]

@@ -57,32 +57,36 @@ fn i64_bytes<'x>(it: impl ExactSizeIterator<Item = &'x i64>) -> Vec<u8> {
     out
 }
 
-fn words(b: &[u8], what: &str) -> Result<impl Iterator<Item = [u8; 8]>, Corrupt> {
-    if !b.len().is_multiple_of(8) {
-        return Err(corrupt(format!(
+/// Checks that `b` holds whole 8-byte values.
+fn whole_words(b: &[u8], what: &str) -> Result<(), Corrupt> {
+    if b.len().is_multiple_of(8) {
+        Ok(())
+    } else {
+        Err(corrupt(format!(
             "{what}: {} bytes is not a whole number of 8-byte values",
             b.len()
-        )));
+        )))
     }
-    Ok(b.chunks_exact(8).map(|c| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        w
-    }))
 }
 
 fn f64s(b: &[u8], what: &str) -> Result<Vec<f64>, Corrupt> {
-    Ok(words(b, what)?.map(f64::from_le_bytes).collect())
+    whole_words(b, what)?;
+    let mut v = vec![0.0; b.len() / 8];
+    copy_f64s(&mut v, b);
+    Ok(v)
 }
 
 fn i64s(b: &[u8], what: &str) -> Result<Vec<i64>, Corrupt> {
-    Ok(words(b, what)?.map(i64::from_le_bytes).collect())
+    whole_words(b, what)?;
+    let mut v = vec![0; b.len() / 8];
+    copy_i64s(&mut v, b);
+    Ok(v)
 }
 
 // ---- records ----
 
 #[derive(Serialize, Deserialize)]
-enum CoordsRec<'a> {
+pub(crate) enum CoordsRec<'a> {
     Float(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
     Int(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
     Str(Vec<Cow<'a, str>>),
@@ -118,11 +122,96 @@ impl<'a> CoordsRec<'a> {
 }
 
 #[derive(Serialize, Deserialize)]
-pub(super) struct DimRec<'a> {
+pub(crate) struct DimRec<'a> {
     name: Cow<'a, str>,
     #[serde(borrow)]
     coords: CoordsRec<'a>,
     attrs: Cow<'a, VarAttrs>,
+}
+
+impl DimRec<'_> {
+    /// Whether it is `d`: the same name and coordinates (floats by bits,
+    /// as `Coords::same_as`); attributes are not compared.
+    pub(crate) fn is(&self, d: &Dim) -> bool {
+        self.name == d.name && self.coords.is(&d.coords)
+    }
+
+    /// The name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The attributes.
+    pub(crate) fn attrs(&self) -> &VarAttrs {
+        &self.attrs
+    }
+
+    /// The coordinates, decoded.
+    pub(crate) fn coords(&self) -> Result<Coords, Corrupt> {
+        self.coords.to_coords(&self.name)
+    }
+}
+
+impl CoordsRec<'_> {
+    fn is(&self, c: &Coords) -> bool {
+        match (self, c) {
+            (CoordsRec::Float(b), Coords::Float(v)) => **b == *f64_le(v),
+            (CoordsRec::Int(b), Coords::Int(v)) | (CoordsRec::Time(b), Coords::Time(v)) => {
+                **b == *i64_le(v)
+            }
+            (CoordsRec::Str(a), Coords::Str(v)) | (CoordsRec::Label(a), Coords::Label(v)) => {
+                a.len() == v.len() && a.iter().zip(v).all(|(x, y)| x == y)
+            }
+            (CoordsRec::Bool(a), Coords::Bool(v)) => a == v,
+            _ => false,
+        }
+    }
+
+    fn to_coords(&self, dim: &str) -> Result<Coords, Corrupt> {
+        let what = format!("coordinates of dim `{dim}`");
+        let strings = |v: &[Cow<'_, str>]| v.iter().map(|s| s.to_string()).collect();
+        Ok(match self {
+            CoordsRec::Float(b) => Coords::Float(f64s(b, &what)?),
+            CoordsRec::Int(b) => Coords::Int(i64s(b, &what)?),
+            CoordsRec::Str(v) => Coords::Str(strings(v)),
+            CoordsRec::Bool(v) => Coords::Bool(v.clone()),
+            CoordsRec::Time(b) => Coords::Time(i64s(b, &what)?),
+            CoordsRec::Label(v) => Coords::Label(strings(v)),
+        })
+    }
+}
+
+/// Copies little-endian `bytes` into `out` (of `bytes.len() / 8`
+/// values); `false` when the lengths disagree.
+pub(crate) fn copy_f64s(out: &mut [f64], bytes: &[u8]) -> bool {
+    if out.len().checked_mul(8) != Some(bytes.len()) {
+        return false;
+    }
+    #[cfg(target_endian = "little")]
+    bytemuck::cast_slice_mut::<f64, u8>(out).copy_from_slice(bytes);
+    #[cfg(not(target_endian = "little"))]
+    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        *o = f64::from_le_bytes(w);
+    }
+    true
+}
+
+/// [`copy_f64s`] for i64 values.
+pub(crate) fn copy_i64s(out: &mut [i64], bytes: &[u8]) -> bool {
+    if out.len().checked_mul(8) != Some(bytes.len()) {
+        return false;
+    }
+    #[cfg(target_endian = "little")]
+    bytemuck::cast_slice_mut::<i64, u8>(out).copy_from_slice(bytes);
+    #[cfg(not(target_endian = "little"))]
+    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        *o = i64::from_le_bytes(w);
+    }
+    true
 }
 
 impl<'a> DimRec<'a> {
@@ -145,29 +234,29 @@ impl<'a> DimRec<'a> {
 }
 
 #[derive(Serialize, Deserialize)]
-enum DataRec<'a> {
+pub(crate) enum DataRec<'a> {
     F64(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
     I64(#[serde(borrow, with = "serde_bytes")] Cow<'a, [u8]>),
     Text(Vec<Cow<'a, str>>),
 }
 
 #[derive(Serialize, Deserialize)]
-struct ColumnRec<'a> {
-    name: Cow<'a, str>,
-    var: Cow<'a, str>,
-    kind: ResultKind,
-    attrs: Cow<'a, VarAttrs>,
+pub(crate) struct ColumnRec<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) var: Cow<'a, str>,
+    pub(crate) kind: ResultKind,
+    pub(crate) attrs: Cow<'a, VarAttrs>,
     #[serde(borrow)]
-    data: DataRec<'a>,
+    pub(crate) data: DataRec<'a>,
 }
 
 #[derive(Serialize, Deserialize)]
-pub(super) struct DatasetRec<'a> {
+pub(crate) struct DatasetRec<'a> {
     #[serde(borrow)]
-    dims: Vec<DimRec<'a>>,
+    pub(crate) dims: Vec<DimRec<'a>>,
     #[serde(borrow)]
-    columns: Vec<ColumnRec<'a>>,
-    attrs: Cow<'a, BTreeMap<String, AttrValue>>,
+    pub(crate) columns: Vec<ColumnRec<'a>>,
+    pub(crate) attrs: Cow<'a, BTreeMap<String, AttrValue>>,
 }
 
 /// About how many bytes a dataset encodes to: its numeric data exactly,

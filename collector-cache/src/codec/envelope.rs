@@ -180,7 +180,13 @@ mod tests {
     #[test]
     fn sealed_bytes_equal_the_serialized_envelope() {
         use crate::codec::{KIND_EVENT, KIND_HISTORY_META, KIND_INDEX, KIND_LINEAGE, KIND_RESULT};
-        for kind in [KIND_RESULT, KIND_EVENT, KIND_INDEX, KIND_HISTORY_META, KIND_LINEAGE] {
+        for kind in [
+            KIND_RESULT,
+            KIND_EVENT,
+            KIND_INDEX,
+            KIND_HISTORY_META,
+            KIND_LINEAGE,
+        ] {
             for n in [0usize, 1, 200, 253, 254, 300, 65_532, 65_540, 200_000] {
                 let payload = serde_bytes::ByteBuf::from(vec![0xa5u8; n]);
                 let sealed = seal(kind, &payload).unwrap();

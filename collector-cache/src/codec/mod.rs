@@ -8,6 +8,7 @@
 //! Every decode error is a [`Corrupt`] value; callers log it, remove the
 //! entry and treat it as absent.
 
+mod assemble;
 mod dataset;
 mod envelope;
 
@@ -16,6 +17,7 @@ use std::borrow::Cow;
 use collector_core::{Dataset, Dim, RunStats, SampleFailure, SweepResult};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::assemble::{Assembler, ColumnPlan};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};
@@ -90,9 +92,9 @@ pub(crate) fn decode_result(bytes: &[u8]) -> Result<StoredResult, Corrupt> {
 
 #[derive(Serialize, Deserialize)]
 struct EventRec<'a> {
-    seq: u64,
+    pub(super) seq: u64,
     #[serde(borrow)]
-    dataset: DatasetRec<'a>,
+    pub(super) dataset: DatasetRec<'a>,
 }
 
 /// One history event read back: the sequence number its record holds and

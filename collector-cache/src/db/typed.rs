@@ -50,7 +50,10 @@ impl CacheDb {
         self.handle(F::NAME)
     }
 
-    fn get_raw<F: Family, T>(
+    /// Calls `read` with the stored bytes of `key` (pinned, not copied):
+    /// `None` when absent. For readers that decode in place (a history
+    /// load); everything else goes through [`get`](Self::get).
+    pub(crate) fn get_raw<F: Family, T>(
         &self,
         key: &F::Key,
         read: impl FnOnce(&[u8]) -> T,

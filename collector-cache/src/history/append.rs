@@ -281,6 +281,13 @@ fn update_columns(
         };
         match meta.current_column(&c.name) {
             None => {
+                // A retired column shown under this name gives it up.
+                if let Some(i) = meta.columns.iter().position(|r| r.name == c.name) {
+                    let renamed = meta.retired_name(&meta.columns[i].stored);
+                    warn!(history = history_key, column = %c.name, %renamed,
+                        "a new column takes the name of a retired one; renaming the retired one");
+                    meta.columns[i].name = renamed;
+                }
                 ch.born.push(c.name.clone());
                 meta.columns.push(fresh);
             }

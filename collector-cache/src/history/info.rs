@@ -149,7 +149,11 @@ impl CacheDb {
     }
 
     /// Whether the sweep name of `m` now appends to another history.
-    pub(crate) fn superseded(&self, history_key: &str, m: &HistoryRec) -> Result<Option<Superseded>> {
+    pub(crate) fn superseded(
+        &self,
+        history_key: &str,
+        m: &HistoryRec,
+    ) -> Result<Option<Superseded>> {
         if m.sweep.is_empty() {
             return Ok(None);
         }

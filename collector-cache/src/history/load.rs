@@ -7,7 +7,7 @@ use tracing::warn;
 
 use super::media_paths;
 use super::meta::HistoryRec;
-use crate::codec::Corrupt;
+use crate::codec::{Assembler, ColumnPlan, Corrupt};
 use crate::db::{CacheDb, Decoded, lock};
 use crate::error::Result;
 use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
@@ -52,49 +52,82 @@ impl CacheDb {
                 return Ok(None);
             }
         };
-        let (parts, bad) = self.read_live_events(history_key, &meta)?;
+        let schema = match meta.schema_dims() {
+            Ok(dims) => dims,
+            Err(e) => {
+                warn!(history = history_key, error = %e,
+                    "unreadable history schema; removing the history");
+                self.drop_history(history_key)?;
+                return Ok(None);
+            }
+        };
+        let (history, bad) = self.read_live_events(history_key, &meta, schema)?;
         if !bad.is_empty() {
             self.remove_corrupt_events(history_key, &mut meta, &bad)?;
         }
-        if parts.is_empty() {
-            return Ok(None);
-        }
-        let joined = Dataset::concat_over_time(&parts)?;
-        Ok(Some(in_birth_order(&meta, joined)?))
+        Ok(history)
     }
 
-    /// The live events that read back and fit the history's schema, in
-    /// order, each with its columns named as the history names them; and
-    /// the sequence numbers of those that do not read back or fit.
+    /// Reads every live event, in time order, into one dataset, each
+    /// column named as the history names it (a retired one under its
+    /// retired name); returns it with the sequence numbers of the events
+    /// that could not be read or do not fit the schema (left out).
     fn read_live_events(
         &self,
         history_key: &str,
         meta: &HistoryRec,
-    ) -> Result<(Vec<Dataset>, Vec<u64>)> {
-        let schema = meta.schema_dataset().ok();
-        let mut parts = Vec::with_capacity(meta.events.len());
+        schema: Vec<collector_core::Dim>,
+    ) -> Result<(Option<Dataset>, Vec<u64>)> {
+        let plans = meta
+            .columns
+            .iter()
+            .map(|c| ColumnPlan {
+                name: c.name.clone(),
+                var: c.var.clone(),
+                kind: c.kind,
+            })
+            .collect();
+        let mut asm = Assembler::new(schema, plans, meta.events.len())
+            .map_err(|e| self.corrupt_history(history_key, &e))?;
         let mut bad = Vec::new();
+        let mut skipped = Vec::new();
         for e in &meta.events {
             let s = e.seq;
-            let ev = self
-                .read_event(&EventKey::new(history_key, s))?
-                .and_then(|(ds, _)| {
-                    let schema = schema
-                        .as_ref()
-                        .ok_or_else(|| Corrupt("stored schema unreadable".into()))?;
-                    schema.history_compatible(&ds).map_err(Corrupt)?;
-                    Ok(ds)
-                });
-            match ev {
-                Ok(ds) => parts.push(named_as_history(history_key, meta, s, ds)?),
-                Err(e) => {
-                    warn!(history = history_key, seq = s, error = %e,
-                        "corrupt history event; removing it");
-                    bad.push(s);
-                }
+            // The column of the history that each stored column of event
+            // `s` belongs to; a column with another kind than recorded is
+            // left out.
+            let column_of = |stored: &str, kind| {
+                meta.columns
+                    .iter()
+                    .position(|c| c.holds(stored, s) && c.kind == kind)
+            };
+            // Event records are decoded in place here, in the
+            // `HistoryEvents` format (`codec::encode_event`).
+            let read = self.get_raw::<HistoryEvents, _>(&EventKey::new(history_key, s), |b| {
+                asm.push(b, s, column_of, &mut skipped)
+            })?;
+            let read = read.unwrap_or_else(|| Err(Corrupt("the event record is missing".into())));
+            if let Err(e) = read {
+                warn!(history = history_key, seq = s, error = %e,
+                    "corrupt history event; removing it");
+                bad.push(s);
+            }
+            for column in skipped.drain(..) {
+                warn!(history = history_key, seq = s, %column,
+                    "an event column the history does not record with this kind; leaving it out");
             }
         }
-        Ok((parts, bad))
+        let history = asm
+            .finish()
+            .map_err(|e| self.corrupt_history(history_key, &e))?;
+        Ok((history, bad))
+    }
+
+    fn corrupt_history(&self, history_key: &str, e: &Corrupt) -> crate::Error {
+        crate::Error::Core(collector_core::Error::Shape {
+            what: format!("history {history_key}"),
+            message: e.0.clone(),
+        })
     }
 
     /// Deletes the events `bad` and updates the metadata, in one batch.
@@ -175,52 +208,4 @@ impl CacheDb {
         }
         Ok(())
     }
-}
-
-/// Names the columns of event `seq` as the history does: each belongs to
-/// the column that held its name at that event (a retired one is renamed);
-/// a column the history does not know, or holds with another kind, is
-/// logged and left out.
-fn named_as_history(history_key: &str, meta: &HistoryRec, seq: u64, ds: Dataset) -> Result<Dataset> {
-    let target = |c: &collector_core::Column| {
-        meta.columns
-            .iter()
-            .find(|r| r.holds(&c.name, seq))
-            .filter(|r| r.kind == c.kind)
-    };
-    let untouched = ds
-        .columns()
-        .iter()
-        .all(|c| target(c).is_some_and(|r| r.name == c.name));
-    if untouched {
-        return Ok(ds);
-    }
-    let (dims, columns, attrs) = ds.into_parts();
-    let mut kept = Vec::with_capacity(columns.len());
-    for mut c in columns {
-        match target(&c) {
-            Some(r) => {
-                c.name.clone_from(&r.name);
-                kept.push(c);
-            }
-            None => warn!(history = history_key, seq, column = %c.name, kind = %c.kind,
-                "an event column the history does not record with this kind; leaving it out"),
-        }
-    }
-    Ok(Dataset::from_parts(dims, kept, attrs)?)
-}
-
-/// The columns of `ds` in the history's order of birth.
-fn in_birth_order(meta: &HistoryRec, ds: Dataset) -> Result<Dataset> {
-    let rank = |name: &str| meta.columns.iter().position(|r| r.name == name);
-    let ordered = ds
-        .columns()
-        .windows(2)
-        .all(|w| rank(&w[0].name) <= rank(&w[1].name));
-    if ordered {
-        return Ok(ds);
-    }
-    let (dims, mut columns, attrs) = ds.into_parts();
-    columns.sort_by_key(|c| rank(&c.name));
-    Ok(Dataset::from_parts(dims, columns, attrs)?)
 }

@@ -214,6 +214,11 @@ impl HistoryRec {
         Dataset::from_parts(dims, Vec::new(), BTreeMap::new()).map_err(|e| Corrupt(e.to_string()))
     }
 
+    /// The stored schema: the non-time dims.
+    pub(super) fn schema_dims(&self) -> Result<Vec<Dim>, Corrupt> {
+        codec::decode_dims(&self.schema)
+    }
+
     /// Whether `event` may join this history; what differs when not.
     pub(super) fn fits(&self, event: &Dataset) -> Result<(), String> {
         self.schema_dataset()
@@ -358,7 +363,12 @@ mod tests {
     fn timestamps_insert_in_time_order_and_labels_last() {
         let mut m = HistoryRec::fresh(0, TimeKind::Timestamp);
         for (seq, t) in [(0, 10), (1, 30)] {
-            m.insert(m.insert_position(&At::Time(t)), seq, At::Time(t), String::new());
+            m.insert(
+                m.insert_position(&At::Time(t)),
+                seq,
+                At::Time(t),
+                String::new(),
+            );
         }
         assert_eq!(m.insert_position(&At::Time(20)), 1);
         assert_eq!(m.insert_position(&At::Time(5)), 0);

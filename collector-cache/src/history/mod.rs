@@ -21,12 +21,12 @@ mod meta;
 
 use std::collections::BTreeMap;
 
-use collector_core::{Dataset, HistoryIdentity, OVER_TIME_DIM, ResultVar, Sweep, TimeKind};
 pub use collector_core::ResetPolicy;
+use collector_core::{Dataset, HistoryIdentity, OVER_TIME_DIM, ResultVar, Sweep, TimeKind};
 
+pub use self::info::{ColumnInfo, ColumnState, EventInfo, HistoryInfo, Superseded};
 pub(crate) use self::lineage::LineageRec;
 pub(crate) use self::meta::HistoryRec;
-pub use self::info::{ColumnInfo, ColumnState, EventInfo, HistoryInfo, Superseded};
 use crate::error::{Error, Result};
 
 /// Options of [`CacheDb::append_event`](crate::CacheDb::append_event).

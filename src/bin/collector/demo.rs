@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use result_collector::model::{OVER_TIME_DIM, Progress};
 use result_collector::model::HistoryOptions;
-use result_collector::{CacheDir, ResultCollector, RunOptions, TimeSrc, demo, write_html};
+use result_collector::model::{OVER_TIME_DIM, Progress};
+use result_collector::{CacheDir, ResultCollector, RunOptions, TimeSrc, demo};
 
 use crate::cli::DemoArgs;
 use crate::fmt::{plural, short};
@@ -115,13 +115,15 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
         .report
         .clone()
         .unwrap_or_else(|| collector.cache_dir().report_path(sweep.name()));
-    write_html(
-        &history,
-        &run.result.failures,
-        &report_path,
-        "collector demo",
-    )
-    .with_context(|| format!("writing the report {}", report_path.display()))?;
+    collector
+        .write_history_html(
+            &run.history_key,
+            &history,
+            &run.result.failures,
+            &report_path,
+            "collector demo",
+        )
+        .with_context(|| format!("writing the report {}", report_path.display()))?;
     out.push_str(&format!("report: {}\n", report_path.display()));
     Ok(out.into_bytes())
 }

@@ -55,7 +55,12 @@ pub fn append_notes(a: &result_collector::AppendOutcome) -> String {
             r.column, r.was, r.now, r.retired_as
         ));
     }
-    let list = |v: &[String]| v.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+    let list = |v: &[String]| {
+        v.iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if !a.columns.dormant.is_empty() {
         out.push_str(&format!(
             "dormant columns (not in this run, kept): {}\n",

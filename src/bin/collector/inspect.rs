@@ -18,6 +18,7 @@ pub fn ls(c: &ResultCollector) -> Result<Vec<u8>> {
         );
     }
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for l in &listings {
         for r in &l.results {
             rows.push(vec![
@@ -31,9 +32,20 @@ pub fn ls(c: &ResultCollector) -> Result<Vec<u8>> {
             ]);
         }
         for h in &l.histories {
+            let mut record = format!("history ({})", h.over_time_kind);
+            if let Some(s) = &h.superseded {
+                record.push_str(", superseded");
+                notes.push(format!(
+                    "history {} of sweep `{}` superseded by {}: {}\n",
+                    short(&h.key),
+                    l.name,
+                    short(&s.by),
+                    ResultCollector::superseded_changes(s)
+                ));
+            }
             rows.push(vec![
                 l.name.clone(),
-                format!("history ({})", h.over_time_kind),
+                record,
                 short(&h.key).to_string(),
                 "-".into(),
                 "-".into(),
@@ -45,7 +57,12 @@ pub fn ls(c: &ResultCollector) -> Result<Vec<u8>> {
     let header = [
         "SWEEP", "RECORD", "KEY", "COMPLETE", "CELLS", "EVENTS", "BYTES",
     ];
-    Ok(text_table(&header, &rows).into_bytes())
+    let mut out = text_table(&header, &rows);
+    if !notes.is_empty() {
+        out.push('\n');
+        out.extend(notes);
+    }
+    Ok(out.into_bytes())
 }
 
 pub fn show(c: &ResultCollector, a: &ShowArgs) -> Result<Vec<u8>> {
@@ -96,9 +113,28 @@ pub fn history(c: &ResultCollector, target: &str) -> Result<Vec<u8>> {
         plural(events),
         time.coords.kind_name()
     );
-    let (header, rows) = history_table(&ds)?;
+    let info = c.history_info(&t)?;
+    if let Some(s) = info.as_ref().and_then(|i| i.superseded.as_ref()) {
+        out.push_str(&format!(
+            "superseded: runs of sweep `{}` now append to history {} ({}); this one keeps its events\n\n",
+            t.name,
+            short(&s.by),
+            ResultCollector::superseded_changes(s)
+        ));
+    }
+    let (header, rows) = history_table(&ds, info.as_ref())?;
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&text_table(&header, &rows));
+    if let Some(info) = &info {
+        let (header, rows) = ResultCollector::columns_table(info);
+        out.push_str(&format!(
+            "\ncolumns of history {} ({}):\n",
+            short(&key),
+            rows.len()
+        ));
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        out.push_str(&text_table(&header, &rows));
+    }
     Ok(out.into_bytes())
 }
 
