@@ -1,8 +1,9 @@
 //! Reading a whole history back in one pass: each event record is decoded
-//! in place (its numeric cells stay the stored bytes) and copied straight
-//! into the history's arrays, which are laid out time-major so that each
-//! event fills one contiguous run per column. No per-event dataset is
-//! built.
+//! in place (its numeric cells stay the stored bytes, its strings are
+//! borrowed) and copied straight into the history's arrays, which are laid
+//! out time-major so that each event fills one contiguous run per column.
+//! No per-event dataset is built, and events are read in parallel (each
+//! writes its own runs).
 
 use std::collections::BTreeMap;
 
@@ -26,86 +27,218 @@ pub(crate) struct ColumnPlan {
     pub(crate) kind: ResultKind,
 }
 
+/// The cells of one column, time-major.
 enum Buf {
     F64(Vec<f64>),
     I64(Vec<i64>),
     Text(Vec<String>),
 }
 
-struct Out {
-    plan: ColumnPlan,
-    /// The attributes of the newest event holding it.
-    attrs: Option<VarAttrs>,
-    buf: Buf,
+/// The run of one column that one event fills.
+pub(crate) enum Slot<'b> {
+    F64(&'b mut [f64]),
+    I64(&'b mut [i64]),
+    Text(&'b mut [String]),
 }
 
-/// A history being read, event by event in time order.
+/// What reading one event gave, besides its cells.
+pub(crate) struct EventMeta {
+    coords: Coords,
+    time_attrs: VarAttrs,
+    attrs: BTreeMap<String, AttrValue>,
+    /// The history columns it held, with their attributes.
+    held: Vec<(usize, VarAttrs)>,
+}
+
+/// A history being read: its schema, columns and the arrays its events
+/// are read into.
 pub(crate) struct Assembler {
     schema: Vec<Dim>,
     inner: usize,
-    columns: Vec<Out>,
-    /// The `over_time` coordinates so far (their kind is the first
-    /// event's).
-    times: Option<Coords>,
     events: usize,
-    time_attrs: VarAttrs,
-    attrs: BTreeMap<String, AttrValue>,
+    plans: Vec<ColumnPlan>,
+    bufs: Vec<Buf>,
 }
 
 impl Assembler {
-    /// A reader for up to `events` events of `schema` (the non-time dims)
-    /// with `plans` as its columns.
+    /// A reader of `events` events of `schema` (the non-time dims) with
+    /// `plans` as its columns.
     pub(crate) fn new(
         schema: Vec<Dim>,
         plans: Vec<ColumnPlan>,
         events: usize,
     ) -> Result<Self, Corrupt> {
+        let overflow = || corrupt("the history's shape overflows".to_string());
         let inner = schema
             .iter()
             .try_fold(1usize, |a, d| a.checked_mul(d.len()))
-            .ok_or_else(|| corrupt("the history's shape overflows".to_string()))?;
-        let cells = inner
-            .checked_mul(events)
-            .ok_or_else(|| corrupt("the history's shape overflows".to_string()))?;
-        let columns = plans
-            .into_iter()
-            .map(|plan| {
-                // Zeroed allocations: pages are touched only when written.
-                let buf = match plan.kind.sentinel() {
-                    Sentinel::F64(_) => Buf::F64(vec![0.0; cells]),
-                    Sentinel::I64(_) => Buf::I64(vec![0; cells]),
-                    Sentinel::Text(_) => Buf::Text(Vec::with_capacity(cells)),
-                };
-                Out {
-                    plan,
-                    attrs: None,
-                    buf,
-                }
+            .ok_or_else(overflow)?;
+        let cells = inner.checked_mul(events).ok_or_else(overflow)?;
+        let bufs = plans
+            .iter()
+            .map(|p| match p.kind.sentinel() {
+                // Zeroed allocations: fresh pages are not written twice.
+                Sentinel::F64(_) => Buf::F64(vec![0.0; cells]),
+                Sentinel::I64(_) => Buf::I64(vec![0; cells]),
+                Sentinel::Text(_) => Buf::Text(vec![String::new(); cells]),
             })
             .collect();
         Ok(Assembler {
             schema,
             inner,
-            columns,
-            times: None,
-            events: 0,
-            time_attrs: VarAttrs::default(),
-            attrs: BTreeMap::new(),
+            events,
+            plans,
+            bufs,
         })
     }
 
-    /// Reads the event record `bytes` (sequence number `seq`) as the next
-    /// event. `column_of` gives the history column (an index into the
-    /// plans) of each of its columns by stored name and kind; `None` leaves
-    /// the column out (`skipped` gets its name). On an error nothing was
-    /// added.
-    pub(crate) fn push(
-        &mut self,
+    /// A reader of event records, and for each event, in order, the runs
+    /// of every column it fills.
+    pub(crate) fn parts(&mut self) -> (Reader<'_>, Vec<Vec<Slot<'_>>>) {
+        let mut per_event: Vec<Vec<Slot<'_>>> = (0..self.events)
+            .map(|_| Vec::with_capacity(self.bufs.len()))
+            .collect();
+        let inner = self.inner;
+        for buf in &mut self.bufs {
+            // `chunks_mut` needs a positive size; an empty grid has empty runs.
+            match buf {
+                Buf::F64(b) if inner > 0 => {
+                    for (e, c) in per_event.iter_mut().zip(b.chunks_mut(inner)) {
+                        e.push(Slot::F64(c));
+                    }
+                }
+                Buf::I64(b) if inner > 0 => {
+                    for (e, c) in per_event.iter_mut().zip(b.chunks_mut(inner)) {
+                        e.push(Slot::I64(c));
+                    }
+                }
+                Buf::Text(b) if inner > 0 => {
+                    for (e, c) in per_event.iter_mut().zip(b.chunks_mut(inner)) {
+                        e.push(Slot::Text(c));
+                    }
+                }
+                Buf::F64(_) => per_event
+                    .iter_mut()
+                    .for_each(|e| e.push(Slot::F64(&mut []))),
+                Buf::I64(_) => per_event
+                    .iter_mut()
+                    .for_each(|e| e.push(Slot::I64(&mut []))),
+                Buf::Text(_) => per_event
+                    .iter_mut()
+                    .for_each(|e| e.push(Slot::Text(&mut []))),
+            }
+        }
+        let reader = Reader {
+            schema: &self.schema,
+            inner,
+            plans: &self.plans,
+        };
+        (reader, per_event)
+    }
+
+    /// The history read, from each event's outcome in order (`None`: the
+    /// event could not be read; its cells are dropped). `None` when no
+    /// event was read. Columns no event held are left out.
+    pub(crate) fn finish(self, read: Vec<Option<EventMeta>>) -> Result<Option<Dataset>, Corrupt> {
+        let good: Vec<usize> = (0..read.len()).filter(|&t| read[t].is_some()).collect();
+        let events = good.len();
+        let mut metas = read.into_iter().flatten();
+        let Some(first) = metas.next() else {
+            return Ok(None);
+        };
+        let mut coords = first.coords;
+        let (mut time_attrs, mut attrs) = (first.time_attrs, first.attrs);
+        let mut col_attrs: Vec<Option<VarAttrs>> = vec![None; self.plans.len()];
+        for (i, a) in first.held {
+            col_attrs[i] = Some(a);
+        }
+        for m in metas {
+            match (&mut coords, m.coords) {
+                (Coords::Label(a), Coords::Label(b)) => a.extend(b),
+                (Coords::Time(a), Coords::Time(b)) => a.extend(b),
+                _ => return Err(corrupt("events hold different kinds of `over_time`")),
+            }
+            time_attrs = m.time_attrs;
+            attrs = m.attrs;
+            for (i, a) in m.held {
+                col_attrs[i] = Some(a);
+            }
+        }
+        let mut dims = self.schema;
+        dims.push(Dim {
+            name: OVER_TIME_DIM.to_string(),
+            coords,
+            attrs: time_attrs,
+        });
+        let shape: Vec<usize> = dims.iter().map(Dim::len).collect();
+        let all = events == self.events;
+        let inner = self.inner;
+        let mut columns = Vec::with_capacity(self.plans.len());
+        for ((plan, buf), attrs) in self.plans.into_iter().zip(self.bufs).zip(col_attrs) {
+            let Some(attrs) = attrs else {
+                continue;
+            };
+            let bad = |e: collector_core::Error| corrupt(format!("column `{}`: {e}", plan.name));
+            let data = match buf {
+                Buf::F64(b) => ColumnData::F64(
+                    time_major_array(&shape, keep(b, all, &good, inner)).map_err(bad)?,
+                ),
+                Buf::I64(b) => ColumnData::I64(
+                    time_major_array(&shape, keep(b, all, &good, inner)).map_err(bad)?,
+                ),
+                Buf::Text(b) => ColumnData::Text(
+                    time_major_array(&shape, keep(b, all, &good, inner)).map_err(bad)?,
+                ),
+            };
+            columns.push(Column {
+                name: plan.name,
+                var: plan.var,
+                kind: plan.kind,
+                attrs,
+                data,
+            });
+        }
+        Dataset::from_parts(dims, columns, attrs)
+            .map(Some)
+            .map_err(|e| corrupt(format!("inconsistent history: {e}")))
+    }
+}
+
+/// The runs of the events in `good` (all of them when `all`).
+fn keep<T: Clone>(b: Vec<T>, all: bool, good: &[usize], inner: usize) -> Vec<T> {
+    if all {
+        return b;
+    }
+    let mut out = Vec::with_capacity(good.len() * inner);
+    for &t in good {
+        out.extend_from_slice(&b[t * inner..(t + 1) * inner]);
+    }
+    out
+}
+
+/// Reads event records into their runs; shared by the threads reading.
+#[derive(Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    schema: &'a [Dim],
+    inner: usize,
+    plans: &'a [ColumnPlan],
+}
+
+impl Reader<'_> {
+    /// Reads the event record `bytes` (sequence number `seq`) into `slots`
+    /// (its runs, one per history column). `column_of` gives the history
+    /// column of each of its columns by stored name and kind; `None`
+    /// leaves the column out (`skipped` gets its name). Columns it does
+    /// not hold get their sentinel. On an error its runs are unspecified
+    /// and must be dropped.
+    pub(crate) fn read(
+        &self,
         bytes: &[u8],
         seq: u64,
+        slots: &mut [Slot<'_>],
         column_of: impl Fn(&str, ResultKind) -> Option<usize>,
         skipped: &mut Vec<String>,
-    ) -> Result<(), Corrupt> {
+    ) -> Result<EventMeta, Corrupt> {
         let p = unseal(KIND_EVENT, bytes)?;
         let r: EventRec<'_> = payload(KIND_EVENT, &p)?;
         if r.seq != seq {
@@ -117,7 +250,7 @@ impl Assembler {
         let ds = &r.dataset;
         let n = self.schema.len();
         let leading_ok =
-            ds.dims.len() == n + 1 && ds.dims[..n].iter().zip(&self.schema).all(|(a, b)| a.is(b));
+            ds.dims.len() == n + 1 && ds.dims[..n].iter().zip(self.schema).all(|(a, b)| a.is(b));
         if !leading_ok {
             return Err(corrupt(
                 "its dims or coordinates are not the history's".to_string(),
@@ -125,135 +258,65 @@ impl Assembler {
         }
         let time = &ds.dims[n];
         let coords = time.coords()?;
-        if time.name() != OVER_TIME_DIM || coords.len() != 1 {
+        if time.name() != OVER_TIME_DIM
+            || coords.len() != 1
+            || !matches!(coords, Coords::Label(_) | Coords::Time(_))
+        {
             return Err(corrupt(format!(
-                "its last dim is `{}` with {} coordinates, not one `over_time` coordinate",
+                "its last dim is `{}` with {} {} coordinates, not one `over_time` label or timestamp",
                 time.name(),
-                coords.len()
-            )));
-        }
-        let same_kind = self
-            .times
-            .as_ref()
-            .is_none_or(|t| std::mem::discriminant(t) == std::mem::discriminant(&coords));
-        if !same_kind {
-            return Err(corrupt(format!(
-                "its `over_time` holds a {}, the history's earlier events another kind",
+                coords.len(),
                 coords.kind_name()
             )));
         }
-        // Check every column before copying any.
-        let mut take: Vec<(usize, usize)> = Vec::with_capacity(ds.columns.len());
-        for (j, c) in ds.columns.iter().enumerate() {
-            let Some(i) = column_of(&c.name, c.kind) else {
+        let mut held: Vec<(usize, VarAttrs)> = Vec::with_capacity(ds.columns.len());
+        let mut filled = vec![false; self.plans.len()];
+        for c in &ds.columns {
+            let Some(i) = column_of(&c.name, c.kind).filter(|&i| i < slots.len()) else {
                 skipped.push(c.name.to_string());
                 continue;
             };
-            let len = match &c.data {
-                DataRec::F64(b) | DataRec::I64(b) => b.len() / 8,
-                DataRec::Text(v) => v.len(),
+            if filled[i] {
+                return Err(corrupt(format!("column `{}` is held twice", c.name)));
+            }
+            let ok = match (&mut slots[i], &c.data) {
+                (Slot::F64(s), DataRec::F64(b)) => copy_f64s(s, b),
+                (Slot::I64(s), DataRec::I64(b)) => copy_i64s(s, b),
+                (Slot::Text(s), DataRec::Text(v)) if v.len() == s.len() => {
+                    for (o, x) in s.iter_mut().zip(v) {
+                        o.clear();
+                        o.push_str(x);
+                    }
+                    true
+                }
+                _ => false,
             };
-            let storage_ok = matches!(
-                (&c.data, &self.columns[i].buf),
-                (DataRec::F64(_), Buf::F64(_))
-                    | (DataRec::I64(_), Buf::I64(_))
-                    | (DataRec::Text(_), Buf::Text(_))
-            );
-            if !storage_ok || len != self.inner || take.iter().any(|(k, _)| *k == i) {
+            if !ok {
                 return Err(corrupt(format!(
-                    "column `{}` does not fit the history ({len} cells, {} per event)",
+                    "column `{}` does not fit the history ({} cells per event)",
                     c.name, self.inner
                 )));
             }
-            take.push((i, j));
+            filled[i] = true;
+            held.push((i, c.attrs.to_attrs()));
         }
-        let t = self.events;
-        let range = t * self.inner..(t + 1) * self.inner;
-        for (i, out) in self.columns.iter_mut().enumerate() {
-            let src = take
-                .iter()
-                .find(|(k, _)| *k == i)
-                .map(|(_, j)| &ds.columns[*j]);
-            let fill = out.plan.kind.sentinel();
-            match (&mut out.buf, src.map(|c| &c.data), fill) {
-                (Buf::F64(b), Some(DataRec::F64(bytes)), _) => {
-                    copy_f64s(&mut b[range.clone()], bytes);
-                }
-                (Buf::I64(b), Some(DataRec::I64(bytes)), _) => {
-                    copy_i64s(&mut b[range.clone()], bytes);
-                }
-                (Buf::Text(b), Some(DataRec::Text(v)), _) => {
-                    b.extend(v.iter().map(|s| s.to_string()));
-                }
-                (Buf::F64(b), _, Sentinel::F64(x)) => b[range.clone()].fill(x),
-                (Buf::I64(b), _, Sentinel::I64(x)) => b[range.clone()].fill(x),
-                (Buf::Text(b), _, Sentinel::Text(x)) => {
-                    b.extend(std::iter::repeat_n(x, self.inner).map(str::to_string));
-                }
-                // A buffer is made from its plan's sentinel: never reached.
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if filled[i] {
+                continue;
+            }
+            match (slot, self.plans[i].kind.sentinel()) {
+                (Slot::F64(s), Sentinel::F64(x)) => s.fill(x),
+                (Slot::I64(s), Sentinel::I64(x)) => s.fill(x),
+                (Slot::Text(s), Sentinel::Text(x)) => s.iter_mut().for_each(|o| x.clone_into(o)),
+                // Slots are made from their plan's sentinel: never reached.
                 _ => {}
             }
-            if let Some(c) = src {
-                out.attrs = Some(c.attrs.clone().into_owned());
-            }
         }
-        match (&mut self.times, coords) {
-            (None, c) => self.times = Some(c),
-            (Some(Coords::Label(a)), Coords::Label(b)) => a.extend(b),
-            (Some(Coords::Time(a)), Coords::Time(b)) => a.extend(b),
-            // Checked above, and only labels and timestamps pass
-            // `TimeKind`: other kinds are refused when appended.
-            (Some(_), _) => {}
-        }
-        self.events += 1;
-        self.time_attrs = time.attrs().clone();
-        self.attrs = ds.attrs.clone().into_owned();
-        Ok(())
-    }
-
-    /// The history read: `None` when no event was added. Columns no event
-    /// held are left out.
-    pub(crate) fn finish(self) -> Result<Option<Dataset>, Corrupt> {
-        let events = self.events;
-        let Some(coords) = self.times else {
-            return Ok(None);
-        };
-        let mut dims = self.schema;
-        dims.push(Dim {
-            name: OVER_TIME_DIM.to_string(),
+        Ok(EventMeta {
             coords,
-            attrs: self.time_attrs,
-        });
-        let shape: Vec<usize> = dims.iter().map(Dim::len).collect();
-        let cells = self.inner * events;
-        let mut columns = Vec::with_capacity(self.columns.len());
-        for out in self.columns {
-            let Some(attrs) = out.attrs else {
-                continue;
-            };
-            let bad =
-                |e: collector_core::Error| corrupt(format!("column `{}`: {e}", out.plan.name));
-            let data = match out.buf {
-                Buf::F64(mut b) => {
-                    b.truncate(cells);
-                    ColumnData::F64(time_major_array(&shape, b).map_err(bad)?)
-                }
-                Buf::I64(mut b) => {
-                    b.truncate(cells);
-                    ColumnData::I64(time_major_array(&shape, b).map_err(bad)?)
-                }
-                Buf::Text(b) => ColumnData::Text(time_major_array(&shape, b).map_err(bad)?),
-            };
-            columns.push(Column {
-                name: out.plan.name,
-                var: out.plan.var,
-                kind: out.plan.kind,
-                attrs,
-                data,
-            });
-        }
-        Dataset::from_parts(dims, columns, self.attrs)
-            .map(Some)
-            .map_err(|e| corrupt(format!("inconsistent history: {e}")))
+            time_attrs: time.attrs(),
+            attrs: ds.attrs.clone().into_owned(),
+            held,
+        })
     }
 }

@@ -121,12 +121,44 @@ impl<'a> CoordsRec<'a> {
     }
 }
 
+/// [`VarAttrs`] as stored: the same fields, borrowed from the stored bytes
+/// when read.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AttrsRec<'a> {
+    #[serde(borrow)]
+    long_name: Cow<'a, str>,
+    #[serde(borrow)]
+    units: Cow<'a, str>,
+    #[serde(borrow)]
+    description: Cow<'a, str>,
+}
+
+impl<'a> AttrsRec<'a> {
+    fn encode(a: &'a VarAttrs) -> Self {
+        AttrsRec {
+            long_name: Cow::Borrowed(&a.long_name),
+            units: Cow::Borrowed(&a.units),
+            description: Cow::Borrowed(&a.description),
+        }
+    }
+
+    /// The attributes, owned.
+    pub(crate) fn to_attrs(&self) -> VarAttrs {
+        VarAttrs {
+            long_name: self.long_name.to_string(),
+            units: self.units.to_string(),
+            description: self.description.to_string(),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub(crate) struct DimRec<'a> {
     name: Cow<'a, str>,
     #[serde(borrow)]
     coords: CoordsRec<'a>,
-    attrs: Cow<'a, VarAttrs>,
+    #[serde(borrow)]
+    attrs: AttrsRec<'a>,
 }
 
 impl DimRec<'_> {
@@ -142,8 +174,8 @@ impl DimRec<'_> {
     }
 
     /// The attributes.
-    pub(crate) fn attrs(&self) -> &VarAttrs {
-        &self.attrs
+    pub(crate) fn attrs(&self) -> VarAttrs {
+        self.attrs.to_attrs()
     }
 
     /// The coordinates, decoded.
@@ -219,7 +251,7 @@ impl<'a> DimRec<'a> {
         DimRec {
             name: Cow::Borrowed(&d.name),
             coords: CoordsRec::encode(&d.coords),
-            attrs: Cow::Borrowed(&d.attrs),
+            attrs: AttrsRec::encode(&d.attrs),
         }
     }
 
@@ -227,8 +259,8 @@ impl<'a> DimRec<'a> {
         let what = format!("coordinates of dim `{}`", self.name);
         Ok(Dim {
             coords: self.coords.decode(&what)?,
+            attrs: self.attrs.to_attrs(),
             name: self.name.into_owned(),
-            attrs: self.attrs.into_owned(),
         })
     }
 }
@@ -245,7 +277,8 @@ pub(crate) struct ColumnRec<'a> {
     pub(crate) name: Cow<'a, str>,
     pub(crate) var: Cow<'a, str>,
     pub(crate) kind: ResultKind,
-    pub(crate) attrs: Cow<'a, VarAttrs>,
+    #[serde(borrow)]
+    pub(crate) attrs: AttrsRec<'a>,
     #[serde(borrow)]
     pub(crate) data: DataRec<'a>,
 }
@@ -300,7 +333,7 @@ impl<'a> DatasetRec<'a> {
                     name: Cow::Borrowed(&c.name),
                     var: Cow::Borrowed(&c.var),
                     kind: c.kind,
-                    attrs: Cow::Borrowed(&c.attrs),
+                    attrs: AttrsRec::encode(&c.attrs),
                     data,
                 }
             })
@@ -340,7 +373,7 @@ impl<'a> DatasetRec<'a> {
                 name: c.name.into_owned(),
                 var: c.var.into_owned(),
                 kind: c.kind,
-                attrs: c.attrs.into_owned(),
+                attrs: c.attrs.to_attrs(),
                 data,
             });
         }

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use collector_core::{Dataset, Dim, RunStats, SampleFailure, SweepResult};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::assemble::{Assembler, ColumnPlan};
+pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};

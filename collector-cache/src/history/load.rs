@@ -7,10 +7,16 @@ use tracing::warn;
 
 use super::media_paths;
 use super::meta::HistoryRec;
-use crate::codec::{Assembler, ColumnPlan, Corrupt};
+use rayon::prelude::*;
+
+use crate::codec::{Assembler, ColumnPlan, Corrupt, EventMeta};
 use crate::db::{CacheDb, Decoded, lock};
 use crate::error::Result;
 use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
+
+/// One event read: what it gave (or why it could not be read), and the
+/// columns it held that the history does not record with that kind.
+type EventRead = (Result<EventMeta, Corrupt>, Vec<String>);
 
 impl CacheDb {
     /// Reads one event and its stored size; `Err(Corrupt)` when it is
@@ -89,36 +95,53 @@ impl CacheDb {
             .collect();
         let mut asm = Assembler::new(schema, plans, meta.events.len())
             .map_err(|e| self.corrupt_history(history_key, &e))?;
+        let (reader, slots) = asm.parts();
+        // Events are read in parallel, each into its own runs.
+        let outcomes: Vec<Result<EventRead>> = slots
+            .into_par_iter()
+            .zip(meta.events.par_iter())
+            .map(|(mut slots, e)| {
+                let s = e.seq;
+                // The column of the history that each stored column of
+                // event `s` belongs to; a column with another kind than
+                // recorded is left out.
+                let column_of = |stored: &str, kind| {
+                    meta.columns
+                        .iter()
+                        .position(|c| c.holds(stored, s) && c.kind == kind)
+                };
+                let mut skipped = Vec::new();
+                // Event records are decoded in place here, in the
+                // `HistoryEvents` format (`codec::encode_event`).
+                let read = self
+                    .get_raw::<HistoryEvents, _>(&EventKey::new(history_key, s), |b| {
+                        reader.read(b, s, &mut slots, column_of, &mut skipped)
+                    })?;
+                let read =
+                    read.unwrap_or_else(|| Err(Corrupt("the event record is missing".into())));
+                Ok((read, skipped))
+            })
+            .collect();
+        let mut read = Vec::with_capacity(outcomes.len());
         let mut bad = Vec::new();
-        let mut skipped = Vec::new();
-        for e in &meta.events {
-            let s = e.seq;
-            // The column of the history that each stored column of event
-            // `s` belongs to; a column with another kind than recorded is
-            // left out.
-            let column_of = |stored: &str, kind| {
-                meta.columns
-                    .iter()
-                    .position(|c| c.holds(stored, s) && c.kind == kind)
-            };
-            // Event records are decoded in place here, in the
-            // `HistoryEvents` format (`codec::encode_event`).
-            let read = self.get_raw::<HistoryEvents, _>(&EventKey::new(history_key, s), |b| {
-                asm.push(b, s, column_of, &mut skipped)
-            })?;
-            let read = read.unwrap_or_else(|| Err(Corrupt("the event record is missing".into())));
-            if let Err(e) = read {
-                warn!(history = history_key, seq = s, error = %e,
-                    "corrupt history event; removing it");
-                bad.push(s);
-            }
-            for column in skipped.drain(..) {
-                warn!(history = history_key, seq = s, %column,
+        for (e, outcome) in meta.events.iter().zip(outcomes) {
+            let (r, skipped) = outcome?;
+            for column in skipped {
+                warn!(history = history_key, seq = e.seq, %column,
                     "an event column the history does not record with this kind; leaving it out");
+            }
+            match r {
+                Ok(m) => read.push(Some(m)),
+                Err(err) => {
+                    warn!(history = history_key, seq = e.seq, error = %err,
+                        "corrupt history event; removing it");
+                    bad.push(e.seq);
+                    read.push(None);
+                }
             }
         }
         let history = asm
-            .finish()
+            .finish(read)
             .map_err(|e| self.corrupt_history(history_key, &e))?;
         Ok((history, bad))
     }
