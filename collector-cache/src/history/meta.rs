@@ -397,6 +397,54 @@ mod tests {
         assert!(!m.columns[0].holds("t", 1));
     }
 
+    /// The metadata of a history of two events: golden bytes of the
+    /// on-disk format (a change here is a format change).
+    fn golden_meta() -> HistoryRec {
+        let mut m = history(&["a", "b"]);
+        m.sweep = "g".into();
+        m.events[1].version = "v2".into();
+        m.columns.push(ColumnRec {
+            name: "t".into(),
+            stored: "t".into(),
+            var: "t".into(),
+            kind: ResultKind::Float,
+            units: "s".into(),
+            meaning: 1,
+            born: 0,
+            last: 1,
+            retired: None,
+        });
+        m.plan_aging(&BTreeMap::from([("t".to_string(), 1)]));
+        m.bytes = 7;
+        m.updated_at_ms = 9;
+        m
+    }
+
+    /// Two label events (the first with `t` aged), column `t` (float, s,
+    /// meaning 1), no identity.
+    const GOLDEN_META: &str = concat!(
+        "83a6666f726d617402a46b696e64ac686973746f72792d6d657461a77061796c6f6164c4f78aa573",
+        "77656570a167a86964656e74697479c0a974696d655f6b696e64a56c6162656ca6736368656d61c4",
+        "00a7636f6c756d6e739189a46e616d65a174a673746f726564a174a3766172a174a46b696e64a546",
+        "6c6f6174a5756e697473a173a76d65616e696e6701a4626f726e00a46c61737401a7726574697265",
+        "64c0a66576656e74739284a373657100a2617481a54c6162656ca161a776657273696f6ea0a46167",
+        "6564910084a373657101a2617481a54c6162656ca162a776657273696f6ea27632a46167656490a9",
+        "616765645f7661727391a174a86e6578745f73657102a5627974657307ad757064617465645f6174",
+        "5f6d7309",
+    );
+
+    #[test]
+    fn metadata_bytes_are_pinned() {
+        let m = golden_meta();
+        let bytes = HistoryMeta::encode("h", &m).unwrap().to_vec();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, GOLDEN_META, "the history metadata encoding changed");
+        let back = HistoryMeta::decode(&bytes).unwrap();
+        assert_eq!(back.events, m.events);
+        assert_eq!(back.columns, m.columns);
+        assert_eq!(back.aged_vars, ["t"]);
+    }
+
     #[test]
     fn a_bad_time_kind_is_corrupt() {
         let m = history(&["a"]);
