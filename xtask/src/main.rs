@@ -51,11 +51,29 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace root: found from the current directory at run time, not
+/// baked in at compile time. One target directory serves several checkouts
+/// (CI clones this repository and keeps `CARGO_TARGET_DIR`), and cargo may
+/// run an `xtask` binary last built for another checkout: a baked-in path
+/// would then check that other tree.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| root_from(&cwd))
+        .or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf)
+        })
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The nearest ancestor of `dir` (itself included) holding this
+/// workspace: a `Cargo.toml` beside an `xtask/Cargo.toml`.
+fn root_from(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join("Cargo.toml").is_file() && d.join("xtask").join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
 }
 
 fn cargo() -> Command {
@@ -132,4 +150,28 @@ fn bench(rest: &[String]) -> Result<()> {
     let mut c = cargo();
     c.args(["bench", "--workspace"]).args(rest);
     run(c, "cargo bench")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn the_root_is_found_from_any_directory_of_the_checkout() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("checkout");
+        std::fs::create_dir_all(root.join("xtask")).unwrap();
+        std::fs::create_dir_all(root.join("collector-core/src")).unwrap();
+        std::fs::write(root.join("Cargo.toml"), "[workspace]").unwrap();
+        std::fs::write(root.join("xtask/Cargo.toml"), "[package]").unwrap();
+        // A crate's own manifest is not the root.
+        std::fs::write(root.join("collector-core/Cargo.toml"), "[package]").unwrap();
+        assert_eq!(root_from(&root), Some(root.clone()));
+        assert_eq!(
+            root_from(&root.join("collector-core/src")),
+            Some(root.clone())
+        );
+        assert_eq!(root_from(t.path()), None);
+    }
 }

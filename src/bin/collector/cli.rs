@@ -72,7 +72,7 @@ pub struct DemoArgs {
     pub clear_history: bool,
     /// When the history cannot be continued (inputs changed, a column changed kind, units or meaning): warn and start afresh, error and write nothing, or ignore.
     #[arg(long, value_name = "POLICY", default_value = "warn", value_parser = parse_policy)]
-    pub reset_policy: result_collector::cache::ResetPolicy,
+    pub reset_policy: result_collector::ResetPolicy,
     /// Take a complete cached result instead of running the jobs (a hit adds no history event).
     #[arg(long)]
     pub use_cache: bool,
@@ -144,7 +144,7 @@ pub struct GcArgs {
     pub grace_secs: u64,
 }
 
-fn parse_policy(s: &str) -> Result<result_collector::cache::ResetPolicy, String> {
+fn parse_policy(s: &str) -> Result<result_collector::ResetPolicy, String> {
     s.parse()
 }
 
