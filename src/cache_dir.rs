@@ -8,7 +8,7 @@ use collector_cache::CacheDb;
 ///
 /// | path | what |
 /// |---|---|
-/// | `db/` | the RocksDB database: results, their index, histories, the format version |
+/// | `db/` | the RocksDB database: results, their index, histories, the lineage of each sweep name, the format version |
 /// | `media/` | files named by results (`media/<kind>/<variable>/<job key>/…`, blobs in `media/blob/`) |
 /// | `reports/` | HTML reports |
 ///

@@ -125,6 +125,14 @@ impl ResultCollector {
         self
     }
 
+    /// Bytes of stored blocks the cache keeps in memory for reads
+    /// (default [`collector_cache::DEFAULT_BLOCK_CACHE_BYTES`]); a history
+    /// read often should fit.
+    pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
+        self.options.block_cache_bytes = Some(bytes);
+        self
+    }
+
     /// What to do when a run does not fit its stored history.
     pub fn reset_policy(mut self, policy: ResetPolicy) -> Self {
         self.reset_policy = policy;

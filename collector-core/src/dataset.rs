@@ -568,10 +568,12 @@ impl Dataset {
                 .map(|d| d.coords.kind_name())
         };
         if tk(self) != tk(other) {
+            let name =
+                |k: Option<&str>| k.map_or_else(|| "no over_time".to_string(), |k| format!("{k}s"));
             return Err(format!(
-                "over_time kinds differ: {:?} vs {:?}",
-                tk(self),
-                tk(other)
+                "over_time kinds differ: the history holds {}, the run {}",
+                name(tk(self)),
+                name(tk(other))
             ));
         }
         Ok(())

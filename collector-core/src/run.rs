@@ -59,8 +59,10 @@ pub struct RunOptions {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryOptions {
-    /// Keep only the newest N events (this run's included); the older ones
-    /// are deleted with the append. `None` keeps every event.
+    /// Keep at most N events: this run's, and the newest N - 1 others (by
+    /// time order); the rest are deleted with the append. This run's event
+    /// is always kept, even when its timestamp is older than the others'.
+    /// `None` keeps every event.
     pub max_time_events: Option<usize>,
     /// Drop every stored event of this history first (a reported reset).
     pub clear_history: bool,

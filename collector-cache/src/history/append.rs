@@ -437,7 +437,7 @@ impl<'a> Append<'a> {
         };
         let keep = n.max(1);
         while meta.events.len() > keep {
-            let i = usize::from(meta.events[0].seq == seq);
+            let i = usize::from(meta.events.get(0).seq == seq);
             let old = meta.events.remove(i);
             self.delete_event(meta, old.seq)?;
         }

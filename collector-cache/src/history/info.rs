@@ -138,8 +138,8 @@ impl CacheDb {
                 .iter()
                 .map(|e| EventInfo {
                     seq: e.seq,
-                    at: e.at.text(),
-                    version: e.version.clone(),
+                    at: e.at.to_owned().text(),
+                    version: e.version.to_string(),
                 })
                 .collect(),
             columns: m.columns.iter().map(|c| column_info(&m, c)).collect(),

@@ -96,12 +96,12 @@ impl CacheDb {
         let mut asm = Assembler::new(schema, plans, meta.events.len())
             .map_err(|e| self.corrupt_history(history_key, &e))?;
         let (reader, slots) = asm.parts();
+        let seqs: Vec<u64> = meta.events.iter().map(|e| e.seq).collect();
         // Events are read in parallel, each into its own runs.
         let outcomes: Vec<Result<EventRead>> = slots
             .into_par_iter()
-            .zip(meta.events.par_iter())
-            .map(|(mut slots, e)| {
-                let s = e.seq;
+            .zip(seqs.par_iter())
+            .map(|(mut slots, &s)| {
                 // The column of the history that each stored column of
                 // event `s` belongs to; a column with another kind than
                 // recorded is left out.
@@ -124,18 +124,18 @@ impl CacheDb {
             .collect();
         let mut read = Vec::with_capacity(outcomes.len());
         let mut bad = Vec::new();
-        for (e, outcome) in meta.events.iter().zip(outcomes) {
+        for (&seq, outcome) in seqs.iter().zip(outcomes) {
             let (r, skipped) = outcome?;
             for column in skipped {
-                warn!(history = history_key, seq = e.seq, %column,
+                warn!(history = history_key, seq, %column,
                     "an event column the history does not record with this kind; leaving it out");
             }
             match r {
                 Ok(m) => read.push(Some(m)),
                 Err(err) => {
-                    warn!(history = history_key, seq = e.seq, error = %err,
+                    warn!(history = history_key, seq, error = %err,
                         "corrupt history event; removing it");
-                    bad.push(e.seq);
+                    bad.push(seq);
                     read.push(None);
                 }
             }

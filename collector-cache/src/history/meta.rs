@@ -8,6 +8,7 @@ use collector_core::{
 };
 use serde::{Deserialize, Serialize};
 
+pub(crate) use super::events::{EventRec, PackedEvents};
 use crate::codec::{self, Corrupt};
 use crate::error::Result;
 
@@ -32,8 +33,10 @@ pub(crate) struct HistoryRec {
     /// columns stay (their values do).
     pub(crate) columns: Vec<ColumnRec>,
     /// The live events, in time order: by timestamp, or for labels in the
-    /// order each label was first appended.
-    pub(crate) events: Vec<EventRec>,
+    /// order each label was first appended. Packed: the list is read and
+    /// written on every append, so it must cost little per event.
+    #[serde(with = "packed")]
+    pub(crate) events: PackedEvents,
     /// The variables named by [`EventRec::aged`].
     aged_vars: Vec<String>,
     /// The sequence number of the next event record.
@@ -43,23 +46,8 @@ pub(crate) struct HistoryRec {
     pub(super) updated_at_ms: u64,
 }
 
-/// One live event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct EventRec {
-    /// The sequence number of its record (the order of appends).
-    pub(crate) seq: u64,
-    /// Its `over_time` coordinate.
-    pub(crate) at: At,
-    /// The code version that produced it ("" when the sweep declared
-    /// none).
-    pub(crate) version: String,
-    /// Indices into `aged_vars`: the variables whose cells in this event
-    /// were set to the sentinel by a per-variable limit.
-    aged: Vec<u32>,
-}
-
 /// An event's `over_time` coordinate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum At {
     /// A timestamp, nanoseconds since the epoch.
     Time(i64),
@@ -131,6 +119,23 @@ pub(crate) fn identity_text(kind: ResultKind, units: &str, meaning: u32) -> Stri
     format!("{kind}, {units}, meaning version {meaning}")
 }
 
+/// The live events on disk: one MessagePack `bin` holding the packed list
+/// (see [`PackedEvents`]).
+mod packed {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    use super::PackedEvents;
+
+    pub(super) fn serialize<S: Serializer>(events: &PackedEvents, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(events.as_bytes())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PackedEvents, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        PackedEvents::from_bytes(bytes.into_vec()).map_err(D::Error::custom)
+    }
+}
+
 /// [`TimeKind`] on disk: its name, a MessagePack string.
 mod time_kind_name {
     use collector_core::TimeKind;
@@ -150,7 +155,7 @@ impl HistoryRec {
     /// `next_seq`, coordinates of the history's kind, aged indices in
     /// range.
     pub(crate) fn checked(self) -> Result<Self, Corrupt> {
-        let mut seqs: Vec<u64> = self.events.iter().map(|e| e.seq).collect();
+        let mut seqs: Vec<u64> = (0..self.events.len()).map(|i| self.events.seq(i)).collect();
         seqs.sort_unstable();
         if seqs.windows(2).any(|w| w[0] == w[1]) || seqs.last().is_some_and(|&s| s >= self.next_seq)
         {
@@ -159,24 +164,14 @@ impl HistoryRec {
                 self.next_seq
             )));
         }
-        let kind_ok = |e: &EventRec| {
-            matches!(
-                (&e.at, self.time_kind),
-                (At::Time(_), TimeKind::Timestamp) | (At::Label(_), TimeKind::Label)
-            )
-        };
-        if !self.events.iter().all(kind_ok) {
+        if !self.events.all_times(self.time_kind == TimeKind::Timestamp) {
             return Err(Corrupt(format!(
                 "an event coordinate is not a {}",
                 self.time_kind.name()
             )));
         }
-        let n = self.aged_vars.len();
-        if self
-            .events
-            .iter()
-            .any(|e| e.aged.iter().any(|&i| i as usize >= n))
-        {
+        let n = u32::try_from(self.aged_vars.len()).unwrap_or(u32::MAX);
+        if self.events.iter().any(|e| e.aged().any(|i| i >= n)) {
             return Err(Corrupt(format!("an aged variable index is past {n}")));
         }
         Ok(self)
@@ -190,7 +185,7 @@ impl HistoryRec {
             time_kind,
             schema: Vec::new(),
             columns: Vec::new(),
-            events: Vec::new(),
+            events: PackedEvents::default(),
             aged_vars: Vec::new(),
             next_seq,
             bytes: 0,
@@ -265,25 +260,20 @@ impl HistoryRec {
 
     /// The position of the live event at `at`, if any.
     pub(super) fn position_of(&self, at: &At) -> Option<usize> {
-        self.events.iter().position(|e| e.at == *at)
+        self.events.position_of(at)
     }
 
     /// Where a new event at `at` goes: after every timestamp not later than
     /// it; a label goes last.
     pub(super) fn insert_position(&self, at: &At) -> usize {
-        match at {
-            At::Time(t) => self
-                .events
-                .partition_point(|e| matches!(e.at, At::Time(u) if u <= *t)),
-            At::Label(_) => self.events.len(),
-        }
+        self.events.insert_position(at)
     }
 
     /// Inserts the record of a new event at `pos`.
     pub(super) fn insert(&mut self, pos: usize, seq: u64, at: At, version: String) {
         self.events.insert(
             pos,
-            EventRec {
+            &EventRec {
                 seq,
                 at,
                 version,
@@ -311,10 +301,12 @@ impl HistoryRec {
                 }
             };
             let idx = u32::try_from(idx).unwrap_or(u32::MAX);
-            for e in &mut self.events[..past] {
-                if !e.aged.contains(&idx) {
-                    e.aged.push(idx);
-                    plan.entry(e.seq).or_default().push(var.clone());
+            for i in 0..past {
+                let e = self.events.get(i);
+                if !e.is_aged(idx) {
+                    let seq = e.seq;
+                    self.events.set_aged(i, idx);
+                    plan.entry(seq).or_default().push(var.clone());
                 }
             }
         }
@@ -330,6 +322,13 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use crate::schema::{Family, HistoryMeta};
+
+    /// Changes event `i` in place.
+    fn edit(m: &mut HistoryRec, i: usize, f: impl FnOnce(&mut EventRec)) {
+        let mut e = m.events.remove(i);
+        f(&mut e);
+        m.events.insert(i, &e);
+    }
 
     fn history(labels: &[&str]) -> HistoryRec {
         let mut m = HistoryRec::fresh(0, TimeKind::Label);
@@ -402,7 +401,7 @@ mod tests {
     fn golden_meta() -> HistoryRec {
         let mut m = history(&["a", "b"]);
         m.sweep = "g".into();
-        m.events[1].version = "v2".into();
+        edit(&mut m, 1, |e| e.version = "v2".into());
         m.columns.push(ColumnRec {
             name: "t".into(),
             stored: "t".into(),
@@ -423,14 +422,13 @@ mod tests {
     /// Two label events (the first with `t` aged), column `t` (float, s,
     /// meaning 1), no identity.
     const GOLDEN_META: &str = concat!(
-        "83a6666f726d617402a46b696e64ac686973746f72792d6d657461a77061796c6f6164c4f78aa573",
+        "83a6666f726d617402a46b696e64ac686973746f72792d6d657461a77061796c6f6164c4e58aa573",
         "77656570a167a86964656e74697479c0a974696d655f6b696e64a56c6162656ca6736368656d61c4",
         "00a7636f6c756d6e739189a46e616d65a174a673746f726564a174a3766172a174a46b696e64a546",
         "6c6f6174a5756e697473a173a76d65616e696e6701a4626f726e00a46c61737401a7726574697265",
-        "64c0a66576656e74739284a373657100a2617481a54c6162656ca161a776657273696f6ea0a46167",
-        "6564910084a373657101a2617481a54c6162656ca162a776657273696f6ea27632a46167656490a9",
-        "616765645f7661727391a174a86e6578745f73657102a5627974657307ad757064617465645f6174",
-        "5f6d7309",
+        "64c0a66576656e7473c4320000000000000000010100000061000000000100000000000000010000",
+        "000000000001010000006202000000763200000000a9616765645f7661727391a174a86e6578745f",
+        "73657102a5627974657307ad757064617465645f61745f6d7309",
     );
 
     #[test]
@@ -443,6 +441,23 @@ mod tests {
         assert_eq!(back.events, m.events);
         assert_eq!(back.columns, m.columns);
         assert_eq!(back.aged_vars, ["t"]);
+    }
+
+    #[test]
+    fn packed_events_cut_short_or_mistagged_are_corrupt() {
+        let m = golden_meta();
+        let bytes = HistoryMeta::encode("h", &m).unwrap().to_vec();
+        // The packed list is the `bin` after the `events` key.
+        let key = bytes.windows(6).position(|w| w == b"events").unwrap() + 6;
+        assert_eq!(bytes[key], 0xc4, "a bin 8");
+        let start = key + 2;
+        let mut tagged = bytes.clone();
+        tagged[start + 8] = 7; // the first coordinate tag
+        let e = HistoryMeta::decode(&tagged).unwrap_err();
+        assert!(e.0.contains("unknown coordinate tag 7"), "{e}");
+        let mut short = bytes.clone();
+        short[key + 1] -= 3; // the bin claims 3 bytes fewer: the list is cut
+        assert!(HistoryMeta::decode(&short).is_err());
     }
 
     #[test]
@@ -464,12 +479,12 @@ mod tests {
         };
         let mut m = history(&["a", "b"]);
         assert!(roundtrip(&m).is_ok());
-        m.events[1].seq = 0;
+        edit(&mut m, 1, |e| e.seq = 0);
         assert!(roundtrip(&m).unwrap_err().0.contains("not unique"));
-        m.events[1].seq = 5;
+        edit(&mut m, 1, |e| e.seq = 5);
         assert!(roundtrip(&m).is_err());
         let mut m = history(&["a"]);
-        m.events[0].at = At::Time(1);
+        edit(&mut m, 0, |e| e.at = At::Time(1));
         assert!(roundtrip(&m).unwrap_err().0.contains("not a label"));
     }
 }

@@ -14,6 +14,7 @@
 //! one starts, so loading never fails because a column changed.
 
 mod append;
+mod events;
 mod info;
 mod lineage;
 mod load;
@@ -34,8 +35,10 @@ use crate::error::{Error, Result};
 pub struct AppendOptions {
     /// Drop every stored event first and start the series afresh.
     pub clear_history: bool,
-    /// Keep only the newest N events (the new one included); older event
-    /// records are deleted in the same batch. `Some(0)` keeps the new one.
+    /// Keep at most N events: the new one, and the newest N - 1 others in
+    /// time order (the new one is kept even when it is the oldest); the
+    /// other records are deleted in the same batch. `Some(0)` keeps the new
+    /// one.
     pub max_time_events: Option<usize>,
     /// Per result variable (by variable name, see
     /// `ResultVar::max_time_events_value`): keep that variable's cells only

@@ -102,9 +102,13 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
             .ok_or_else(|| anyhow!("the demo sweep keeps history, but none is stored"))?,
     };
     let events = history.dim(OVER_TIME_DIM).map(|d| d.len()).unwrap_or(0);
-    let added = match &run.no_event {
-        None => "one added by this run".to_string(),
-        Some(why) => format!("none added: {why}"),
+    let replaced = run.history.as_ref().and_then(|h| h.append.replaced);
+    let added = match (&run.no_event, replaced) {
+        (None, Some(seq)) => {
+            format!("this run's event replaced event {seq}, which had the same label or timestamp")
+        }
+        (None, None) => "one added by this run".to_string(),
+        (Some(why), _) => format!("none added: {why}"),
     };
     out.push_str(&format!(
         "history: {events} event{} (history key {}; {added})\n",
