@@ -158,8 +158,8 @@ impl ResultCollector {
     /// order of birth): `NAME`, `KIND`, `UNITS`, `MEANING` (version),
     /// `BORN` (its first event: the event's label or time while that event
     /// is stored, else `event <seq>` and why it is not shown) and `STATE` (`live`,
-    /// `dormant since <event>` or `dormant (last in <event>)`, `retired at
-    /// <event>, now `<successor>``). Returns the header and the rows, for
+    /// `dormant since <event>` or `dormant (last in <event>)`, or `retired
+    /// at <event>, now <successor>`). Returns the header and the rows, for
     /// a text table or the HTML report.
     pub fn columns_table(info: &HistoryInfo) -> (Vec<String>, Vec<Vec<String>>) {
         let header = ["NAME", "KIND", "UNITS", "MEANING", "BORN", "STATE"]
