@@ -232,8 +232,9 @@ impl ResultCollector {
         }
         let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
         let append = self.append_options(sweep, &opts.history);
-        if sweep.over_time() {
-            // Refused here, nothing (not even the result) is written.
+        // Only the error policy refuses an append: then it is asked first,
+        // so that a refusal writes nothing (not even the result).
+        if sweep.over_time() && append.reset_policy == ResetPolicy::Error {
             db.check_append(&hkey, &result.dataset, &append)?;
         }
         let stopped = collector_core::run_sweep(&mut result, opts, worker).err();
