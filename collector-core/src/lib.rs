@@ -40,6 +40,7 @@ mod jobs;
 mod keys;
 mod lineage;
 pub mod reduce;
+pub mod regress;
 mod result;
 mod run;
 mod sweep;
