@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use crate::run;
 
 /// A fresh, empty directory under the system temp dir.
-fn fresh_dir(what: &str) -> Result<PathBuf> {
+pub(crate) fn fresh_dir(what: &str) -> Result<PathBuf> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -29,7 +29,7 @@ fn cargo(root: &Path) -> Command {
 }
 
 /// Whether `program args…` starts and exits with success, quietly.
-fn works(program: &str, args: &[&str]) -> bool {
+pub(crate) fn works(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
         .stdin(Stdio::null())

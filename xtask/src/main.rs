@@ -7,7 +7,9 @@
 //! - `setup`: installs what a fresh machine lacks (libclang-dev for RocksDB's
 //!   bindings, libnetcdf-dev for the netCDF export);
 //! - `xarray-check`: the netCDF export read back by Python's xarray;
-//! - `screenshot`: the HTML reports rendered by headless Chromium.
+//! - `screenshot`: the HTML reports rendered by headless Chromium;
+//! - `regression-check`: our regression detector against the seed's
+//!   (bencher's `regression.py`) on generated histories.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +18,7 @@ use anyhow::{Context, Result, bail};
 
 mod checks;
 mod layering;
+mod regression;
 mod setup;
 
 use setup::setup;
@@ -34,13 +37,14 @@ fn main() -> Result<()> {
             setup()?;
             checks::xarray_check(&root())
         }
+        "regression-check" => regression::regression_check(),
         "screenshot" => {
             setup()?;
             checks::screenshot(&root())
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, layering, tests, clippy and tests with --no-default-features, rustdoc -D warnings\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/"
+                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, layering, tests, clippy and tests with --no-default-features, rustdoc -D warnings\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/\n  regression-check  our regression detector against the seed's on generated histories (skipped without the holobench venv)"
             );
             if task == "help" {
                 Ok(())
