@@ -5,12 +5,13 @@ use std::fmt::Display;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use collector_cache::{AppendOptions, AppendOutcome, CacheDb, CacheOptions, ResetPolicy};
+use collector_core::regress::RegressionReport;
 use collector_core::{
-    Dataset, HistoryOptions, OVER_TIME_DIM, Outputs, RunOptions, Sample, Sweep, SweepResult,
-    TimeSrc, cache_key, history_key,
+    Dataset, Direction, HistoryOptions, OVER_TIME_DIM, Outputs, RunOptions, Sample, Sweep,
+    SweepResult, TimeSrc, cache_key, history_key,
 };
 use collector_media::{DeletionReport, MediaRoot, PendingDeletion};
 
@@ -44,6 +45,12 @@ pub struct RunReport {
     pub history: Option<HistoryUpdate>,
     /// Why this run added no history event, when it did not.
     pub no_event: Option<NoEvent>,
+    /// The regression check of this run's event against the history
+    /// before it, when `RunOptions::regressions` asked for one and
+    /// this run added an event. A blocking regression
+    /// ([`RegressionReport::has_blocking`]) does not fail the run: the
+    /// caller decides.
+    pub regressions: Option<RegressionReport>,
 }
 
 /// Why a run added no history event.
@@ -199,6 +206,16 @@ impl ResultCollector {
     ///   (rerunning a commit updates its point); events stay in time order.
     /// - `max_time_events` and `clear_history` trim or clear in the same
     ///   write as the new event.
+    ///
+    /// Regressions (`opts.regressions`, see
+    /// [`collector_core::regress::Options`]): once the event has committed,
+    /// the history (this run's event the current one) goes through
+    /// [`collector_core::regress::detect`] with the directions of the
+    /// sweep's result variables and each column's birth from the history's
+    /// metadata; the report is [`RunReport::regressions`]. A blocking
+    /// regression does **not** fail the run: the caller decides (for
+    /// example with [`RegressionReport::has_blocking`]). A run that fails,
+    /// or adds no event (a cache hit, no `over_time`), gets no check.
     pub fn run<W, E>(
         &self,
         sweep: &Sweep,
@@ -228,6 +245,7 @@ impl ResultCollector {
                 } else {
                     NoEvent::NoHistory
                 }),
+                regressions: None,
             });
         }
         let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
@@ -259,6 +277,12 @@ impl ResultCollector {
         } else {
             None
         };
+        let regressions = match (&opts.regressions, &history) {
+            (Some(ropts), Some(update)) => {
+                Some(self.check_regressions(&db, sweep, &hkey, update, ropts)?)
+            }
+            _ => None,
+        };
         Ok(RunReport {
             result,
             cache_hit: false,
@@ -266,7 +290,52 @@ impl ResultCollector {
             history_key: hkey,
             no_event: history.is_none().then_some(NoEvent::NoHistory),
             history,
+            regressions,
         })
+    }
+
+    /// Runs the regression detector over the history `key` just appended
+    /// to: the directions of `sweep`'s result variables, the births of the
+    /// history's columns.
+    fn check_regressions(
+        &self,
+        db: &CacheDb,
+        sweep: &Sweep,
+        key: &str,
+        update: &HistoryUpdate,
+        opts: &collector_core::regress::Options,
+    ) -> Result<RegressionReport> {
+        let loaded;
+        let history = match &update.dataset {
+            Some(ds) => ds,
+            None => {
+                loaded = db.load_history(key)?;
+                match &loaded {
+                    Some(ds) => ds,
+                    // Not reachable after a committed append; an empty
+                    // history has nothing to judge.
+                    None => {
+                        return Ok(collector_core::regress::detect(
+                            &Dataset::default(),
+                            &BTreeMap::new(),
+                            &BTreeMap::new(),
+                            opts,
+                        ));
+                    }
+                }
+            }
+        };
+        let directions = directions_of(sweep);
+        let births = match db.history_info(key)? {
+            Some(info) => births_of(&info),
+            None => BTreeMap::new(),
+        };
+        Ok(collector_core::regress::detect(
+            history,
+            &directions,
+            &births,
+            opts,
+        ))
     }
 
     /// The append options of one run of `sweep`: what the sweep declares,
@@ -335,6 +404,31 @@ impl ResultCollector {
         let live: HashSet<String> = still.named.into_iter().collect();
         Ok(PendingDeletion::from_paths(released.iter().cloned()).execute(&root, &live))
     }
+}
+
+/// The direction of each of `sweep`'s result variables, by variable name
+/// (the detector applies it to every column of a vec result).
+pub(crate) fn directions_of(sweep: &Sweep) -> BTreeMap<String, Direction> {
+    sweep
+        .results()
+        .iter()
+        .map(|r| (r.name().to_string(), r.direction_value()))
+        .collect()
+}
+
+/// Each column's birth as an index into the history's live events (time
+/// order), when its born event is still live; a column born at an event
+/// since trimmed away is left to the detector (its first value).
+pub(crate) fn births_of(info: &collector_cache::HistoryInfo) -> BTreeMap<String, usize> {
+    info.columns
+        .iter()
+        .filter_map(|c| {
+            info.events
+                .iter()
+                .position(|e| e.seq == c.born_seq)
+                .map(|i| (c.name.clone(), i))
+        })
+        .collect()
 }
 
 /// A cached result as this run's result: the `over_time` coordinate is

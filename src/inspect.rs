@@ -1,6 +1,7 @@
 //! Finding what a cache holds: listings, names and key prefixes, stored
 //! results and histories, and HTML reports of them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use collector_cache::{
@@ -152,6 +153,32 @@ impl ResultCollector {
             return Ok(None);
         };
         Ok(self.cache()?.history_info(key)?)
+    }
+
+    /// Runs regression detection over the history `target` names (see
+    /// [`collector_core::regress::detect`]): its newest event against the
+    /// ones before it, each column's birth taken from the history's
+    /// metadata. The stored history keeps no directions: `directions`
+    /// gives them, by column or result variable name (missing means
+    /// [`Direction::None`](collector_core::Direction::None): a change
+    /// either way is flagged). [`Error::NoHistory`] when the sweep keeps
+    /// none.
+    pub fn check_history(
+        &self,
+        target: &Target,
+        directions: &BTreeMap<String, collector_core::Direction>,
+        opts: &collector_core::regress::Options,
+    ) -> Result<collector_core::regress::RegressionReport> {
+        let (_, history) = self.load_history(target)?.ok_or_else(|| Error::NoHistory {
+            sweep: target.name.clone(),
+        })?;
+        let births = match self.history_info(target)? {
+            Some(info) => crate::collector::births_of(&info),
+            None => BTreeMap::new(),
+        };
+        Ok(collector_core::regress::detect(
+            &history, directions, &births, opts,
+        ))
     }
 
     /// The columns table of a history, one row per column it has held (in

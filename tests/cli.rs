@@ -328,7 +328,7 @@ fn a_rerun_of_a_label_replaces_its_event() {
     let second = ok(collector(&cache, &["demo", "--label", "a"]));
     assert!(second.contains("history: 1 event "), "{second}");
     assert!(
-        second.contains("replaced event 0: it had the same label or timestamp"),
+        second.contains("this run's event replaced event 0, which had the same label `a`"),
         "{second}"
     );
     let hist = ok(collector(&cache, &["history", "demo"]));
@@ -526,4 +526,130 @@ fn a_changed_input_supersedes_the_history() {
     );
     assert_eq!(row("u"), "u float - 0 b dormant since c", "{hist}");
     assert_eq!(row("t"), "t float ms 0 c live", "{hist}");
+}
+
+#[test]
+fn check_reports_regressions_and_fails_only_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    for l in ["l1", "l2", "l3"] {
+        ok(collector(&cache, &["demo", "--label", l, "-q"]));
+    }
+
+    let json = ok(collector(&cache, &["check", "demo", "--json"]));
+    assert!(json.contains("\"schema_version\": 1"), "{json}");
+    assert!(json.contains("\"grain\": \"per_cell\""), "{json}");
+
+    let text = ok(collector(
+        &cache,
+        &[
+            "check",
+            "demo",
+            "--grain",
+            "per-variable",
+            "--minimize",
+            "time",
+        ],
+    ));
+    assert!(text.starts_with("Regression check: "), "{text}");
+    assert!(text.contains("(per variable)"), "{text}");
+
+    // Deterministic verdicts whatever the timings: a ceiling no time
+    // reaches, then one every time exceeds.
+    let o = collector(
+        &cache,
+        &[
+            "check",
+            "demo",
+            "--method",
+            "absolute:1e9",
+            "--minimize",
+            "time",
+            "--fail",
+        ],
+    );
+    let text = ok(o);
+    assert!(text.contains("No regressions detected."), "{text}");
+    let o = collector(
+        &cache,
+        &[
+            "check",
+            "demo",
+            "--method",
+            "absolute:0",
+            "--minimize",
+            "time",
+            "--fail",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("18 flagged"), "{}", stdout(&o));
+    // Without --fail the same report exits 0.
+    ok(collector(
+        &cache,
+        &[
+            "check",
+            "demo",
+            "--method",
+            "absolute:0",
+            "--minimize",
+            "time",
+        ],
+    ));
+
+    let o = collector(&cache, &["check", "nosuch"]);
+    fails(
+        &o,
+        1,
+        "checking sweep `nosuch`: unknown sweep name or key `nosuch`",
+    );
+    let o = collector(
+        &cache,
+        &["check", "demo", "--minimize", "time", "--maximize", "time"],
+    );
+    fails(&o, 1, "`time` is given both --minimize and --maximize");
+    let o = collector(&cache, &["check", "demo", "--method", "delta"]);
+    fails(&o, 2, "needs a value");
+    let o = collector(&cache, &["check", "demo", "--fdr", "0"]);
+    fails(&o, 2, "--fdr");
+    let o = collector(&cache, &["check", "demo", "--grain", "per-row"]);
+    fails(&o, 2, "per-row");
+}
+
+#[test]
+fn demo_check_prints_the_report_under_the_history_line_and_never_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let first = ok(collector(
+        &cache,
+        &["demo", "--label", "v1", "--check", "-q"],
+    ));
+    let history = first
+        .lines()
+        .position(|l| l.starts_with("history: 1 event"))
+        .expect("a history line");
+    let lines: Vec<&str> = first.lines().collect();
+    assert!(
+        lines[history + 1].starts_with("Regression check: 0 cells tested"),
+        "{first}"
+    );
+    assert!(first.contains("Not enough history: time"), "{first}");
+    // Timings are noisy: whatever is flagged, the run succeeds.
+    let second = ok(collector(
+        &cache,
+        &["demo", "--label", "v2", "--check", "-q"],
+    ));
+    assert!(second.contains("Regression check: "), "{second}");
+    let hit = ok(collector(
+        &cache,
+        &["demo", "--label", "v3", "--check", "--use-cache", "-q"],
+    ));
+    assert!(
+        hit.contains("regression check: not run (this run added no history event)"),
+        "{hit}"
+    );
+    // Without --check, no report.
+    let plain = ok(collector(&cache, &["demo", "--label", "v4", "-q"]));
+    assert!(!plain.contains("egression check"), "{plain}");
 }

@@ -40,6 +40,13 @@ pub struct RunOptions {
     /// What the run does to the sweep's history (used where a run is
     /// recorded: the facade's `ResultCollector::run`).
     pub history: HistoryOptions,
+    /// Run regression detection ([`crate::regress::detect`]) over the
+    /// sweep's history once this run's event has committed (used where a
+    /// run is recorded: the facade's `ResultCollector::run`); `None` (the
+    /// default) runs no check. The report does not fail the run: the
+    /// caller decides what a blocking regression means. A run that fails,
+    /// or adds no event, gets no check.
+    pub regressions: Option<crate::regress::Options>,
 }
 
 /// What one run does to its sweep's history.
@@ -92,6 +99,7 @@ impl std::fmt::Debug for RunOptions {
             .field("batch", &self.batch)
             .field("progress", &self.progress.is_some())
             .field("history", &self.history)
+            .field("regressions", &self.regressions)
             .finish()
     }
 }

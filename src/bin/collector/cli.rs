@@ -47,6 +47,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Write the HTML report of a sweep (its history when it has one, else its result).
     Report(ReportArgs),
+    /// Check the newest event of a sweep's history for regressions against the events before it.
+    Check(CheckArgs),
     /// Find media files that no stored record references; delete them with --delete.
     Gc(GcArgs),
     /// Show the sizes of the cache database and of the media directory.
@@ -82,6 +84,9 @@ pub struct DemoArgs {
     /// Where to write the HTML report (default: CACHE_DIR/reports/demo.html).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Check this run's event for regressions against the history (default options; `time` is minimized) and print the report. It never fails the run: use `collector check --fail` for that.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +140,36 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// A sweep name (its current history), or a history key (a unique prefix is enough).
+    pub target: String,
+    /// The detection method: adaptive (the default; adaptive:SIGMAS,FLOOR_PCT), percentage (percentage:T_PCT), delta:L, absolute:L, t (t:Q) or iqr (iqr:K).
+    #[arg(long, value_name = "SPEC", value_parser = parse_method)]
+    pub method: Option<result_collector::model::regress::Method>,
+    /// One series per grid cell or per variable (default: per cell below 10000 cells).
+    #[arg(long, value_name = "GRAIN", value_parser = parse_grain)]
+    pub grain: Option<result_collector::model::regress::Grain>,
+    /// Regressions of series with fewer events since their birth are young: reported, never blocking.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_history: usize,
+    /// The Benjamini-Hochberg false discovery rate of the per-cell statistical tests, in (0, 1].
+    #[arg(long, value_name = "F", default_value_t = 0.05, value_parser = parse_fdr)]
+    pub fdr: f64,
+    /// A variable (or column) for which larger is worse; repeatable. The stored history keeps no directions: a variable named by neither flag is checked both ways.
+    #[arg(long, value_name = "NAME")]
+    pub minimize: Vec<String>,
+    /// A variable (or column) for which smaller is worse; repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub maximize: Vec<String>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 1 when a regression blocks (one with a mature baseline).
+    #[arg(long)]
+    pub fail: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct GcArgs {
     /// Delete the orphan files (without it, only report them).
     #[arg(long)]
@@ -142,6 +177,23 @@ pub struct GcArgs {
     /// Spare unreferenced files modified less than this many seconds ago.
     #[arg(long, value_name = "N", default_value_t = result_collector::media::DEFAULT_GRACE.as_secs())]
     pub grace_secs: u64,
+}
+
+fn parse_method(s: &str) -> Result<result_collector::model::regress::Method, String> {
+    s.parse()
+        .map_err(|e: result_collector::model::regress::ParseMethodError| e.to_string())
+}
+
+fn parse_grain(s: &str) -> Result<result_collector::model::regress::Grain, String> {
+    s.parse()
+        .map_err(|e: result_collector::model::regress::ParseMethodError| e.to_string())
+}
+
+fn parse_fdr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("`{s}` is not a rate in (0, 1]")),
+    }
 }
 
 fn parse_policy(s: &str) -> Result<result_collector::ResetPolicy, String> {

@@ -59,6 +59,9 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
             // The report below needs the whole history.
             return_history: true,
         },
+        regressions: a
+            .check
+            .then(result_collector::model::regress::Options::default),
     };
     let started = Instant::now();
     let run = collector.run(&sweep, &time_src, &opts, |s| demo::job(&sweep, &media, s));
@@ -103,9 +106,13 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
     };
     let events = history.dim(OVER_TIME_DIM).map(|d| d.len()).unwrap_or(0);
     let replaced = run.history.as_ref().and_then(|h| h.append.replaced);
+    let at = match &time_src {
+        TimeSrc::Label(l) => format!("label `{l}`"),
+        TimeSrc::Timestamp(t) => format!("timestamp {}", t.to_rfc3339()),
+    };
     let added = match (&run.no_event, replaced) {
         (None, Some(seq)) => {
-            format!("this run's event replaced event {seq}, which had the same label or timestamp")
+            format!("this run's event replaced event {seq}, which had the same {at}")
         }
         (None, None) => "one added by this run".to_string(),
         (Some(why), _) => format!("none added: {why}"),
@@ -115,6 +122,12 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
         plural(events),
         short(&run.history_key)
     ));
+    if a.check {
+        match &run.regressions {
+            Some(report) => out.push_str(&report.to_text()),
+            None => out.push_str("regression check: not run (this run added no history event)\n"),
+        }
+    }
     let report_path = a
         .report
         .clone()

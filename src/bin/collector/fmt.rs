@@ -27,7 +27,8 @@ pub fn human_bytes(b: u64) -> String {
 }
 
 /// What an append did beyond adding the event, one line each: a reset,
-/// a new history for the sweep name, a replaced event, column changes.
+/// a new history for the sweep name, column changes (a replaced event is
+/// said on the history line).
 pub fn append_notes(a: &result_collector::AppendOutcome) -> String {
     let mut out = String::new();
     if let Some(l) = &a.lineage {
@@ -43,11 +44,6 @@ pub fn append_notes(a: &result_collector::AppendOutcome) -> String {
     }
     if let Some(reason) = &a.reset {
         out.push_str(&format!("history was reset: {reason}\n"));
-    }
-    if let Some(seq) = a.replaced {
-        out.push_str(&format!(
-            "replaced event {seq}: it had the same label or timestamp\n"
-        ));
     }
     for r in &a.columns.retired {
         out.push_str(&format!(

@@ -7,6 +7,7 @@
 //! The program only parses arguments and prints: every decision is a
 //! library function of `result_collector`.
 
+mod check;
 mod cli;
 mod demo;
 mod fmt;
@@ -29,11 +30,11 @@ fn main() -> ExitCode {
     };
     init_logs(cli.verbose, cli.quiet);
     match run(&cli) {
-        Ok(out) => {
+        Ok((out, code)) => {
             let mut stdout = std::io::stdout().lock();
             match stdout.write_all(&out).and_then(|()| stdout.flush()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Ok(()) => code,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
                 Err(e) => {
                     eprintln!("error: writing to stdout: {e}");
                     ExitCode::FAILURE
@@ -94,11 +95,13 @@ fn init_logs(verbose: u8, quiet: u8) {
         .try_init();
 }
 
-fn run(cli: &Cli) -> anyhow::Result<Vec<u8>> {
+/// The output and the exit code of a command (only `check --fail` exits
+/// non-zero on success).
+fn run(cli: &Cli) -> anyhow::Result<(Vec<u8>, ExitCode)> {
     let dir = CacheDir::new(&cli.cache_dir);
     // Inspection never creates a cache.
     let open = || ResultCollector::open_existing(dir.clone());
-    match &cli.command {
+    let out = match &cli.command {
         Command::Demo(a) => demo::demo(dir.clone(), a, cli.quiet > 0),
         Command::Ls => inspect::ls(&open()?),
         Command::Show(a) => inspect::show(&open()?, a),
@@ -107,5 +110,7 @@ fn run(cli: &Cli) -> anyhow::Result<Vec<u8>> {
         Command::Report(a) => inspect::report(&open()?, a),
         Command::Gc(a) => maintenance::gc(&open()?, a),
         Command::Stats => maintenance::stats(&open()?),
-    }
+        Command::Check(a) => return check::check(&open()?, a),
+    }?;
+    Ok((out, ExitCode::SUCCESS))
 }
