@@ -5,7 +5,7 @@
 //! on a few hundred deterministic histories.
 //!
 //! - [`generate`] makes the histories: one series each (the per-variable
-//!   grain), in the categories of [`CATEGORIES`], for every method (two
+//!   grain), in the categories of `CATEGORIES`, for every method (two
 //!   parameter sets each) and both directions.
 //! - [`SEED_DRIVER`] judges every case with the seed, in one Python run:
 //!   the cases as a JSON array on stdin, one JSON verdict per line out. It
@@ -62,7 +62,7 @@ const BASELINE_RTOL: f64 = 1e-9;
 pub(crate) struct Case {
     /// Unique, stable: `category/method/direction/variant`.
     pub(crate) name: String,
-    /// One of [`CATEGORIES`].
+    /// One of `CATEGORIES`.
     pub(crate) category: &'static str,
     pub(crate) method: Method,
     pub(crate) direction: Direction,
