@@ -612,7 +612,6 @@ impl Dataset {
         })?;
         let mut dims = first.dims.clone();
         dims[n - 1].coords = time;
-        let total_t = dims[n - 1].len();
         let shape: Vec<usize> = dims.iter().map(Dim::len).collect();
 
         // Column order: first appearance.
@@ -645,7 +644,7 @@ impl Dataset {
                 });
             }
             columns.push(Column {
-                data: time_major(&shape, total_t, m.kind.sentinel(), &blocks),
+                data: time_major(&shape, m.kind.sentinel(), &blocks),
                 ..m.clone_meta()
             });
         }
@@ -738,25 +737,23 @@ pub fn time_major_array<T>(shape: &[usize], buf: Vec<T>) -> Result<ArrayD<T>> {
 /// One column of a history: each block's cells (a part's `tp` time
 /// positions, or its sentinel when the part lacks the column) laid out
 /// time-major in memory (all cells of time 0, then of time 1, ...), so a
-/// part is copied in whole runs instead of one cell every `total_t`
-/// elements; the array is then viewed with `over_time` as its last axis.
+/// part is copied in whole runs instead of one cell every `over_time`
+/// length; the array is then viewed with `over_time` as its last axis.
 /// Its memory order is not the standard one: readers that need a slice
 /// ask for `as_standard_layout`.
 fn time_major(
     shape: &[usize],
-    total_t: usize,
     sentinel: Sentinel,
     blocks: &[(usize, Option<&ColumnData>)],
 ) -> ColumnData {
     fn go<T: Clone>(
         shape: &[usize],
-        total_t: usize,
         fill: &T,
         blocks: &[(usize, Option<&ArrayD<T>>)],
     ) -> ArrayD<T> {
         let n = shape.len();
         let inner: usize = shape[..n - 1].iter().product();
-        let mut buf: Vec<T> = Vec::with_capacity(inner * total_t);
+        let mut buf: Vec<T> = Vec::with_capacity(inner * shape[n - 1]);
         for (tp, src) in blocks {
             match src {
                 None => buf.extend(std::iter::repeat_n(fill, inner * tp).cloned()),
@@ -772,7 +769,6 @@ fn time_major(
                 }
             }
         }
-        let _ = total_t;
         match time_major_array(shape, buf) {
             Ok(a) => a,
             // The blocks were sized from the same dims: never reached.
@@ -791,7 +787,6 @@ fn time_major(
     match sentinel {
         Sentinel::F64(v) => ColumnData::F64(go(
             shape,
-            total_t,
             &v,
             &of(blocks, |d| match d {
                 ColumnData::F64(a) => Some(a),
@@ -800,7 +795,6 @@ fn time_major(
         )),
         Sentinel::I64(v) => ColumnData::I64(go(
             shape,
-            total_t,
             &v,
             &of(blocks, |d| match d {
                 ColumnData::I64(a) => Some(a),
@@ -809,7 +803,6 @@ fn time_major(
         )),
         Sentinel::Text(v) => ColumnData::Text(go(
             shape,
-            total_t,
             &v.to_string(),
             &of(blocks, |d| match d {
                 ColumnData::Text(a) => Some(a),

@@ -39,8 +39,9 @@ pub(crate) fn works(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// The first Python that imports xarray: the holobench venv, then python3.
-fn python_with_xarray() -> Option<String> {
+/// The first Python that runs `import <modules>`: the holobench venv,
+/// then python3.
+pub(crate) fn python_importing(modules: &str) -> Option<String> {
     let mut candidates = Vec::new();
     if let Some(home) = std::env::var_os("HOME") {
         let venv = Path::new(&home).join(".cache/holobench-venv/bin/python");
@@ -49,7 +50,7 @@ fn python_with_xarray() -> Option<String> {
     candidates.push("python3".into());
     candidates
         .into_iter()
-        .find(|py| works(py, &["-c", "import xarray"]))
+        .find(|py| works(py, &["-c", &format!("import {modules}")]))
 }
 
 /// Exit code of [`XARRAY_SCRIPT`] when xarray has no netCDF-4 backend.
@@ -217,7 +218,7 @@ pub fn xarray_check(root: &Path) -> Result<()> {
     .arg(&dir);
     run(c, "cargo run -p collector-report --example netcdf_fixture")?;
 
-    let Some(py) = python_with_xarray() else {
+    let Some(py) = python_importing("xarray") else {
         eprintln!(
             "xtask: xarray check skipped: no Python with xarray (pip install xarray netCDF4)"
         );

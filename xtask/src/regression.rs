@@ -25,7 +25,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write as _;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -33,7 +32,7 @@ use collector_core::Direction;
 use collector_core::regress::{Method, Status, Verdict, check_series};
 use serde_json::{Value, json};
 
-use crate::checks::{fresh_dir, works};
+use crate::checks::{fresh_dir, python_importing};
 
 /// The categories of [`generate`], each present at least once.
 #[cfg(test)]
@@ -881,20 +880,6 @@ pub(crate) fn cases_json(cases: &[Case]) -> Result<String> {
     Ok(serde_json::to_string(&Value::Array(arr))?)
 }
 
-/// The first Python that imports the seed's detector: the holobench venv,
-/// then python3.
-fn python_with_seed() -> Option<String> {
-    let mut candidates = Vec::new();
-    if let Some(home) = std::env::var_os("HOME") {
-        let venv = Path::new(&home).join(".cache/holobench-venv/bin/python");
-        candidates.push(venv.to_string_lossy().into_owned());
-    }
-    candidates.push("python3".into());
-    candidates
-        .into_iter()
-        .find(|py| works(py, &["-c", "import scipy, bencher.regression"]))
-}
-
 /// Runs the seed on every case, once.
 fn run_seed(py: &str, cases: &[Case]) -> Result<BTreeMap<String, Judged>> {
     let dir = fresh_dir("regression-check")?;
@@ -989,7 +974,7 @@ fn series_text(c: &Case) -> String {
 
 /// The task: generate, judge both ways, compare, report.
 pub(crate) fn regression_check() -> Result<()> {
-    let Some(py) = python_with_seed() else {
+    let Some(py) = python_importing("scipy, bencher.regression") else {
         eprintln!(
             "xtask: regression check skipped: no Python with bencher and scipy (the holobench venv at ~/.cache/holobench-venv)"
         );

@@ -21,6 +21,9 @@ struct Plan {
     stored: Option<HistoryRec>,
     reset: Option<ResetReason>,
     lineage: Option<LineageChange>,
+    /// Whether the sweep name's lineage record must be (re)written: it is
+    /// missing, unreadable or names another history.
+    write_lineage: bool,
 }
 
 impl CacheDb {
@@ -75,7 +78,7 @@ impl CacheDb {
         append.trim(&mut meta, seq, options.max_time_events)?;
         let event = append.age(&mut meta, event, seq, &options.var_max_time_events)?;
         append.write_event(&mut meta, seq, &event)?;
-        if let Some(l) = &options.lineage {
+        if let Some(l) = options.lineage.as_ref().filter(|_| plan.write_lineage) {
             append
                 .batch
                 .put::<Lineages>(&l.sweep, &LineageRec::new(history_key, l))?;
@@ -118,7 +121,7 @@ impl CacheDb {
             Ok(m) => (m, None),
             Err(reason) => (None, Some(reason)),
         };
-        let lineage = self.lineage_change(history_key, options)?;
+        let (lineage, write_lineage) = self.lineage_change(history_key, options)?;
         let reset = match corrupt {
             Some(reason) => Some(reason),
             None => decide_reset(history_key, stored.as_ref(), event, options)?,
@@ -132,29 +135,33 @@ impl CacheDb {
             stored,
             reset,
             lineage,
+            write_lineage,
         })
     }
 
     /// The lineage change when the sweep name last appended to another
-    /// history; an error under [`ResetPolicy::Error`].
+    /// history (an error under [`ResetPolicy::Error`]), and whether its
+    /// lineage record must be written (it is missing, unreadable or names
+    /// another history; one naming this history already holds its
+    /// identity, which the history key is made of).
     fn lineage_change(
         &self,
         history_key: &str,
         options: &AppendOptions,
-    ) -> Result<Option<LineageChange>> {
+    ) -> Result<(Option<LineageChange>, bool)> {
         let Some(l) = &options.lineage else {
-            return Ok(None);
+            return Ok((None, false));
         };
         let change = match self.get::<Lineages>(&l.sweep)? {
-            None => None,
+            None => return Ok((None, true)),
             Some(Ok(rec)) => rec.change_to(history_key, &l.identity),
             Some(Err(e)) => {
                 warn!(sweep = %l.sweep, error = %e, "corrupt lineage record; replacing it");
-                None
+                return Ok((None, true));
             }
         };
         let Some(change) = change else {
-            return Ok(None);
+            return Ok((None, false));
         };
         match options.reset_policy {
             ResetPolicy::Error => {
@@ -170,7 +177,7 @@ impl CacheDb {
                 "the sweep's history key changed; starting a new history (the old one is kept)"),
             ResetPolicy::Ignore => {}
         }
-        Ok(Some(change))
+        Ok((Some(change), true))
     }
 
     /// The stored metadata (`None`: a new history); when it cannot be
