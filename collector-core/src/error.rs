@@ -98,6 +98,23 @@ pub enum Error {
     /// The worker thread pool could not be built.
     #[error("thread pool: {0}")]
     ThreadPool(String),
+    /// The job records could not be read or written. Jobs stored and
+    /// recorded before it are kept.
+    #[error("sweep `{sweep}`: job records: {message}")]
+    JobRecords {
+        /// The sweep's name.
+        sweep: String,
+        /// What failed.
+        message: String,
+    },
+    /// Run options that cannot work together.
+    #[error("sweep `{sweep}`: {message}")]
+    RunOptions {
+        /// The sweep's name.
+        sweep: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The result type of collector-core.

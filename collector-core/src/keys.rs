@@ -253,3 +253,173 @@ pub fn sample_key(sweep: &Sweep, inputs: &[(String, Value)]) -> String {
     version_bytes(&mut c, sweep);
     c.key()
 }
+
+/// The key of one job record: the job set (16 bytes) then the job (16
+/// bytes). See [`JobKeyer`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey(pub [u8; 32]);
+
+impl JobKey {
+    /// The job set this job belongs to: its first 16 bytes.
+    pub fn set(&self) -> [u8; 16] {
+        let mut s = [0; 16];
+        s.copy_from_slice(&self.0[..16]);
+        s
+    }
+
+    /// A number drawn from the job's own hash, for shard assignment: it
+    /// does not depend on the job's position in the grid.
+    pub fn shard_hash(&self) -> u64 {
+        let mut b = [0; 8];
+        b.copy_from_slice(&self.0[16..24]);
+        u64::from_le_bytes(b)
+    }
+
+    /// The key as 64 lowercase hex digits.
+    pub fn hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl std::fmt::Debug for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JobKey({})", self.hex())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The job set of a sweep: everything a job's result depends on but its
+/// own input values and repeat number. Name, tag, the inputs' names,
+/// kinds and units (not their values), the result variables as a set
+/// (with units and meaning versions), the constants as a set, and the
+/// code version. Neither the repeat count nor `over_time` is in it: a
+/// sweep whose grid grows, whose repeats rise or that starts keeping
+/// history has the same job set, and finds the jobs it already ran.
+pub fn job_set(sweep: &Sweep) -> [u8; 16] {
+    let mut c = Canon::new();
+    c.str("result-collector/jobs")
+        .u64(u64::from(KEY_FORMAT_VERSION))
+        .str(sweep.name())
+        .str(sweep.tag())
+        .u64(sweep.inputs().len() as u64);
+    for i in sweep.inputs() {
+        c.tag(coords_kind(&i.values))
+            .str(i.var.name())
+            .str(i.var.units_str());
+    }
+    c.set(sweep.results().iter().map(result_bytes).collect());
+    c.set(sweep.constants().iter().map(const_bytes).collect());
+    c.str(sweep.version());
+    let h = blake3::hash(c.as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&h.as_bytes()[..16]);
+    out
+}
+
+/// The hash of a sweep's grid: its inputs with their values, in order,
+/// and the repeat count. Two shards of one run have the same one.
+pub fn grid_hash(sweep: &Sweep) -> String {
+    let mut c = Canon::new();
+    c.str("result-collector/grid")
+        .u64(u64::from(KEY_FORMAT_VERSION))
+        .u64(sweep.repeats() as u64)
+        .u64(sweep.inputs().len() as u64);
+    for i in sweep.inputs() {
+        input_bytes(&mut c, i);
+    }
+    c.key()
+}
+
+fn coords_kind(c: &Coords) -> u8 {
+    match c {
+        Coords::Float(_) => 1,
+        Coords::Int(_) => 2,
+        Coords::Str(_) => 3,
+        Coords::Bool(_) => 4,
+        Coords::Time(_) => 5,
+        Coords::Label(_) => 6,
+    }
+}
+
+/// Computes the [`JobKey`] of each job of a sweep: the sweep's
+/// [`job_set`], then a hash of the job set, the job's input values and its
+/// repeat number. The key of a job does not depend on where it sits in the
+/// grid, so it survives a grid that grows.
+///
+/// ```
+/// use collector_core::{InputVar, JobKeyer, ResultVar, Sweep};
+/// let small = Sweep::builder("s").input(InputVar::int_values("n", [1, 2]))
+///     .result(ResultVar::float("t")).build()?;
+/// let grown = Sweep::builder("s").input(InputVar::int_values("n", [0, 1, 2]))
+///     .result(ResultVar::float("t")).repeats(2).build()?;
+/// let (a, b) = (JobKeyer::new(&small), JobKeyer::new(&grown));
+/// // n=1, repeat 1: job 0 of the small grid, job 2 of the grown one.
+/// assert_eq!(a.key(&small, 0), b.key(&grown, 2));
+/// assert_ne!(a.key(&small, 0), a.key(&small, 1));
+/// # Ok::<(), collector_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobKeyer {
+    set: [u8; 16],
+}
+
+impl JobKeyer {
+    /// The keyer of `sweep`'s jobs.
+    pub fn new(sweep: &Sweep) -> Self {
+        JobKeyer {
+            set: job_set(sweep),
+        }
+    }
+
+    /// The job set every key starts with.
+    pub fn set(&self) -> [u8; 16] {
+        self.set
+    }
+
+    /// The key of job `linear` (row-major over the inputs and `repeat`)
+    /// of `sweep`, which must be the sweep this keyer was made for.
+    pub fn key(&self, sweep: &Sweep, linear: usize) -> JobKey {
+        let shape = sweep.shape();
+        let mut h = blake3::Hasher::new();
+        h.update(b"result-collector/job");
+        h.update(&self.set);
+        // The index tuple, last dim fastest (as `unravel`).
+        let mut rest = linear;
+        let mut index = [0usize; 16];
+        let dims = shape.len();
+        let mut big: Vec<usize>;
+        let idx: &mut [usize] = if dims <= index.len() {
+            &mut index[..dims]
+        } else {
+            big = vec![0; dims];
+            &mut big
+        };
+        for d in (0..dims).rev() {
+            let n = shape[d].max(1);
+            idx[d] = rest % n;
+            rest /= n;
+        }
+        let mut c = Canon::new();
+        for (i, inp) in sweep.inputs().iter().enumerate() {
+            if let Some(v) = inp.values.get(idx[i]) {
+                c.value(&v);
+            }
+        }
+        let repeat = idx.get(sweep.inputs().len()).map_or(0, |r| *r as u64);
+        c.u64(repeat + 1);
+        h.update(c.as_bytes());
+        let job = h.finalize();
+        let mut k = [0; 32];
+        k[..16].copy_from_slice(&self.set);
+        k[16..].copy_from_slice(&job.as_bytes()[..16]);
+        JobKey(k)
+    }
+}

@@ -36,6 +36,7 @@ mod dataset;
 mod display;
 mod error;
 mod files;
+mod jobrec;
 mod jobs;
 mod keys;
 mod lineage;
@@ -55,13 +56,20 @@ pub use jobs::{
     FromValue, Index, Job, JobIter, Sample, Setup, apply_declared_attrs, empty_dataset,
     format_inputs, setup_dataset, unravel,
 };
-pub use keys::{Canon, KEY_FORMAT_VERSION, cache_key, history_key, sample_key};
+pub use jobrec::{
+    BoxError, CellRef as JobCellRef, JobBatch, JobCounts, JobLog, JobRecord, OutcomeRef,
+    RecordedCell, RecordedOutcome, Reuse, Shard, ShardAssign,
+};
+pub use keys::{
+    Canon, JobKey, JobKeyer, KEY_FORMAT_VERSION, cache_key, grid_hash, history_key, job_set,
+    sample_key,
+};
 pub use lineage::{ConstIdentity, HistoryIdentity, InputIdentity, ResetPolicy};
 pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, SweepResult, Writer};
-pub use run::{HistoryOptions, Progress, ProgressFn, RunOptions, run_sweep};
+pub use run::{HistoryOptions, Progress, ProgressFn, RunOptions, run_sweep, run_sweep_logged};
 pub use sweep::{
     CatchPolicy, ConstVar, Direction, FailThreshold, InputVar, OVER_TIME_DIM, REFERENCE_SENTINEL,
-    REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder,
+    REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder, SweepSpec,
     TEXT_SENTINEL, TimeKind, TimeSrc, UnknownKind, timestamp_ns, vec_component_name,
 };
 pub use value::{Coords, Value, format_time_ns};

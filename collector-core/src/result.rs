@@ -8,6 +8,7 @@ use smallvec::SmallVec;
 
 use crate::dataset::{ColumnData, Dataset};
 use crate::error::{Error, Result};
+use crate::jobrec::{JobRecord, RecordedCell, RecordedOutcome};
 use crate::jobs::{format_inputs, job_inputs, unravel};
 use crate::sweep::{FailThreshold, ResultKind, Sweep};
 use crate::value::Value;
@@ -389,6 +390,27 @@ impl SweepResult {
         self.writer().fail(job, kind, message);
     }
 
+    /// Whether a job record fits this result: a success holds one cell
+    /// per column, each of the column's storage (a sweep with a reference
+    /// result never fits: its objects are not recorded); a failure always
+    /// fits.
+    pub fn record_fits(&self, record: &JobRecord) -> bool {
+        match &record.outcome {
+            RecordedOutcome::Failed { .. } => true,
+            RecordedOutcome::Done(cells) => {
+                let cols = self.dataset.columns();
+                cols.len() == cells.len()
+                    && cols.iter().zip(cells).all(|(c, x)| {
+                        matches!(
+                            (&c.data, x),
+                            (ColumnData::F64(_), RecordedCell::F64(_))
+                                | (ColumnData::Text(_), RecordedCell::Text(_))
+                        )
+                    })
+            }
+        }
+    }
+
     /// A writer that holds every column as a plain slice, for storing many
     /// jobs with no per-job lookups (like bencher's `precompute_result_arrays`).
     pub fn writer(&mut self) -> Writer<'_> {
@@ -412,6 +434,17 @@ impl SweepResult {
             objects: &mut self.objects,
         }
     }
+}
+
+/// Whether recorded `cells` fit `cols`: one per column, of its storage.
+fn cells_fit(cols: &[ColSlice<'_>], cells: &[RecordedCell]) -> bool {
+    cols.len() == cells.len()
+        && cols.iter().zip(cells).all(|(c, x)| {
+            matches!(
+                (c, x),
+                (ColSlice::F64(_), RecordedCell::F64(_)) | (ColSlice::Text(_), RecordedCell::Text(_))
+            )
+        })
 }
 
 enum ColSlice<'a> {
@@ -596,6 +629,24 @@ impl Writer<'_> {
             },
             _ => Err("column is not a float column".into()),
         }
+    }
+
+    /// Stores a recorded job's cells (one per column, in column order)
+    /// into its cells. Returns `false`, storing nothing, when they do not
+    /// fit the columns (see [`SweepResult::record_fits`]).
+    pub fn restore(&mut self, job: usize, cells: &[RecordedCell]) -> bool {
+        if job >= self.total || !cells_fit(&self.cols, cells) {
+            return false;
+        }
+        self.stats.attempted += 1;
+        for (col, cell) in self.cols.iter_mut().zip(cells) {
+            match (col, cell) {
+                (ColSlice::F64(c), RecordedCell::F64(x)) => c[job] = *x,
+                (ColSlice::Text(c), RecordedCell::Text(t)) => c[job].clone_from(t),
+                _ => {}
+            }
+        }
+        true
     }
 
     /// Records job `job` as failed without storing anything.

@@ -9,6 +9,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::jobs::{Sample, format_inputs, job_inputs};
+use crate::jobrec::{JobBatch, JobCounts, JobLog, RecordedOutcome, Reuse, Shard};
+use crate::keys::{JobKey, JobKeyer};
 use crate::lineage::ResetPolicy;
 use crate::result::{FailureKind, Outputs, RunStats, SweepResult};
 use crate::sweep::{CatchPolicy, Sweep};
@@ -28,7 +30,7 @@ pub struct Progress {
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
 /// Options of the parallel store loop.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// Worker threads; `None` uses rayon's global pool.
     pub threads: Option<usize>,
@@ -47,6 +49,37 @@ pub struct RunOptions {
     /// caller decides what a blocking regression means. A run that fails,
     /// or adds no event, gets no check.
     pub regressions: Option<crate::regress::Options>,
+    /// Turn a blocking regression (not young) into an error
+    /// (`Error::Regression` of the facade), after the result and the
+    /// event are saved. Needs [`regressions`](Self::regressions).
+    pub fail_on_regression: bool,
+    /// Which recorded jobs the run takes instead of calling the worker
+    /// (see [`Reuse`]; needs a job log: the facade's `ResultCollector::run`
+    /// has one). Default [`Reuse::Off`].
+    pub reuse: Reuse,
+    /// Record every finished job (success with its cells, failure with
+    /// its message, and the worker's wall time) where the run has a job
+    /// log, one write per stored batch. Default on.
+    pub record_jobs: bool,
+    /// Run only this shard's jobs (see [`Shard`]); the others are left
+    /// unattempted.
+    pub shard: Option<Shard>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: None,
+            batch: 0,
+            progress: None,
+            history: HistoryOptions::default(),
+            regressions: None,
+            fail_on_regression: false,
+            reuse: Reuse::Off,
+            record_jobs: true,
+            shard: None,
+        }
+    }
 }
 
 /// What one run does to its sweep's history.
@@ -100,6 +133,10 @@ impl std::fmt::Debug for RunOptions {
             .field("progress", &self.progress.is_some())
             .field("history", &self.history)
             .field("regressions", &self.regressions)
+            .field("fail_on_regression", &self.fail_on_regression)
+            .field("reuse", &self.reuse)
+            .field("record_jobs", &self.record_jobs)
+            .field("shard", &self.shard)
             .finish()
     }
 }
@@ -154,19 +191,66 @@ where
     W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
     E: Display,
 {
+    run_sweep_logged(result, opts, None, worker)?;
+    Ok(result.stats)
+}
+
+/// [`run_sweep`] with a job log: every job that runs is recorded in
+/// `log` (one [`JobLog::record`] per stored batch, after the batch is
+/// stored; with `opts.record_jobs`), and `opts.reuse` takes recorded jobs
+/// from it instead of calling the worker. `opts.shard` runs one shard's
+/// jobs only. Returns what happened to the jobs.
+///
+/// A recorded success whose cells do not fit the result (another column
+/// layout) is run again; a record that cannot be read is the log's to
+/// report as absent.
+pub fn run_sweep_logged<W, E>(
+    result: &mut SweepResult,
+    opts: &RunOptions,
+    log: Option<&dyn JobLog>,
+    worker: W,
+) -> Result<JobCounts>
+where
+    W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
+    E: Display,
+{
+    if log.is_none() && opts.reuse != Reuse::Off {
+        return Err(Error::RunOptions {
+            sweep: result.sweep().name().to_string(),
+            message: format!(
+                "reuse `{}` needs job records; run through a collector with a cache",
+                opts.reuse.name()
+            ),
+        });
+    }
     match opts.threads {
         Some(n) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
                 .build()
                 .map_err(|e| Error::ThreadPool(e.to_string()))?;
-            pool.install(|| run_inner(result, opts, &worker))
+            pool.install(|| run_inner(result, opts, log, &worker))
         }
-        None => run_inner(result, opts, &worker),
+        None => run_inner(result, opts, log, &worker),
     }
 }
 
-fn run_inner<W, E>(result: &mut SweepResult, opts: &RunOptions, worker: &W) -> Result<RunStats>
+/// What the loop does with one job of a batch.
+enum Plan {
+    /// Call the worker (`true`: a recorded job run again).
+    Run(bool),
+    /// Take its record.
+    Reuse(crate::jobrec::JobRecord),
+    /// Leave it unattempted.
+    Skip,
+}
+
+fn run_inner<W, E>(
+    result: &mut SweepResult,
+    opts: &RunOptions,
+    log: Option<&dyn JobLog>,
+    worker: &W,
+) -> Result<JobCounts>
 where
     W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
     E: Display,
@@ -179,38 +263,148 @@ where
         opts.batch
     };
     let policy = sweep.catch_policy();
+    let record = log.filter(|_| opts.record_jobs);
+    let keyer = (log.is_some() || opts.shard.is_some()).then(|| JobKeyer::new(&sweep));
+    let timed = record.is_some();
+    let log_err = |e: crate::jobrec::BoxError| Error::JobRecords {
+        sweep: sweep.name().to_string(),
+        message: e.to_string(),
+    };
+    let mut counts = JobCounts::default();
     let mut start = 0;
     while start < total {
         let end = start.saturating_add(batch).min(total);
-        let outcomes: Vec<Outcome> = (start..end)
-            .into_par_iter()
+        let keys: Vec<JobKey> = match &keyer {
+            Some(k) => (start..end)
+                .into_par_iter()
+                .with_min_len(256)
+                .map(|j| k.key(&sweep, j))
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut plans = plan_batch(result, opts, log, start, end, &keys).map_err(log_err)?;
+        let to_run: Vec<usize> = plans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| matches!(p, Plan::Run(_)).then_some(start + i))
+            .collect();
+        let outcomes: Vec<(Outcome, u64)> = to_run
+            .par_iter()
             // Jobs are often tiny: hand rayon runs of them, not single jobs.
             .with_min_len(128)
-            .map(|job| {
+            .map(|&job| {
                 let sample = Sample::new(&sweep, job);
-                match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
+                let t0 = timed.then(std::time::Instant::now);
+                let out = match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
                     Ok(Ok(out)) => Outcome::Done(out),
                     Ok(Err(e)) => Outcome::Failed(FailureKind::Error, e.to_string()),
                     Err(payload) => Outcome::Failed(FailureKind::Panic, panic_message(&*payload)),
-                }
+                };
+                let ns = t0.map_or(0, |t| {
+                    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                });
+                (out, ns)
             })
             .collect();
         let mut first_fatal: Option<(usize, String)> = None;
+        // For the log: the jobs that ran, their durations, and the index
+        // of their failure in `result.failures`, if any.
+        let mut ran_keys: Vec<JobKey> = Vec::new();
+        let mut ran_jobs: Vec<usize> = Vec::new();
+        let mut ran_ns: Vec<u64> = Vec::new();
+        let mut ran_failure: Vec<Option<usize>> = Vec::new();
         {
+            let mut outcomes = outcomes.into_iter();
+            let failures_before = result.failures.len();
             let mut w = result.writer();
-            for (job, outcome) in (start..end).zip(outcomes) {
-                match outcome {
-                    Outcome::Done(out) => {
-                        w.store(job, out);
+            let mut n_failures = failures_before;
+            for (i, plan) in plans.iter_mut().enumerate() {
+                let job = start + i;
+                // Whether the job failed, and the message that stops a
+                // fail-fast run (a contract violation is recorded, never
+                // fatal).
+                let (failed, fatal) = match std::mem::replace(plan, Plan::Skip) {
+                    Plan::Skip => {
+                        counts.skipped += 1;
+                        continue;
                     }
-                    Outcome::Failed(kind, msg) => {
-                        if policy == CatchPolicy::FailFast && first_fatal.is_none() {
-                            first_fatal = Some((job, format!("{kind:?}: {msg}")));
+                    Plan::Reuse(rec) => {
+                        counts.reused += 1;
+                        match rec.outcome {
+                            RecordedOutcome::Done(cells) => {
+                                if w.restore(job, &cells) {
+                                    continue;
+                                }
+                                // The plan checked the fit: not reached.
+                                let m = "the job record does not fit the result".to_string();
+                                w.fail(job, FailureKind::Contract, m);
+                                (true, None)
+                            }
+                            RecordedOutcome::Failed { kind, message } => {
+                                let m = format!("{kind:?}: {message}");
+                                w.fail(job, kind, message);
+                                (true, Some(m))
+                            }
                         }
-                        w.fail(job, kind, msg);
                     }
+                    Plan::Run(again) => {
+                        if again {
+                            counts.rerun += 1;
+                        } else {
+                            counts.new += 1;
+                        }
+                        let Some((outcome, ns)) = outcomes.next() else {
+                            continue;
+                        };
+                        let (failed, fatal) = match outcome {
+                            Outcome::Done(out) => (w.store(job, out), None),
+                            Outcome::Failed(kind, msg) => {
+                                let m = format!("{kind:?}: {msg}");
+                                w.fail(job, kind, msg);
+                                (true, Some(m))
+                            }
+                        };
+                        if record.is_some() {
+                            if let Some(k) = keys.get(i) {
+                                ran_keys.push(*k);
+                            }
+                            ran_jobs.push(job);
+                            ran_ns.push(ns);
+                            ran_failure.push(failed.then_some(n_failures));
+                        }
+                        (failed, fatal)
+                    }
+                };
+                if failed {
+                    n_failures += 1;
+                }
+                if let Some(m) = fatal
+                    && policy == CatchPolicy::FailFast
+                    && first_fatal.is_none()
+                {
+                    first_fatal = Some((job, m));
                 }
             }
+        }
+        if let Some(log) = record
+            && !ran_jobs.is_empty()
+        {
+            let failures: Vec<_> = ran_failure
+                .iter()
+                .map(|f| {
+                    f.and_then(|at| result.failures.get(at))
+                        .map(|x| (x.kind, x.message.as_str()))
+                })
+                .collect();
+            log.record(&JobBatch {
+                keys: &ran_keys,
+                jobs: &ran_jobs,
+                durations: &ran_ns,
+                failures: &failures,
+                dataset: &result.dataset,
+            })
+            .map_err(log_err)?;
+            counts.recorded += ran_jobs.len();
         }
         if let Some(p) = &opts.progress {
             p(Progress {
@@ -232,7 +426,46 @@ where
         }
         start = end;
     }
-    Ok(result.stats)
+    Ok(counts)
+}
+
+/// Decides what happens to each job of the batch `start..end`: the
+/// shard's jobs, and under reuse the log's records.
+fn plan_batch(
+    result: &SweepResult,
+    opts: &RunOptions,
+    log: Option<&dyn JobLog>,
+    start: usize,
+    end: usize,
+    keys: &[JobKey],
+) -> std::result::Result<Vec<Plan>, crate::jobrec::BoxError> {
+    let in_shard = |i: usize| match (opts.shard, keys.get(i)) {
+        (Some(s), Some(k)) => s.takes(start + i, k),
+        _ => true,
+    };
+    let mut plans: Vec<Plan> = (0..end - start)
+        .map(|i| if in_shard(i) { Plan::Run(false) } else { Plan::Skip })
+        .collect();
+    let Some(log) = log.filter(|_| opts.reuse != Reuse::Off) else {
+        return Ok(plans);
+    };
+    let asked: Vec<usize> = (0..plans.len())
+        .filter(|&i| matches!(plans[i], Plan::Run(_)))
+        .collect();
+    let wanted: Vec<JobKey> = asked.iter().filter_map(|&i| keys.get(i).copied()).collect();
+    let found = log.lookup(&wanted)?;
+    for (&i, rec) in asked.iter().zip(found) {
+        plans[i] = match (opts.reuse, rec) {
+            (Reuse::Off, _) => Plan::Run(false),
+            (Reuse::Replay, Some(r)) if result.record_fits(&r) => Plan::Reuse(r),
+            (Reuse::Replay, _) => Plan::Skip,
+            (_, Some(r)) if r.is_done() && result.record_fits(&r) => Plan::Reuse(r),
+            (_, Some(_)) => Plan::Run(true),
+            (Reuse::Resume, None) => Plan::Run(false),
+            (_, None) => Plan::Skip,
+        };
+    }
+    Ok(plans)
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

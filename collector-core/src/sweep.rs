@@ -17,7 +17,7 @@ pub const REPEAT_DIM: &str = "repeat";
 pub const OVER_TIME_DIM: &str = "over_time";
 
 /// How the sample values of an input variable are given.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum InputSpec {
     FloatValues(Vec<f64>),
     FloatSamples {
@@ -52,7 +52,7 @@ enum InputSpec {
 /// let a = InputVar::float_samples("a", 0.0, 1.0, 5).units("s");
 /// assert_eq!(a.resolve().unwrap().len(), 5);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputVar {
     name: String,
     units: String,
@@ -606,7 +606,7 @@ pub enum Direction {
 }
 
 /// A result variable: what a job produces.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultVar {
     name: String,
     units: String,
@@ -746,7 +746,7 @@ pub fn vec_component_name(name: &str, i: usize) -> String {
 }
 
 /// A constant input: a fixed value passed to every job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConstVar {
     /// The name.
     pub name: String,
@@ -773,7 +773,7 @@ impl ConstVar {
 }
 
 /// What a failing worker (an error or a panic) does to the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum CatchPolicy {
     /// Record the failure, leave the job's cells at their sentinels, go on.
     #[default]
@@ -784,7 +784,7 @@ pub enum CatchPolicy {
 }
 
 /// When a run with sample failures must end in an error (after saving).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum FailThreshold {
     /// Any failure.
     Any,
@@ -1197,5 +1197,93 @@ impl Sweep {
                 let known: Vec<&str> = self.results.iter().map(|r| r.name.as_str()).collect();
                 crate::error::unknown("result", name, &known)
             })
+    }
+}
+
+/// A sweep's declaration as plain data: what [`Sweep::spec`] gives and
+/// [`SweepSpec::build`] validates back into the same sweep. It is
+/// serializable (serde), for a record that must rebuild the sweep later,
+/// such as a shard manifest.
+///
+/// ```
+/// use collector_core::{cache_key, InputVar, ResultVar, Sweep, SweepSpec};
+/// let sweep = Sweep::builder("s")
+///     .input(InputVar::float_samples("x", 0.0, 1.0, 3).units("m"))
+///     .result(ResultVar::float("t").units("s"))
+///     .repeats(2)
+///     .version("abc123")
+///     .build()?;
+/// let json = serde_json::to_string(&sweep.spec())?;
+/// let back: SweepSpec = serde_json::from_str(&json)?;
+/// assert_eq!(cache_key(&back.build()?), cache_key(&sweep));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The name.
+    pub name: String,
+    /// The title.
+    pub title: String,
+    /// The description.
+    pub description: String,
+    /// The tag.
+    pub tag: String,
+    /// The code version.
+    pub version: String,
+    /// The inputs, as declared.
+    pub inputs: Vec<InputVar>,
+    /// The result variables.
+    pub results: Vec<ResultVar>,
+    /// The constants.
+    pub constants: Vec<ConstVar>,
+    /// The number of repeats.
+    pub repeats: usize,
+    /// Whether history is kept.
+    pub over_time: bool,
+    /// The catch policy.
+    pub catch: CatchPolicy,
+    /// The failure threshold.
+    pub fail_on: Option<FailThreshold>,
+}
+
+impl SweepSpec {
+    /// Validates the declaration, as [`SweepBuilder::build`] does.
+    pub fn build(self) -> Result<Sweep> {
+        SweepBuilder {
+            name: self.name,
+            title: self.title,
+            description: self.description,
+            tag: self.tag,
+            version: self.version,
+            inputs: self.inputs,
+            results: self.results,
+            consts: self.constants,
+            repeats: self.repeats,
+            over_time: self.over_time,
+            catch: self.catch,
+            fail_on: self.fail_on,
+        }
+        .build()
+    }
+}
+
+impl Sweep {
+    /// The declaration this sweep was built from.
+    pub fn spec(&self) -> SweepSpec {
+        SweepSpec {
+            name: self.name.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            tag: self.tag.clone(),
+            version: self.version.clone(),
+            inputs: self.inputs.iter().map(|i| i.var.clone()).collect(),
+            results: self.results.clone(),
+            constants: self.consts.clone(),
+            repeats: self.repeats,
+            over_time: self.over_time,
+            catch: self.catch,
+            fail_on: self.fail_on,
+        }
     }
 }

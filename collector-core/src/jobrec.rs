@@ -1,0 +1,328 @@
+//! Job records: what the store loop records about every finished job,
+//! how a run reuses them (resume, a grown grid, a merge of shards), and
+//! which jobs a shard of a run takes. No I/O: the store behind the records
+//! is a [`JobLog`], implemented elsewhere (the cache).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::dataset::{ColumnData, Dataset};
+use crate::keys::JobKey;
+use crate::result::FailureKind;
+
+/// One cell of a recorded job: a float column's value or a text column's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedCell {
+    /// A float cell (float, bool and vec results).
+    F64(f64),
+    /// A text cell (string, path, media and blob results).
+    Text(String),
+}
+
+/// What a recorded job ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordedOutcome {
+    /// It succeeded: one cell per column of the sweep's results, in
+    /// column order.
+    Done(Vec<RecordedCell>),
+    /// It failed.
+    Failed {
+        /// How.
+        kind: FailureKind,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// One finished job, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// Wall time of the worker call, in nanoseconds.
+    pub duration_ns: u64,
+    /// How it ended.
+    pub outcome: RecordedOutcome,
+}
+
+impl JobRecord {
+    /// Whether the job succeeded.
+    pub fn is_done(&self) -> bool {
+        matches!(self.outcome, RecordedOutcome::Done(_))
+    }
+}
+
+/// A borrowed cell of a job that just ran, read from the dataset.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CellRef<'a> {
+    /// A float cell.
+    F64(f64),
+    /// A text cell.
+    Text(&'a str),
+}
+
+/// How a job that just ran ended, borrowed from the result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OutcomeRef<'a> {
+    /// It succeeded; its cells are [`JobBatch::cells`].
+    Done,
+    /// It failed.
+    Failed {
+        /// How.
+        kind: FailureKind,
+        /// What happened.
+        message: &'a str,
+    },
+}
+
+/// The jobs of one stored batch that ran (not those reused or skipped),
+/// for a [`JobLog`] to record in one write.
+#[derive(Debug)]
+pub struct JobBatch<'a> {
+    pub(crate) keys: &'a [JobKey],
+    pub(crate) jobs: &'a [usize],
+    pub(crate) durations: &'a [u64],
+    pub(crate) failures: &'a [Option<(FailureKind, &'a str)>],
+    pub(crate) dataset: &'a Dataset,
+}
+
+impl<'a> JobBatch<'a> {
+    /// The number of jobs.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key of the `i`-th job.
+    pub fn key(&self, i: usize) -> &JobKey {
+        &self.keys[i]
+    }
+
+    /// The linear index of the `i`-th job in the grid.
+    pub fn job(&self, i: usize) -> usize {
+        self.jobs[i]
+    }
+
+    /// The worker's wall time for the `i`-th job, in nanoseconds.
+    pub fn duration_ns(&self, i: usize) -> u64 {
+        self.durations[i]
+    }
+
+    /// How the `i`-th job ended.
+    pub fn outcome(&self, i: usize) -> OutcomeRef<'a> {
+        match self.failures[i] {
+            None => OutcomeRef::Done,
+            Some((kind, message)) => OutcomeRef::Failed { kind, message },
+        }
+    }
+
+    /// The cells of the `i`-th job, one per column in column order (the
+    /// in-memory index of a reference column is never recorded: a sweep
+    /// with reference results records failures only).
+    pub fn cells(&self, i: usize) -> impl Iterator<Item = CellRef<'a>> + 'a {
+        let job = self.jobs[i];
+        let dataset: &'a Dataset = self.dataset;
+        dataset.columns().iter().filter_map(move |c| match &c.data {
+            ColumnData::F64(a) => a
+                .as_slice()
+                .and_then(|s| s.get(job))
+                .map(|x| CellRef::F64(*x)),
+            ColumnData::Text(a) => a
+                .as_slice()
+                .and_then(|s| s.get(job))
+                .map(|t| CellRef::Text(t.as_str())),
+            ColumnData::I64(_) => None,
+        })
+    }
+}
+
+/// Where the store loop records finished jobs and finds recorded ones.
+/// Implemented by the cache; errors are the store's, boxed.
+pub trait JobLog: Sync {
+    /// The records of `keys`, in order: `None` for a job never recorded,
+    /// or whose record cannot be read (it reruns).
+    fn lookup(&self, keys: &[JobKey]) -> Result<Vec<Option<JobRecord>>, BoxError>;
+    /// Records the jobs of one stored batch, in one write.
+    fn record(&self, batch: &JobBatch<'_>) -> Result<(), BoxError>;
+}
+
+/// An error of a [`JobLog`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which recorded jobs a run takes instead of calling the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Reuse {
+    /// Run every job (the default). Finished jobs are still recorded,
+    /// replacing older records.
+    #[default]
+    Off,
+    /// Take recorded successes; rerun recorded failures and run jobs
+    /// with no record (a crashed run, a grown grid).
+    Resume,
+    /// Take recorded successes and rerun recorded failures only; jobs
+    /// with no record are skipped (left unattempted).
+    RetryFailed,
+    /// Take every record as it is, successes and failures, and run
+    /// nothing: jobs with no record are skipped. What a merge of shards
+    /// does.
+    Replay,
+}
+
+impl Reuse {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reuse::Off => "off",
+            Reuse::Resume => "resume",
+            Reuse::RetryFailed => "retry-failed",
+            Reuse::Replay => "replay",
+        }
+    }
+}
+
+/// How jobs are dealt to shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShardAssign {
+    /// By the job key's hash: a job keeps its shard when the grid grows.
+    #[default]
+    Hash,
+    /// Round-robin over the canonical (row-major) order: the most even
+    /// split, but a grown grid moves jobs between shards.
+    RoundRobin,
+}
+
+/// One shard of a run: the jobs this machine takes. `k` is 1-based.
+///
+/// ```
+/// use collector_core::Shard;
+/// let s: Shard = "2/4".parse()?;
+/// assert_eq!((s.k(), s.n()), (2, 4));
+/// assert!("0/4".parse::<Shard>().is_err());
+/// assert!("5/4".parse::<Shard>().is_err());
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    k: u32,
+    n: u32,
+    assign: ShardAssign,
+}
+
+impl Shard {
+    /// Shard `k` of `n` (1 ≤ k ≤ n), dealt by hash. An error names the
+    /// bound that failed.
+    pub fn new(k: u32, n: u32) -> Result<Self, String> {
+        if n == 0 {
+            return Err(format!("shard {k}/{n}: the shard count must be at least 1"));
+        }
+        if k == 0 || k > n {
+            return Err(format!(
+                "shard {k}/{n}: the shard number must be between 1 and {n} (shards are 1-based)"
+            ));
+        }
+        Ok(Shard {
+            k,
+            n,
+            assign: ShardAssign::Hash,
+        })
+    }
+
+    /// The same shard, dealt by `assign`.
+    pub fn assign(mut self, assign: ShardAssign) -> Self {
+        self.assign = assign;
+        self
+    }
+
+    /// The shard number, 1-based.
+    pub fn k(&self) -> u32 {
+        self.k
+    }
+
+    /// The number of shards.
+    pub fn n(&self) -> u32 {
+        self.n
+    }
+
+    /// How jobs are dealt.
+    pub fn assignment(&self) -> ShardAssign {
+        self.assign
+    }
+
+    /// The shard (1-based) of the job at `linear` with key `key`.
+    pub fn shard_of(&self, linear: usize, key: &JobKey) -> u32 {
+        let n = u64::from(self.n);
+        let r = match self.assign {
+            ShardAssign::Hash => key.shard_hash() % n,
+            ShardAssign::RoundRobin => (linear as u64) % n,
+        };
+        // r < n ≤ u32::MAX.
+        u32::try_from(r).unwrap_or(0) + 1
+    }
+
+    /// Whether this shard takes the job at `linear` with key `key`.
+    pub fn takes(&self, linear: usize, key: &JobKey) -> bool {
+        self.shard_of(linear, key) == self.k
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard `{s}`: expected K/N, such as 1/4"))?;
+        let num = |t: &str, what: &str| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|e| format!("shard `{s}`: the {what} `{t}` is not a number: {e}"))
+        };
+        Shard::new(num(k, "shard number")?, num(n, "shard count")?)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// What a run did with each job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Jobs taken from their record, the worker not called.
+    pub reused: usize,
+    /// Jobs recorded as failed (or with an unusable record) and run again.
+    pub rerun: usize,
+    /// Jobs with no record, run.
+    pub new: usize,
+    /// Jobs not attempted: another shard's, or with no record under
+    /// [`Reuse::RetryFailed`] or [`Reuse::Replay`].
+    pub skipped: usize,
+    /// Jobs recorded by this run (those that ran, when a log is present).
+    pub recorded: usize,
+}
+
+impl JobCounts {
+    /// Jobs whose worker ran.
+    pub fn ran(&self) -> usize {
+        self.rerun + self.new
+    }
+}
+
+impl fmt::Display for JobCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} reused, {} rerun, {} new",
+            self.reused, self.rerun, self.new
+        )?;
+        if self.skipped > 0 {
+            write!(f, ", {} skipped", self.skipped)?;
+        }
+        Ok(())
+    }
+}
