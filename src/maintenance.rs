@@ -57,7 +57,8 @@ pub fn disk_usage(dir: &Path) -> DiskUsage {
 
 impl ResultCollector {
     /// Finds the media files that no stored result or history names, and
-    /// deletes them when `opts.delete` is set. Every record is read first;
+    /// deletes them when `opts.delete` is set. Every record (results,
+    /// histories, job records) is read first;
     /// if any cannot be read, nothing is deleted (an unreadable record may
     /// name any file).
     pub fn gc(&self, opts: GcOptions) -> Result<GcSummary> {
@@ -97,6 +98,15 @@ impl ResultCollector {
                 }
                 records += 1;
             }
+        }
+        // Job records may name files too: a resumed run reuses them. Their
+        // texts are kept as media and as blob names alike.
+        let unreadable = db.visit_job_record_texts(|t| {
+            refs.add_media(t);
+            refs.add_blob(t);
+        })?;
+        for u in unreadable {
+            refs.mark_unreadable(u);
         }
         let report = collector_media::gc(&self.media_root()?, &refs, opts)?;
         Ok(GcSummary {

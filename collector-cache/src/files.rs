@@ -24,7 +24,8 @@ pub struct MediaReferences {
 /// [`CacheDb::files_still_named`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StillNamed {
-    /// The candidates named by a cell of a stored result or history event.
+    /// The candidates named by a cell of a stored result, history event
+    /// or job record.
     pub named: BTreeSet<String>,
     /// Keys of records that could not be read. When this is not empty the
     /// caller must keep every candidate: an unreadable record may name
@@ -38,11 +39,15 @@ impl CacheDb {
     /// for the run path. Unreadable records are listed, not removed.
     pub fn media_references(&self) -> Result<MediaReferences> {
         let mut paths = BTreeSet::new();
-        let unreadable = self.visit_named_files(|f| {
+        let mut unreadable = self.visit_named_files(|f| {
             if f.kind.is_media() {
                 paths.insert(f.path.to_string());
             }
         })?;
+        // A job record may name a file too (a resumed run reuses it).
+        unreadable.extend(self.visit_job_record_texts(|t| {
+            paths.insert(t.to_string());
+        })?);
         Ok(MediaReferences { paths, unreadable })
     }
 
@@ -60,11 +65,17 @@ impl CacheDb {
             return Ok(StillNamed::default());
         }
         let mut named = BTreeSet::new();
-        let unreadable = self.visit_named_files(|f| {
+        let mut unreadable = self.visit_named_files(|f| {
             if candidates.contains(f.path) {
                 named.insert(f.path.to_string());
             }
         })?;
+        // A job record may name a file too (a resumed run reuses it).
+        unreadable.extend(self.visit_job_record_texts(|t| {
+            if candidates.contains(t) {
+                named.insert(t.to_string());
+            }
+        })?);
         Ok(StillNamed { named, unreadable })
     }
 

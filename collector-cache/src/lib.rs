@@ -60,6 +60,7 @@ mod db;
 mod error;
 mod files;
 mod history;
+mod jobs;
 mod listing;
 mod results;
 mod schema;
@@ -74,7 +75,8 @@ pub use history::{
 };
 pub use listing::{CacheStats, HistoryEntry, ResultEntry, SweepListing};
 pub use results::{PutOutcome, encoded_result_size};
-pub use schema::FORMAT_VERSION;
+pub use jobs::{CacheJobLog, JobSetInfo, JobTotals, ShardManifest};
+pub use schema::{ENVELOPE_FORMAT, FORMAT_VERSION};
 
 #[cfg(test)]
 mod send_sync {

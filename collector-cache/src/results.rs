@@ -54,13 +54,31 @@ struct BookEntry {
     stored_seq: u64,
 }
 
-/// In-memory view of the index, built at open: only one process can hold
-/// the database, so it stays exact.
+/// One job set in the book: its records' bytes count against
+/// `cache_size` like a result's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobSetEntry {
+    pub(crate) sweep: String,
+    pub(crate) bytes: u64,
+    pub(crate) stored_seq: u64,
+}
+
+/// What eviction removes: a result (with its index entry) or a whole job
+/// set (its records and its entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Evict {
+    Result(IndexKey),
+    Jobs([u8; 16], String),
+}
+
+/// In-memory view of the index and of the job sets, built at open: only
+/// one process can hold the database, so it stays exact.
 #[derive(Debug, Default)]
 pub(crate) struct ResultBook {
     entries: HashMap<String, BookEntry>,
-    total_bytes: u64,
-    next_store_seq: u64,
+    pub(crate) job_sets: HashMap<[u8; 16], JobSetEntry>,
+    pub(crate) total_bytes: u64,
+    pub(crate) next_store_seq: u64,
 }
 
 /// What storing one result changes besides writing it: decided before the
@@ -69,8 +87,8 @@ pub(crate) struct ResultBook {
 struct StorePlan {
     /// The index entry of the same cache key under another sweep name.
     moved_from: Option<IndexKey>,
-    /// The results to evict, least recently stored first.
-    evict: Vec<IndexKey>,
+    /// What to evict, least recently stored first.
+    evict: Vec<Evict>,
     /// The stored bytes once the batch has committed.
     total_bytes: u64,
     /// Set when the result alone is larger than the limit (it is kept).
@@ -103,22 +121,7 @@ impl ResultBook {
                 moved_from = Some(IndexKey::new(&old.sweep, &rec.cache_key));
             }
         }
-        let mut evict = Vec::new();
-        if let Some(limit) = limit {
-            let mut order: Vec<(&String, &BookEntry)> = self
-                .entries
-                .iter()
-                .filter(|(k, _)| **k != rec.cache_key)
-                .collect();
-            order.sort_by_key(|(_, e)| e.stored_seq);
-            for (k, e) in order {
-                if total <= limit {
-                    break;
-                }
-                total -= e.bytes;
-                evict.push(IndexKey::new(&e.sweep, k));
-            }
-        }
+        let evict = self.plan_evict(&mut total, limit, Some(&rec.cache_key), None);
         StorePlan {
             moved_from,
             evict,
@@ -127,12 +130,72 @@ impl ResultBook {
         }
     }
 
+    /// The least recently stored results and job sets to evict so that
+    /// `total` fits `limit` (lowered as they go), keeping the result
+    /// `keep_result` and the job set `keep_set`.
+    pub(crate) fn plan_evict(
+        &self,
+        total: &mut u64,
+        limit: Option<u64>,
+        keep_result: Option<&str>,
+        keep_set: Option<&[u8; 16]>,
+    ) -> Vec<Evict> {
+        let mut evict = Vec::new();
+        let Some(limit) = limit else {
+            return evict;
+        };
+        if *total <= limit {
+            return evict;
+        }
+        let mut order: Vec<(u64, u64, Evict)> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| Some(k.as_str()) != keep_result)
+            .map(|(k, e)| {
+                (
+                    e.stored_seq,
+                    e.bytes,
+                    Evict::Result(IndexKey::new(&e.sweep, k)),
+                )
+            })
+            .chain(
+                self.job_sets
+                    .iter()
+                    .filter(|(s, _)| Some(*s) != keep_set)
+                    .map(|(s, e)| (e.stored_seq, e.bytes, Evict::Jobs(*s, e.sweep.clone()))),
+            )
+            .collect();
+        order.sort_by_key(|(seq, _, _)| *seq);
+        for (_, bytes, e) in order {
+            if *total <= limit {
+                break;
+            }
+            *total -= bytes;
+            evict.push(e);
+        }
+        evict
+    }
+
+    /// Drops evicted entries from the book (their bytes are already out of
+    /// the total the plan computed).
+    pub(crate) fn forget(&mut self, evicted: &[Evict]) {
+        for e in evicted {
+            match e {
+                Evict::Result(k) => {
+                    self.entries.remove(&k.cache_key);
+                    debug!(key = %k.cache_key, "evicted result (cache_size)");
+                }
+                Evict::Jobs(set, sweep) => {
+                    self.job_sets.remove(set);
+                    debug!(set = %schema::hex16(set), sweep = %sweep, "evicted job records (cache_size)");
+                }
+            }
+        }
+    }
+
     /// Records a committed store.
     fn apply(&mut self, plan: &StorePlan, rec: &IndexRec) {
-        for k in &plan.evict {
-            self.entries.remove(&k.cache_key);
-            debug!(key = %k.cache_key, "evicted result (cache_size)");
-        }
+        self.forget(&plan.evict);
         self.entries.insert(
             rec.cache_key.clone(),
             BookEntry {
@@ -155,6 +218,23 @@ pub struct PutOutcome {
     pub complete: bool,
     /// Cache keys evicted to stay under `cache_size`.
     pub evicted: Vec<String>,
+    /// Sweep names whose job records were evicted to stay under
+    /// `cache_size`.
+    pub evicted_job_records: Vec<String>,
+}
+
+/// Adds the deletion of an evicted result or job set to `b`.
+pub(crate) fn delete_evicted(b: &mut crate::db::Batch<'_>, e: &Evict) -> Result<()> {
+    match e {
+        Evict::Result(k) => {
+            b.delete::<Results>(&k.cache_key)?;
+            b.delete::<Index>(k)
+        }
+        Evict::Jobs(set, _) => {
+            b.delete_prefix::<schema::JobRecords>(set)?;
+            b.delete::<schema::JobSets>(set)
+        }
+    }
 }
 
 /// The size in bytes of `result` once encoded: what
@@ -190,6 +270,7 @@ impl CacheDb {
         if corrupt > 0 {
             removal.commit("removing corrupt index entries")?;
         }
+        self.load_job_sets(&mut book)?;
         *lock(&self.book) = book;
         Ok(())
     }
@@ -227,7 +308,22 @@ impl CacheDb {
         Ok(PutOutcome {
             bytes: rec.bytes,
             complete: rec.complete,
-            evicted: plan.evict.into_iter().map(|k| k.cache_key).collect(),
+            evicted: plan
+                .evict
+                .iter()
+                .filter_map(|e| match e {
+                    Evict::Result(k) => Some(k.cache_key.clone()),
+                    Evict::Jobs(..) => None,
+                })
+                .collect(),
+            evicted_job_records: plan
+                .evict
+                .iter()
+                .filter_map(|e| match e {
+                    Evict::Jobs(_, sweep) => Some(sweep.clone()),
+                    Evict::Result(_) => None,
+                })
+                .collect(),
         })
     }
 
@@ -240,9 +336,8 @@ impl CacheDb {
         if let Some(old) = &plan.moved_from {
             b.delete::<Index>(old)?;
         }
-        for k in &plan.evict {
-            b.delete::<Results>(&k.cache_key)?;
-            b.delete::<Index>(k)?;
+        for e in &plan.evict {
+            delete_evicted(&mut b, e)?;
         }
         b.commit(format!(
             "storing result {} of sweep `{}`",
@@ -298,7 +393,8 @@ impl CacheDb {
     /// The number of stored results and their encoded size in bytes.
     pub(crate) fn result_totals(&self) -> (u64, u64) {
         let book = lock(&self.book);
-        (book.entries.len() as u64, book.total_bytes)
+        let bytes = book.entries.values().map(|e| e.bytes).sum();
+        (book.entries.len() as u64, bytes)
     }
 }
 
@@ -328,13 +424,44 @@ mod tests {
         b
     }
 
+    fn keys(e: &[Evict]) -> Vec<String> {
+        e.iter()
+            .map(|e| match e {
+                Evict::Result(k) => k.cache_key.clone(),
+                Evict::Jobs(_, sweep) => format!("jobs of {sweep}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn job_sets_are_evicted_with_results_in_store_order() {
+        let mut b = book(&[("a", 10, 0), ("c", 10, 2)]);
+        b.job_sets.insert(
+            [7; 16],
+            JobSetEntry {
+                sweep: "js".into(),
+                bytes: 10,
+                stored_seq: 1,
+            },
+        );
+        b.total_bytes += 10;
+        b.next_store_seq = 3;
+        let plan = b.plan_store(&rec("d", "s", 10, 3), Some(25));
+        assert_eq!(keys(&plan.evict), ["a", "jobs of js"]);
+        // The set being written is never its own victim.
+        let mut total = 40;
+        let e = b.plan_evict(&mut total, Some(15), None, Some(&[7; 16]));
+        assert_eq!(keys(&e), ["a", "c"]);
+        b.forget(&e);
+        assert!(b.job_sets.contains_key(&[7; 16]));
+    }
+
     #[test]
     fn eviction_takes_the_least_recently_stored_first() {
         let b = book(&[("c", 10, 2), ("a", 10, 0), ("b", 10, 1)]);
         assert_eq!(b.next_store_seq, 3);
         let plan = b.plan_store(&rec("d", "s", 10, 3), Some(25));
-        let evicted: Vec<&str> = plan.evict.iter().map(|k| k.cache_key.as_str()).collect();
-        assert_eq!(evicted, ["a", "b"]);
+        assert_eq!(keys(&plan.evict), ["a", "b"]);
         assert_eq!(plan.total_bytes, 20);
         assert!(!plan.over_limit);
         // Unbounded: nothing goes.
@@ -347,8 +474,7 @@ mod tests {
     fn storing_a_key_again_replaces_its_size_and_never_evicts_it() {
         let b = book(&[("a", 10, 0), ("b", 10, 1)]);
         let plan = b.plan_store(&rec("a", "other", 30, 2), Some(35));
-        let evicted: Vec<&str> = plan.evict.iter().map(|k| k.cache_key.as_str()).collect();
-        assert_eq!(evicted, ["b"]);
+        assert_eq!(keys(&plan.evict), ["b"]);
         assert_eq!(plan.total_bytes, 30);
         // Under another sweep name, its old index entry goes.
         assert_eq!(plan.moved_from, Some(IndexKey::new("s", "a")));
@@ -358,7 +484,7 @@ mod tests {
     fn a_result_larger_than_the_limit_is_kept_and_flagged() {
         let b = book(&[("a", 10, 0)]);
         let plan = b.plan_store(&rec("big", "s", 100, 1), Some(50));
-        assert_eq!(plan.evict, [IndexKey::new("s", "a")]);
+        assert_eq!(plan.evict, [Evict::Result(IndexKey::new("s", "a"))]);
         assert_eq!(plan.total_bytes, 100);
         assert!(plan.over_limit);
         let mut b = b;

@@ -14,6 +14,8 @@ use collector_core::{Dataset, SweepResult};
 use crate::codec::{self, Corrupt, Encoded, StoredEvent, StoredResult};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRec, LineageRec};
+use crate::jobs::{JobSetRec, ShardManifest};
+use collector_core::{JobKey, JobRecord};
 use crate::results::IndexRec;
 
 /// Version of the whole on-disk format: column families, key layouts and
@@ -23,7 +25,19 @@ use crate::results::IndexRec;
 /// changed payload field). Adding an optional payload field that old
 /// readers ignore does not need a bump. A cache with another version is
 /// refused at open, never deleted.
-pub const FORMAT_VERSION: u32 = 2;
+///
+/// 3: adds the job-record families (`job_records`, `job_sets`,
+/// `shards`). A version-2 database is upgraded in place at open: its
+/// families and values are unchanged, the new families start empty.
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The versions an open upgrades in place to [`FORMAT_VERSION`].
+pub(crate) const UPGRADABLE_FROM: [u32; 1] = [2];
+
+/// Version of the value envelope and of the MessagePack payloads in it
+/// (written in every envelope). Version 3 of the database changed no
+/// payload, so it stays 2; bump it when a payload changes.
+pub const ENVELOPE_FORMAT: u32 = 2;
 
 /// One column family: its name, its keys and its values.
 pub(crate) trait Family {
@@ -109,13 +123,16 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The names of every family this build uses.
-pub(crate) const FAMILY_NAMES: [&str; 6] = [
+pub(crate) const FAMILY_NAMES: [&str; 9] = [
     Results::NAME,
     Index::NAME,
     HistoryMeta::NAME,
     HistoryEvents::NAME,
     Lineages::NAME,
     Meta::NAME,
+    JobRecords::NAME,
+    JobSets::NAME,
+    Shards::NAME,
 ];
 
 // ---------------------------------------------------------------- results
@@ -331,6 +348,150 @@ impl Family for Lineages {
     }
     fn decode(bytes: &[u8]) -> Result<LineageRec, Corrupt> {
         codec::decode_record(codec::KIND_LINEAGE, bytes)
+    }
+}
+
+// ------------------------------------------------------------------- jobs
+
+/// job key (job set, 16 bytes, then the job, 16 bytes) → one finished
+/// job (a compact binary record of its own: see `codec/jobs.rs`; not a
+/// MessagePack envelope, so that recording a job costs well under a
+/// microsecond). A prefix scan by job set returns one sweep's records.
+pub(crate) struct JobRecords;
+
+impl Family for JobRecords {
+    const NAME: &'static str = "job_records";
+    type Key = JobKey;
+    /// A record encoded already (by `codec::encode_job`, straight from
+    /// the batch that ran).
+    type Write = [u8];
+    type Value = JobRecord;
+
+    fn key_bytes(k: &JobKey) -> Vec<u8> {
+        k.0.to_vec()
+    }
+    fn parse_key(bytes: &[u8]) -> Option<JobKey> {
+        <[u8; 32]>::try_from(bytes).ok().map(JobKey)
+    }
+    fn describe(k: &JobKey) -> String {
+        format!("job record {}", k.hex())
+    }
+    fn encode(_: &JobKey, bytes: &[u8]) -> Result<Encoded> {
+        Ok(Encoded::raw(bytes.to_vec()))
+    }
+    fn decode(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
+        codec::decode_job(bytes)
+    }
+}
+
+impl Prefixed for JobRecords {
+    /// The job set.
+    type Prefix = [u8; 16];
+
+    fn prefix_range(set: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
+        let start = set.to_vec();
+        let mut end = set.to_vec();
+        // The next prefix: increment from the last byte, carrying.
+        let mut i = end.len();
+        while i > 0 {
+            i -= 1;
+            if end[i] == u8::MAX {
+                end[i] = 0;
+            } else {
+                end[i] += 1;
+                return (start, end);
+            }
+        }
+        // All 0xff: every key longer than the prefix sorts before this.
+        (start, vec![u8::MAX; 33])
+    }
+}
+
+/// job set → what the set holds (sweep name, record count and bytes),
+/// for eviction, stats and removal (envelope kind `job-set`).
+pub(crate) struct JobSets;
+
+impl Family for JobSets {
+    const NAME: &'static str = "job_sets";
+    type Key = [u8; 16];
+    type Write = JobSetRec;
+    type Value = JobSetRec;
+
+    fn key_bytes(set: &[u8; 16]) -> Vec<u8> {
+        set.to_vec()
+    }
+    fn parse_key(bytes: &[u8]) -> Option<[u8; 16]> {
+        <[u8; 16]>::try_from(bytes).ok()
+    }
+    fn describe(set: &[u8; 16]) -> String {
+        format!("job set {}", hex16(set))
+    }
+    fn encode(_: &[u8; 16], rec: &JobSetRec) -> Result<Encoded> {
+        codec::seal(codec::KIND_JOB_SET, rec)
+    }
+    fn decode(bytes: &[u8]) -> Result<JobSetRec, Corrupt> {
+        codec::decode_record(codec::KIND_JOB_SET, bytes)
+    }
+}
+
+/// The job set as 32 hex digits.
+pub(crate) fn hex16(set: &[u8; 16]) -> String {
+    set.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// job set, grid hash (text), NUL, shard count and shard number (4 bytes
+/// each, big-endian) → the manifest a shard run wrote (envelope kind
+/// `shard`).
+pub(crate) struct Shards;
+
+/// The key of one shard manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShardKey {
+    pub(crate) set: [u8; 16],
+    pub(crate) grid: String,
+    pub(crate) n: u32,
+    pub(crate) k: u32,
+}
+
+impl Family for Shards {
+    const NAME: &'static str = "shards";
+    type Key = ShardKey;
+    type Write = ShardManifest;
+    type Value = ShardManifest;
+
+    fn key_bytes(k: &ShardKey) -> Vec<u8> {
+        let mut b = Vec::with_capacity(16 + k.grid.len() + 9);
+        b.extend_from_slice(&k.set);
+        b.extend_from_slice(k.grid.as_bytes());
+        b.push(SEP);
+        b.extend_from_slice(&k.n.to_be_bytes());
+        b.extend_from_slice(&k.k.to_be_bytes());
+        b
+    }
+    fn parse_key(bytes: &[u8]) -> Option<ShardKey> {
+        let set = <[u8; 16]>::try_from(bytes.get(..16)?).ok()?;
+        let rest = bytes.get(16..)?;
+        let n_at = rest.len().checked_sub(9)?;
+        if rest[n_at] != SEP {
+            return None;
+        }
+        let n = u32::from_be_bytes(rest[n_at + 1..n_at + 5].try_into().ok()?);
+        let k = u32::from_be_bytes(rest[n_at + 5..].try_into().ok()?);
+        Some(ShardKey {
+            set,
+            grid: text(&rest[..n_at]),
+            n,
+            k,
+        })
+    }
+    fn describe(k: &ShardKey) -> String {
+        format!("manifest of shard {}/{} of job set {}", k.k, k.n, hex16(&k.set))
+    }
+    fn encode(_: &ShardKey, m: &ShardManifest) -> Result<Encoded> {
+        codec::seal(codec::KIND_SHARD, m)
+    }
+    fn decode(bytes: &[u8]) -> Result<ShardManifest, Corrupt> {
+        codec::decode_record(codec::KIND_SHARD, bytes)
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod util;
 
-use collector_cache::{CacheDb, CacheOptions, Error, FORMAT_VERSION, VersionFound};
+use collector_cache::{CacheDb, CacheOptions, ENVELOPE_FORMAT, Error, FORMAT_VERSION, VersionFound};
 use collector_core::{REFERENCE_SENTINEL, TimeKind, cache_key};
 use util::*;
 
@@ -129,7 +129,7 @@ fn corrupt_results_are_removed_and_absent() {
             // "format" key is the version.
             let pos = v.windows(6).position(|w| w == b"format").unwrap() + 6;
             let mut v = v;
-            assert_eq!(v[pos], FORMAT_VERSION as u8);
+            assert_eq!(v[pos], ENVELOPE_FORMAT as u8);
             v[pos] = 0x7f;
             v
         }),
@@ -238,6 +238,25 @@ fn a_locked_directory_gives_an_error_naming_it() {
     // Closing releases it; reopening after close works.
     first.close().unwrap();
     open(dir.path()).close().unwrap();
+}
+
+#[test]
+fn a_version_2_cache_is_upgraded_in_place_and_keeps_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = small_sweep();
+    let cache = open(dir.path());
+    let stored = small_result(&sweep, 1.5);
+    cache.put_result("k", "small", &stored).unwrap();
+    drop(cache);
+    poke(dir.path(), "meta", b"format_version", Some(2u32.to_le_bytes().to_vec()));
+    let cache = open(dir.path());
+    let back = cache.get_complete_result("k").unwrap().unwrap().dataset;
+    assert_eq!(f64s(&back, "cost"), f64s(&stored.dataset, "cost"));
+    drop(cache);
+    assert_eq!(
+        peek(dir.path(), "meta", b"format_version"),
+        Some(FORMAT_VERSION.to_le_bytes().to_vec())
+    );
 }
 
 #[test]

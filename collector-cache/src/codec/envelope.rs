@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::schema::FORMAT_VERSION;
+use crate::schema::ENVELOPE_FORMAT;
 
 /// Why a stored value could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +104,7 @@ fn envelope_header(kind: &str, payload_len: u32) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     let _ = encode::write_map_len(&mut h, 3);
     let _ = encode::write_str(&mut h, "format");
-    let _ = encode::write_uint(&mut h, u64::from(FORMAT_VERSION));
+    let _ = encode::write_uint(&mut h, u64::from(ENVELOPE_FORMAT));
     let _ = encode::write_str(&mut h, "kind");
     let _ = encode::write_str(&mut h, kind);
     let _ = encode::write_str(&mut h, "payload");
@@ -149,9 +149,9 @@ pub(super) fn seal_sized<T: Serialize>(
 pub(super) fn unseal<'a>(kind: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Corrupt> {
     let env: Envelope<'a> =
         rmp_serde::from_slice(bytes).map_err(|e| corrupt(format!("bad envelope: {e}")))?;
-    if env.format != FORMAT_VERSION {
+    if env.format != ENVELOPE_FORMAT {
         return Err(corrupt(format!(
-            "envelope format {} (this build reads {FORMAT_VERSION})",
+            "envelope format {} (this build reads {ENVELOPE_FORMAT})",
             env.format
         )));
     }
@@ -193,7 +193,7 @@ mod tests {
                 let whole = to_msgpack(
                     kind,
                     &Envelope {
-                        format: FORMAT_VERSION,
+                        format: ENVELOPE_FORMAT,
                         kind: Cow::Borrowed(kind),
                         payload: Cow::Owned(to_msgpack(kind, &payload).unwrap()),
                     },

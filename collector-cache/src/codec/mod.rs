@@ -11,6 +11,7 @@
 mod assemble;
 mod dataset;
 mod envelope;
+mod jobs;
 
 use std::borrow::Cow;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
+pub(crate) use self::jobs::{decode_job, encode_job, encode_record};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};
 use crate::error::Result;
 
@@ -33,6 +35,10 @@ pub(crate) const KIND_INDEX: &str = "index";
 pub(crate) const KIND_HISTORY_META: &str = "history-meta";
 /// Envelope kind of the lineage of one sweep name.
 pub(crate) const KIND_LINEAGE: &str = "lineage";
+/// Envelope kind of the summary of one job set.
+pub(crate) const KIND_JOB_SET: &str = "job-set";
+/// Envelope kind of a shard manifest.
+pub(crate) const KIND_SHARD: &str = "shard";
 
 // ---- results ----
 

@@ -15,6 +15,7 @@ use crate::error::{Error, Result, VersionFound};
 use crate::results::ResultBook;
 use crate::schema::{
     FAMILY_NAMES, FORMAT_VERSION, HistoryEvents, HistoryMeta, Index, Meta, MetaKey, Results,
+    UPGRADABLE_FROM,
 };
 
 /// How a [`CacheDb`] behaves.
@@ -271,10 +272,22 @@ impl CacheDb {
                 return b.commit("writing the format version");
             }
         };
-        if found != VersionFound::Version(FORMAT_VERSION) {
-            return Err(self.refuse(found));
+        match found {
+            VersionFound::Version(v) if v == FORMAT_VERSION => Ok(()),
+            VersionFound::Version(v) if UPGRADABLE_FROM.contains(&v) => {
+                // The families this version added were created empty at
+                // open; nothing else changed.
+                let mut b = self.batch();
+                b.put::<Meta>(&MetaKey::FormatVersion, &FORMAT_VERSION)?;
+                b.commit(format!(
+                    "upgrading the format version from {v} to {FORMAT_VERSION}"
+                ))?;
+                tracing::info!(dir = %self.dir.display(), from = v, to = FORMAT_VERSION,
+                    "cache format upgraded in place");
+                Ok(())
+            }
+            found => Err(self.refuse(found)),
         }
-        Ok(())
     }
 
     fn refuse(&self, found: VersionFound) -> Error {

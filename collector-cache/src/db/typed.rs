@@ -84,6 +84,46 @@ impl CacheDb {
         self.get_raw::<F, _>(key, |v| v.len() as u64)
     }
 
+    /// The values stored under `keys`, in order (one batched read).
+    pub(crate) fn get_many<F: Family>(
+        &self,
+        keys: &[F::Key],
+    ) -> Result<Vec<Option<Decoded<F::Value>>>>
+    where
+        F::Key: Sized,
+    {
+        self.read_many::<F, _>(keys, F::decode)
+    }
+
+    /// The stored sizes of the values under `keys`, in order, without
+    /// decoding them (one batched read).
+    pub(crate) fn stored_sizes<F: Family>(&self, keys: &[F::Key]) -> Result<Vec<Option<u64>>>
+    where
+        F::Key: Sized,
+    {
+        self.read_many::<F, _>(keys, |v| v.len() as u64)
+    }
+
+    fn read_many<F: Family, T>(
+        &self,
+        keys: &[F::Key],
+        read: impl Fn(&[u8]) -> T,
+    ) -> Result<Vec<Option<T>>>
+    where
+        F::Key: Sized,
+    {
+        let h = self.family::<F>()?;
+        let bytes: Vec<Vec<u8>> = keys.iter().map(F::key_bytes).collect();
+        self.db
+            .batched_multi_get_cf(h, &bytes, false)
+            .into_iter()
+            .map(|v| {
+                v.map(|v| v.map(|v| read(&v)))
+                    .map_err(|e| self.db_err(format!("reading `{}`", F::NAME), &e))
+            })
+            .collect()
+    }
+
     /// Whether a value is stored under `key`.
     pub(crate) fn contains<F: Family>(&self, key: &F::Key) -> Result<bool> {
         Ok(self.get_raw::<F, _>(key, |_| ())?.is_some())
@@ -168,6 +208,18 @@ impl Batch<'_> {
     pub(crate) fn put_sealed<F: Family>(&mut self, key: &F::Key, value: &Sealed<F>) -> Result<()> {
         let h = self.db.family::<F>()?;
         self.inner.put_cf(h, F::key_bytes(key), value.as_bytes());
+        Ok(())
+    }
+
+    /// Stores bytes encoded already, for a family that takes them as they
+    /// are (job records, encoded straight from a batch).
+    pub(crate) fn put_bytes<F: Family<Write = [u8]>>(
+        &mut self,
+        key: &F::Key,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner.put_cf(h, F::key_bytes(key), bytes);
         Ok(())
     }
 

@@ -1,0 +1,311 @@
+//! The binary encoding of one job record. Records are many and small
+//! (one per job), so they skip the MessagePack envelope:
+//!
+//! ```text
+//! "RJ" (2 bytes)  record version (1 byte, 1)  status (1 byte: 0 done, 1 failed)
+//! duration in ns (u64 LE)
+//! done:   cell count (u32 LE), then per cell a tag (0: f64 LE, 8 bytes;
+//!         1: text, u32 LE length then UTF-8 bytes)
+//! failed: kind (1 byte: 0 error, 1 panic, 2 contract), message (u32 LE
+//!         length then UTF-8 bytes)
+//! ```
+//!
+//! Nothing may follow. Golden tests pin the bytes.
+
+use collector_core::{FailureKind, JobCellRef, JobRecord, OutcomeRef, RecordedCell, RecordedOutcome};
+
+use super::envelope::{Corrupt, corrupt};
+
+const MAGIC: &[u8; 2] = b"RJ";
+const RECORD_VERSION: u8 = 1;
+const DONE: u8 = 0;
+const FAILED: u8 = 1;
+const CELL_F64: u8 = 0;
+const CELL_TEXT: u8 = 1;
+
+fn kind_code(k: FailureKind) -> u8 {
+    match k {
+        FailureKind::Error => 0,
+        FailureKind::Panic => 1,
+        FailureKind::Contract => 2,
+    }
+}
+
+fn put_text(buf: &mut Vec<u8>, t: &str) {
+    // A text longer than 4 GiB is cut at the limit (on a char boundary):
+    // no cell of a real run is that long.
+    let mut end = t.len().min(u32::MAX as usize);
+    while !t.is_char_boundary(end) {
+        end -= 1;
+    }
+    buf.extend_from_slice(&(end as u32).to_le_bytes());
+    buf.extend_from_slice(&t.as_bytes()[..end]);
+}
+
+/// Appends the record of a job that just ran to `buf`.
+pub(crate) fn encode_job<'a>(
+    buf: &mut Vec<u8>,
+    duration_ns: u64,
+    outcome: OutcomeRef<'_>,
+    cells: impl Iterator<Item = JobCellRef<'a>>,
+) {
+    buf.extend_from_slice(MAGIC);
+    buf.push(RECORD_VERSION);
+    match outcome {
+        OutcomeRef::Done => {
+            buf.push(DONE);
+            buf.extend_from_slice(&duration_ns.to_le_bytes());
+            let count_at = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            let mut n: u32 = 0;
+            for c in cells {
+                match c {
+                    JobCellRef::F64(x) => {
+                        buf.push(CELL_F64);
+                        buf.extend_from_slice(&x.to_le_bytes());
+                    }
+                    JobCellRef::Text(t) => {
+                        buf.push(CELL_TEXT);
+                        put_text(buf, t);
+                    }
+                }
+                n = n.saturating_add(1);
+            }
+            buf[count_at..count_at + 4].copy_from_slice(&n.to_le_bytes());
+        }
+        OutcomeRef::Failed { kind, message } => {
+            buf.push(FAILED);
+            buf.extend_from_slice(&duration_ns.to_le_bytes());
+            buf.push(kind_code(kind));
+            put_text(buf, message);
+        }
+    }
+}
+
+/// Appends the encoding of a decoded record to `buf` (an import writes
+/// the same bytes as the run that recorded it).
+pub(crate) fn encode_record(buf: &mut Vec<u8>, r: &JobRecord) {
+    match &r.outcome {
+        RecordedOutcome::Done(cells) => encode_job(
+            buf,
+            r.duration_ns,
+            OutcomeRef::Done,
+            cells.iter().map(|c| match c {
+                RecordedCell::F64(x) => JobCellRef::F64(*x),
+                RecordedCell::Text(t) => JobCellRef::Text(t),
+            }),
+        ),
+        RecordedOutcome::Failed { kind, message } => encode_job(
+            buf,
+            r.duration_ns,
+            OutcomeRef::Failed {
+                kind: *kind,
+                message,
+            },
+            std::iter::empty(),
+        ),
+    }
+}
+
+/// Reads the bytes of a record, never past its end.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Corrupt> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "job record: {what} runs past the end ({} bytes)",
+                    self.bytes.len()
+                ))
+            })?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8, Corrupt> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u32(&mut self, what: &str) -> Result<u32, Corrupt> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64, Corrupt> {
+        let mut a = [0; 8];
+        a.copy_from_slice(self.take(8, what)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn text(&mut self, what: &str) -> Result<String, Corrupt> {
+        let n = self.u32(what)? as usize;
+        let b = self.take(n, what)?;
+        std::str::from_utf8(b)
+            .map(str::to_string)
+            .map_err(|e| corrupt(format!("job record: {what} is not UTF-8: {e}")))
+    }
+}
+
+/// Decodes a record written by [`encode_job`].
+pub(crate) fn decode_job(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(2, "the magic")? != MAGIC {
+        return Err(corrupt("job record: bad magic"));
+    }
+    let version = r.u8("the version")?;
+    if version != RECORD_VERSION {
+        return Err(corrupt(format!(
+            "job record version {version} (this build reads {RECORD_VERSION})"
+        )));
+    }
+    let status = r.u8("the status")?;
+    let duration_ns = r.u64("the duration")?;
+    let outcome = match status {
+        DONE => {
+            let n = r.u32("the cell count")? as usize;
+            // Each cell takes at least 5 bytes: a count larger than the
+            // bytes left is corrupt (and must not allocate).
+            if n > (bytes.len() - r.at) / 5 {
+                return Err(corrupt(format!(
+                    "job record: {n} cells cannot fit in {} bytes",
+                    bytes.len() - r.at
+                )));
+            }
+            let mut cells = Vec::with_capacity(n);
+            for _ in 0..n {
+                cells.push(match r.u8("a cell tag")? {
+                    CELL_F64 => RecordedCell::F64(f64::from_le_bytes(
+                        r.u64("a float cell")?.to_le_bytes(),
+                    )),
+                    CELL_TEXT => RecordedCell::Text(r.text("a text cell")?),
+                    t => return Err(corrupt(format!("job record: unknown cell tag {t}"))),
+                });
+            }
+            RecordedOutcome::Done(cells)
+        }
+        FAILED => {
+            let kind = match r.u8("the failure kind")? {
+                0 => FailureKind::Error,
+                1 => FailureKind::Panic,
+                2 => FailureKind::Contract,
+                k => return Err(corrupt(format!("job record: unknown failure kind {k}"))),
+            };
+            RecordedOutcome::Failed {
+                kind,
+                message: r.text("the message")?,
+            }
+        }
+        s => return Err(corrupt(format!("job record: unknown status {s}"))),
+    };
+    if r.at != bytes.len() {
+        return Err(corrupt(format!(
+            "job record: {} bytes after its end",
+            bytes.len() - r.at
+        )));
+    }
+    Ok(JobRecord {
+        duration_ns,
+        outcome,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn golden_done_and_failed_records() {
+        let mut b = Vec::new();
+        encode_job(
+            &mut b,
+            1000,
+            OutcomeRef::Done,
+            [JobCellRef::F64(1.5), JobCellRef::Text("ab")].into_iter(),
+        );
+        assert_eq!(
+            b,
+            [
+                b'R', b'J', 1, 0, 0xe8, 3, 0, 0, 0, 0, 0, 0, // duration 1000
+                2, 0, 0, 0, // two cells
+                0, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, // 1.5
+                1, 2, 0, 0, 0, b'a', b'b',
+            ]
+        );
+        let mut f = Vec::new();
+        encode_job(
+            &mut f,
+            7,
+            OutcomeRef::Failed {
+                kind: FailureKind::Panic,
+                message: "x",
+            },
+            std::iter::empty(),
+        );
+        assert_eq!(f, [b'R', b'J', 1, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, b'x']);
+        assert_eq!(
+            decode_job(&f).unwrap(),
+            JobRecord {
+                duration_ns: 7,
+                outcome: RecordedOutcome::Failed {
+                    kind: FailureKind::Panic,
+                    message: "x".into()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_and_padded_records_are_corrupt() {
+        let mut b = Vec::new();
+        encode_job(&mut b, 1, OutcomeRef::Done, [JobCellRef::Text("hello")].into_iter());
+        for n in 0..b.len() {
+            assert!(decode_job(&b[..n]).is_err(), "{n} bytes");
+        }
+        let mut padded = b.clone();
+        padded.push(0);
+        assert!(decode_job(&padded).is_err());
+        // A huge cell count does not allocate.
+        let mut huge = b[..12].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_job(&huge).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn records_round_trip(
+            ns in any::<u64>(),
+            cells in proptest::collection::vec(
+                prop_oneof![any::<f64>().prop_map(RecordedCell::F64), ".{0,12}".prop_map(RecordedCell::Text)],
+                0..8),
+            junk in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut b = Vec::new();
+            encode_job(&mut b, ns, OutcomeRef::Done, cells.iter().map(|c| match c {
+                RecordedCell::F64(x) => JobCellRef::F64(*x),
+                RecordedCell::Text(t) => JobCellRef::Text(t),
+            }));
+            let back = decode_job(&b).unwrap();
+            prop_assert_eq!(back.duration_ns, ns);
+            match back.outcome {
+                RecordedOutcome::Done(got) => {
+                    prop_assert_eq!(got.len(), cells.len());
+                    for (g, c) in got.iter().zip(&cells) {
+                        match (g, c) {
+                            (RecordedCell::F64(a), RecordedCell::F64(b)) => prop_assert_eq!(a.to_bits(), b.to_bits()),
+                            (a, b) => prop_assert_eq!(a, b),
+                        }
+                    }
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+            // Arbitrary bytes never panic.
+            let _ = decode_job(&junk);
+        }
+    }
+}
