@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use collector_cache::{AppendOptions, AppendOutcome, CacheDb, CacheOptions, ResetPolicy};
 use collector_core::regress::RegressionReport;
 use collector_core::{
-    Dataset, Direction, HistoryOptions, OVER_TIME_DIM, Outputs, RunOptions, Sample, Sweep,
-    SweepResult, TimeSrc, cache_key, history_key,
+    Dataset, Direction, HistoryOptions, JobCounts, OVER_TIME_DIM, Outputs, RunOptions, Sample,
+    Sweep, SweepResult, TimeSrc, cache_key, history_key,
 };
 use collector_media::{DeletionReport, MediaRoot, PendingDeletion};
 
@@ -51,6 +51,9 @@ pub struct RunReport {
     /// ([`RegressionReport::has_blocking`]) does not fail the run: the
     /// caller decides.
     pub regressions: Option<RegressionReport>,
+    /// What the run did with each job: reused from its record, rerun,
+    /// new, or skipped (another shard's; no record under a replay).
+    pub jobs: JobCounts,
 }
 
 /// Why a run added no history event.
@@ -63,6 +66,9 @@ pub enum NoEvent {
     /// to record (an event of the cached values under a new label would
     /// pass old numbers off as new ones).
     CacheHit,
+    /// The run was one shard of a sharded run: it wrote job records and a
+    /// shard manifest; the merge adds the event.
+    Shard,
 }
 
 impl std::fmt::Display for NoEvent {
@@ -71,6 +77,9 @@ impl std::fmt::Display for NoEvent {
             NoEvent::NoHistory => "the sweep keeps no history (over_time is off)",
             NoEvent::CacheHit => {
                 "the result came from the cache and no job ran; run without use_cache to record a new event"
+            }
+            NoEvent::Shard => {
+                "this run was one shard: it wrote job records and a shard manifest; `collector merge` adds the event"
             }
         })
     }
@@ -230,6 +239,9 @@ impl ResultCollector {
         let key = cache_key(sweep);
         let hkey = history_key(sweep);
         let db = self.cache()?;
+        if let Some(shard) = opts.shard {
+            return self.run_shard(&db, sweep, time_src, opts, shard, key, hkey, worker);
+        }
         if self.use_cache
             && let Some(stored) = db.get_complete_result(&key)?
         {
@@ -246,6 +258,7 @@ impl ResultCollector {
                     NoEvent::NoHistory
                 }),
                 regressions: None,
+                jobs: JobCounts::default(),
             });
         }
         let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
@@ -255,7 +268,12 @@ impl ResultCollector {
         if sweep.over_time() && append.reset_policy == ResetPolicy::Error {
             db.check_append(&hkey, &result.dataset, &append)?;
         }
-        let stopped = collector_core::run_sweep(&mut result, opts, worker).err();
+        let log = db.job_log(sweep)?;
+        let ran = collector_core::run_sweep_logged(&mut result, opts, Some(&log), worker);
+        let (jobs, stopped) = match ran {
+            Ok(c) => (c, None),
+            Err(e) => (JobCounts::default(), Some(e)),
+        };
         // Saved even when the run failed: nothing is lost, and an
         // incomplete result is never taken for a hit.
         db.put_result(&key, sweep.name(), &result)?;
@@ -283,6 +301,15 @@ impl ResultCollector {
             }
             _ => None,
         };
+        if opts.fail_on_regression
+            && let Some(r) = regressions.as_ref().filter(|r| r.has_blocking())
+        {
+            return Err(crate::Error::Regression {
+                sweep: sweep.name().to_string(),
+                count: r.series.iter().filter(|f| !f.young).count(),
+                report: r.to_text(),
+            });
+        }
         Ok(RunReport {
             result,
             cache_hit: false,
@@ -291,6 +318,53 @@ impl ResultCollector {
             no_event: history.is_none().then_some(NoEvent::NoHistory),
             history,
             regressions,
+            jobs,
+        })
+    }
+
+    /// One shard of a run: its jobs, recorded, and the shard's manifest.
+    /// No result is stored and no event appended: the merge does both.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of run() a shard needs"
+    )]
+    fn run_shard<W, E>(
+        &self,
+        db: &CacheDb,
+        sweep: &Sweep,
+        time_src: &TimeSrc,
+        opts: &RunOptions,
+        shard: collector_core::Shard,
+        key: String,
+        hkey: String,
+        worker: W,
+    ) -> Result<RunReport>
+    where
+        W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
+        E: Display,
+    {
+        if !opts.record_jobs {
+            return Err(crate::Error::Model(collector_core::Error::RunOptions {
+                sweep: sweep.name().to_string(),
+                message: format!("shard {shard} needs job records: record_jobs is off"),
+            }));
+        }
+        let mut result = collector_core::setup_dataset(sweep, time_src)?.result;
+        let log = db.job_log(sweep)?;
+        let jobs = collector_core::run_sweep_logged(&mut result, opts, Some(&log), worker)?;
+        db.put_shard_manifest(&crate::shards::manifest(sweep, shard, &jobs, &result))?;
+        // The records and the manifest are saved: a crossed threshold
+        // fails the shard now, and the merge sees its failures.
+        result.check_failures()?;
+        Ok(RunReport {
+            result,
+            cache_hit: false,
+            cache_key: key,
+            history_key: hkey,
+            history: None,
+            no_event: Some(NoEvent::Shard),
+            regressions: None,
+            jobs,
         })
     }
 

@@ -28,6 +28,26 @@ pub enum Error {
         /// Whether the sweep keeps history (no event was added).
         over_time: bool,
     },
+    /// A blocking regression under `RunOptions::fail_on_regression`,
+    /// found after the result and the event were saved.
+    #[error(
+        "sweep `{sweep}`: {count} blocking regression(s) (the result and its history event are saved):\n{report}"
+    )]
+    Regression {
+        /// The sweep name.
+        sweep: String,
+        /// The flagged series that are not young.
+        count: usize,
+        /// The regression report, as text.
+        report: String,
+    },
+    /// Shards that cannot be merged: another sweep, version, grid or
+    /// shard count, missing shards, or a job with two results.
+    #[error("merge: {message}")]
+    Merge {
+        /// What is wrong, naming the shards and directories.
+        message: String,
+    },
     /// From media handling.
     #[error(transparent)]
     Media(#[from] collector_media::Error),

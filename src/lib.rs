@@ -62,6 +62,7 @@ pub mod demo;
 mod error;
 mod inspect;
 mod maintenance;
+mod shards;
 
 pub use collector_cache as cache;
 pub use collector_core as model;
@@ -73,12 +74,14 @@ pub use collector::{HistoryUpdate, NoEvent, ResultCollector, RunReport};
 pub use error::{Error, Result};
 pub use inspect::{ReportOf, Target, history_table, write_html};
 pub use maintenance::{DiskUsage, GcSummary, Stats, disk_usage};
+pub use shards::{MergeOptions, MergeReport, shard_size};
 
 pub use collector_cache::{
-    AppendOptions, AppendOutcome, CacheOptions, ResetPolicy, StoredResult, SweepListing,
+    AppendOptions, AppendOutcome, CacheOptions, JobSetInfo, ResetPolicy, StoredResult, SweepListing,
 };
 pub use collector_core::{
-    CatchPolicy, ConstVar, Dataset, Direction, FailThreshold, HistoryOptions, InputVar, Outputs,
-    ResultKind, ResultVar, RunOptions, Sample, Sweep, SweepResult, TimeSrc, cache_key, history_key,
+    CatchPolicy, ConstVar, Dataset, Direction, FailThreshold, HistoryOptions, InputVar, JobCounts,
+    Outputs, ResultKind, ResultVar, Reuse, RunOptions, Sample, Shard, ShardAssign, Sweep,
+    SweepResult, TimeSrc, cache_key, history_key,
 };
 pub use collector_media::{DeletionReport, GcOptions, MediaRoot};

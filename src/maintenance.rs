@@ -115,6 +115,18 @@ impl ResultCollector {
         })
     }
 
+    /// The job sets stored (one per sweep identity and code version): their
+    /// sweep, record count and bytes.
+    pub fn job_sets(&self) -> Result<Vec<collector_cache::JobSetInfo>> {
+        Ok(self.cache()?.job_sets()?)
+    }
+
+    /// Removes every job record of the sweep called `sweep_name`; returns
+    /// how many there were. Later runs with reuse run those jobs again.
+    pub fn remove_job_records(&self, sweep_name: &str) -> Result<u64> {
+        Ok(self.cache()?.remove_job_records(sweep_name)?)
+    }
+
     /// Sizes of the database and of the media directory.
     pub fn stats(&self) -> Result<Stats> {
         let cache = self.cache()?.stats()?;

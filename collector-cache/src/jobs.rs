@@ -2,9 +2,7 @@
 //! identity without its grid), with a summary per set for eviction, stats
 //! and removal; and the manifests that shard runs write.
 
-use collector_core::{
-    BoxError, JobBatch, JobKey, JobLog, JobRecord, Sweep, SweepSpec, job_set,
-};
+use collector_core::{BoxError, JobBatch, JobKey, JobLog, JobRecord, Sweep, SweepSpec, job_set};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -271,11 +269,21 @@ impl CacheDb {
         Ok(unreadable)
     }
 
-    /// Stores the manifest of a shard run (replacing one of the same
-    /// shard).
+    /// Stores the manifest of a shard run, replacing one of the same
+    /// shard. Manifests of the same job set with another grid or shard
+    /// count are removed: a new sharding plan supersedes the old one.
     pub fn put_shard_manifest(&self, m: &ShardManifest) -> Result<()> {
         let key = shard_key(m)?;
         let mut b = self.batch();
+        for entry in self.scan::<Shards>()? {
+            let Scanned { key: old, .. } = entry?;
+            if let Some(k) = old.parse()
+                && k.set == key.set
+                && (k.grid != key.grid || k.n != key.n)
+            {
+                b.delete_scanned(&old)?;
+            }
+        }
         b.put::<Shards>(&key, m)?;
         b.commit(format!("storing the manifest of shard {}/{}", m.k, m.n))
     }
@@ -410,7 +418,12 @@ impl JobLog for CacheJobLog<'_> {
         let mut buf = Vec::with_capacity(batch.len() * 48);
         let mut ends = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
-            encode_job(&mut buf, batch.duration_ns(i), batch.outcome(i), batch.cells(i));
+            encode_job(
+                &mut buf,
+                batch.duration_ns(i),
+                batch.outcome(i),
+                batch.cells(i),
+            );
             ends.push(buf.len());
         }
         let mut start = 0;

@@ -73,9 +73,9 @@ pub use history::{
     AppendOptions, AppendOutcome, ColumnChanges, ColumnInfo, ColumnState, EventInfo, HistoryInfo,
     Lineage, LineageChange, ResetPolicy, ResetReason, Retirement, Superseded,
 };
+pub use jobs::{CacheJobLog, JobSetInfo, JobTotals, ShardManifest};
 pub use listing::{CacheStats, HistoryEntry, ResultEntry, SweepListing};
 pub use results::{PutOutcome, encoded_result_size};
-pub use jobs::{CacheJobLog, JobSetInfo, JobTotals, ShardManifest};
 pub use schema::{ENVELOPE_FORMAT, FORMAT_VERSION};
 
 #[cfg(test)]

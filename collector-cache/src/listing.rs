@@ -90,6 +90,12 @@ pub struct CacheStats {
     pub history_events: u64,
     /// Encoded size of those events, in bytes.
     pub history_bytes: u64,
+    /// Job sets (one per sweep identity and code version).
+    pub job_sets: u64,
+    /// Job records in them.
+    pub job_records: u64,
+    /// Their stored size in bytes (counted against `cache_size`).
+    pub job_record_bytes: u64,
 }
 
 impl CacheDb {
@@ -154,7 +160,11 @@ impl CacheDb {
                 history_bytes += m.bytes;
             }
         }
+        let jobs = self.job_totals()?;
         Ok(CacheStats {
+            job_sets: jobs.sets,
+            job_records: jobs.records,
+            job_record_bytes: jobs.bytes,
             db_dir: self.dir().to_path_buf(),
             results,
             result_bytes,

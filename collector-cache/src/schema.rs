@@ -15,8 +15,8 @@ use crate::codec::{self, Corrupt, Encoded, StoredEvent, StoredResult};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRec, LineageRec};
 use crate::jobs::{JobSetRec, ShardManifest};
-use collector_core::{JobKey, JobRecord};
 use crate::results::IndexRec;
+use collector_core::{JobKey, JobRecord};
 
 /// Version of the whole on-disk format: column families, key layouts and
 /// the envelope payloads. Bump it when a change makes a database written
@@ -485,7 +485,12 @@ impl Family for Shards {
         })
     }
     fn describe(k: &ShardKey) -> String {
-        format!("manifest of shard {}/{} of job set {}", k.k, k.n, hex16(&k.set))
+        format!(
+            "manifest of shard {}/{} of job set {}",
+            k.k,
+            k.n,
+            hex16(&k.set)
+        )
     }
     fn encode(_: &ShardKey, m: &ShardManifest) -> Result<Encoded> {
         codec::seal(codec::KIND_SHARD, m)

@@ -4,7 +4,9 @@
 
 mod util;
 
-use collector_cache::{CacheDb, CacheOptions, ENVELOPE_FORMAT, Error, FORMAT_VERSION, VersionFound};
+use collector_cache::{
+    CacheDb, CacheOptions, ENVELOPE_FORMAT, Error, FORMAT_VERSION, VersionFound,
+};
 use collector_core::{REFERENCE_SENTINEL, TimeKind, cache_key};
 use util::*;
 
@@ -248,7 +250,12 @@ fn a_version_2_cache_is_upgraded_in_place_and_keeps_its_results() {
     let stored = small_result(&sweep, 1.5);
     cache.put_result("k", "small", &stored).unwrap();
     drop(cache);
-    poke(dir.path(), "meta", b"format_version", Some(2u32.to_le_bytes().to_vec()));
+    poke(
+        dir.path(),
+        "meta",
+        b"format_version",
+        Some(2u32.to_le_bytes().to_vec()),
+    );
     let cache = open(dir.path());
     let back = cache.get_complete_result("k").unwrap().unwrap().dataset;
     assert_eq!(f64s(&back, "cost"), f64s(&stored.dataset, "cost"));

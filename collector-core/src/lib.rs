@@ -52,13 +52,13 @@ pub use dataset::{
 };
 pub use error::{Error, Result};
 pub use files::{FileRef, is_missing_text};
-pub use jobs::{
-    FromValue, Index, Job, JobIter, Sample, Setup, apply_declared_attrs, empty_dataset,
-    format_inputs, setup_dataset, unravel,
-};
 pub use jobrec::{
     BoxError, CellRef as JobCellRef, JobBatch, JobCounts, JobLog, JobRecord, OutcomeRef,
     RecordedCell, RecordedOutcome, Reuse, Shard, ShardAssign,
+};
+pub use jobs::{
+    FromValue, Index, Job, JobIter, Sample, Setup, apply_declared_attrs, empty_dataset,
+    format_inputs, setup_dataset, unravel,
 };
 pub use keys::{
     Canon, JobKey, JobKeyer, KEY_FORMAT_VERSION, cache_key, grid_hash, history_key, job_set,
@@ -69,7 +69,7 @@ pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, Swe
 pub use run::{HistoryOptions, Progress, ProgressFn, RunOptions, run_sweep, run_sweep_logged};
 pub use sweep::{
     CatchPolicy, ConstVar, Direction, FailThreshold, InputVar, OVER_TIME_DIM, REFERENCE_SENTINEL,
-    REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder, SweepSpec,
-    TEXT_SENTINEL, TimeKind, TimeSrc, UnknownKind, timestamp_ns, vec_component_name,
+    REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder,
+    SweepSpec, TEXT_SENTINEL, TimeKind, TimeSrc, UnknownKind, timestamp_ns, vec_component_name,
 };
 pub use value::{Coords, Value, format_time_ns};

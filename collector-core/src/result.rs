@@ -442,7 +442,8 @@ fn cells_fit(cols: &[ColSlice<'_>], cells: &[RecordedCell]) -> bool {
         && cols.iter().zip(cells).all(|(c, x)| {
             matches!(
                 (c, x),
-                (ColSlice::F64(_), RecordedCell::F64(_)) | (ColSlice::Text(_), RecordedCell::Text(_))
+                (ColSlice::F64(_), RecordedCell::F64(_))
+                    | (ColSlice::Text(_), RecordedCell::Text(_))
             )
         })
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::jobs::{Sample, format_inputs, job_inputs};
 use crate::jobrec::{JobBatch, JobCounts, JobLog, RecordedOutcome, Reuse, Shard};
+use crate::jobs::{Sample, format_inputs, job_inputs};
 use crate::keys::{JobKey, JobKeyer};
 use crate::lineage::ResetPolicy;
 use crate::result::{FailureKind, Outputs, RunStats, SweepResult};
@@ -444,7 +444,13 @@ fn plan_batch(
         _ => true,
     };
     let mut plans: Vec<Plan> = (0..end - start)
-        .map(|i| if in_shard(i) { Plan::Run(false) } else { Plan::Skip })
+        .map(|i| {
+            if in_shard(i) {
+                Plan::Run(false)
+            } else {
+                Plan::Skip
+            }
+        })
         .collect();
     let Some(log) = log.filter(|_| opts.reuse != Reuse::Off) else {
         return Ok(plans);

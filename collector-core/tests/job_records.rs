@@ -68,7 +68,9 @@ fn sweep(ns: &[i64], repeats: usize) -> Sweep {
 }
 
 fn fresh(s: &Sweep) -> SweepResult {
-    setup_dataset(s, &TimeSrc::Label("t".into())).unwrap().result
+    setup_dataset(s, &TimeSrc::Label("t".into()))
+        .unwrap()
+        .result
 }
 
 /// A worker that counts its calls per (n, algo, repeat) and fails for
@@ -173,9 +175,10 @@ fn resume_reuses_successes_and_reruns_failures_and_missing_jobs() {
     }
     let second = Worker::new(&[]);
     let mut resumed = fresh(&s);
-    let counts =
-        run_sweep_logged(&mut resumed, &opts(Reuse::Resume), Some(&log), |x| second.call(x))
-            .unwrap();
+    let counts = run_sweep_logged(&mut resumed, &opts(Reuse::Resume), Some(&log), |x| {
+        second.call(x)
+    })
+    .unwrap();
     assert_eq!((counts.reused, counts.rerun, counts.new), (4, 4, 4));
     // Only n=2 (rerun) and n=3 (missing) were called, once each.
     let calls = second.calls.lock().unwrap();
@@ -227,9 +230,10 @@ fn retry_failed_reruns_failures_only_and_replay_runs_nothing() {
     log.records.lock().unwrap().remove(&keyer.key(&s, 5)); // n=3, algo b
     let w2 = Worker::new(&[]);
     let mut retried = fresh(&s);
-    let counts =
-        run_sweep_logged(&mut retried, &opts(Reuse::RetryFailed), Some(&log), |x| w2.call(x))
-            .unwrap();
+    let counts = run_sweep_logged(&mut retried, &opts(Reuse::RetryFailed), Some(&log), |x| {
+        w2.call(x)
+    })
+    .unwrap();
     assert_eq!(
         (counts.reused, counts.rerun, counts.new, counts.skipped),
         (3, 2, 0, 1)
@@ -253,9 +257,10 @@ fn retry_failed_reruns_failures_only_and_replay_runs_nothing() {
             },
         },
     );
-    let counts =
-        run_sweep_logged(&mut replayed, &opts(Reuse::Replay), Some(&log), |x| w3.call(x))
-            .unwrap();
+    let counts = run_sweep_logged(&mut replayed, &opts(Reuse::Replay), Some(&log), |x| {
+        w3.call(x)
+    })
+    .unwrap();
     assert_eq!(w3.total(), 0);
     assert_eq!((counts.reused, counts.skipped), (5, 1));
     assert_eq!(replayed.failures.len(), 1);
@@ -317,7 +322,10 @@ fn shards_split_the_jobs_and_their_union_is_the_whole_run() {
         assert_eq!(log.records.lock().unwrap().len(), s.job_count());
         let mut merged = fresh(&s);
         let none = Worker::new(&[]);
-        run_sweep_logged(&mut merged, &opts(Reuse::Replay), Some(&log), |x| none.call(x)).unwrap();
+        run_sweep_logged(&mut merged, &opts(Reuse::Replay), Some(&log), |x| {
+            none.call(x)
+        })
+        .unwrap();
         let mut whole = fresh(&s);
         run_sweep_logged(&mut whole, &opts(Reuse::Off), None, |x| none.call(x)).unwrap();
         assert_eq!(merged.dataset, whole.dataset);

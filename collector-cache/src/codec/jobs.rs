@@ -12,7 +12,9 @@
 //!
 //! Nothing may follow. Golden tests pin the bytes.
 
-use collector_core::{FailureKind, JobCellRef, JobRecord, OutcomeRef, RecordedCell, RecordedOutcome};
+use collector_core::{
+    FailureKind, JobCellRef, JobRecord, OutcomeRef, RecordedCell, RecordedOutcome,
+};
 
 use super::envelope::{Corrupt, corrupt};
 
@@ -178,9 +180,9 @@ pub(crate) fn decode_job(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
             let mut cells = Vec::with_capacity(n);
             for _ in 0..n {
                 cells.push(match r.u8("a cell tag")? {
-                    CELL_F64 => RecordedCell::F64(f64::from_le_bytes(
-                        r.u64("a float cell")?.to_le_bytes(),
-                    )),
+                    CELL_F64 => {
+                        RecordedCell::F64(f64::from_le_bytes(r.u64("a float cell")?.to_le_bytes()))
+                    }
                     CELL_TEXT => RecordedCell::Text(r.text("a text cell")?),
                     t => return Err(corrupt(format!("job record: unknown cell tag {t}"))),
                 });
@@ -247,7 +249,12 @@ mod tests {
             },
             std::iter::empty(),
         );
-        assert_eq!(f, [b'R', b'J', 1, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, b'x']);
+        assert_eq!(
+            f,
+            [
+                b'R', b'J', 1, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, b'x'
+            ]
+        );
         assert_eq!(
             decode_job(&f).unwrap(),
             JobRecord {
@@ -263,7 +270,12 @@ mod tests {
     #[test]
     fn truncated_and_padded_records_are_corrupt() {
         let mut b = Vec::new();
-        encode_job(&mut b, 1, OutcomeRef::Done, [JobCellRef::Text("hello")].into_iter());
+        encode_job(
+            &mut b,
+            1,
+            OutcomeRef::Done,
+            [JobCellRef::Text("hello")].into_iter(),
+        );
         for n in 0..b.len() {
             assert!(decode_job(&b[..n]).is_err(), "{n} bytes");
         }

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
-pub(crate) use self::jobs::{decode_job, encode_job, encode_record};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};
+pub(crate) use self::jobs::{decode_job, encode_job, encode_record};
 use crate::error::Result;
 
 /// Envelope kind of a stored result.

@@ -49,6 +49,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Check the newest event of a sweep's history for regressions against the events before it.
     Check(CheckArgs),
+    /// Merge shard runs (cache directories written with --shard K/N) into one result and one history event.
+    Merge(MergeArgs),
+    /// List the job records by sweep (what --resume reuses), or remove one sweep's with --remove.
+    Jobs(JobsArgs),
     /// Find media files that no stored record references; delete them with --delete.
     Gc(GcArgs),
     /// Show the sizes of the cache database and of the media directory.
@@ -84,9 +88,96 @@ pub struct DemoArgs {
     /// Where to write the HTML report (default: CACHE_DIR/reports/demo.html).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
-    /// Check this run's event for regressions against the history (default options; `time` is minimized) and print the report. It never fails the run: use `collector check --fail` for that.
+    /// Check this run's event for regressions against the history (default options; `time` is minimized) and print the report.
     #[arg(long)]
     pub check: bool,
+    /// With --check: exit with an error when a regression blocks (one with a mature baseline), after the result and the event are saved.
+    #[arg(long, requires = "check")]
+    pub fail_on_regression: bool,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+/// Job records and shards: what a run reuses, and which jobs it takes.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Reuse recorded jobs: recorded successes are taken as they are; failed and never-recorded jobs run. Every run records its jobs, so a crashed or grown sweep resumes where it stopped.
+    #[arg(long, conflicts_with_all = ["retry_failed", "force"])]
+    pub resume: bool,
+    /// Rerun only the jobs recorded as failed (successes are reused, jobs never recorded are skipped).
+    #[arg(long, conflicts_with = "force")]
+    pub retry_failed: bool,
+    /// Ignore job records and run every job, recording it again (what a run does without --resume).
+    #[arg(long)]
+    pub force: bool,
+    /// Run shard K of N (1-based) of the jobs: jobs are dealt by the hash of their inputs, so a job keeps its shard when the grid grows. The shard writes job records and a manifest, no history event; `collector merge` assembles the shards.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<result_collector::Shard>,
+    /// With --shard: deal jobs round-robin over the grid order (the most even split; jobs move between shards when the grid grows).
+    #[arg(long, requires = "shard")]
+    pub round_robin: bool,
+}
+
+impl JobArgs {
+    /// The reuse these flags ask for.
+    pub fn reuse(&self) -> result_collector::Reuse {
+        if self.resume {
+            result_collector::Reuse::Resume
+        } else if self.retry_failed {
+            result_collector::Reuse::RetryFailed
+        } else {
+            result_collector::Reuse::Off
+        }
+    }
+
+    /// The shard these flags ask for.
+    pub fn shard(&self) -> Option<result_collector::Shard> {
+        self.shard.map(|s| {
+            if self.round_robin {
+                s.assign(result_collector::ShardAssign::RoundRobin)
+            } else {
+                s
+            }
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The cache directories the shards wrote (one per machine, or one shared directory).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The cache directory to merge into (default: --cache-dir).
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    /// The sweep to merge, when the directories hold shards of several.
+    #[arg(long, value_name = "NAME")]
+    pub sweep: Option<String>,
+    /// Merge even when shards are missing: their cells stay empty and are reported.
+    #[arg(long)]
+    pub partial: bool,
+    /// Label of the merged run's history event. Default: the current time.
+    #[arg(long, conflicts_with = "timestamp")]
+    pub label: Option<String>,
+    /// Timestamp of the merged run's history event (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub timestamp: Option<String>,
+    /// Check the merged event for regressions and print the report.
+    #[arg(long)]
+    pub check: bool,
+    /// With --check: exit with an error when a regression blocks (after saving).
+    #[arg(long, requires = "check")]
+    pub fail_on_regression: bool,
+    /// Where to write the HTML report (default: CACHE_DIR/reports/SWEEP.html).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Remove every job record of this sweep.
+    #[arg(long, value_name = "SWEEP")]
+    pub remove: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +285,10 @@ fn parse_fdr(s: &str) -> Result<f64, String> {
         Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
         _ => Err(format!("`{s}` is not a rate in (0, 1]")),
     }
+}
+
+fn parse_shard(s: &str) -> Result<result_collector::Shard, String> {
+    s.parse()
 }
 
 fn parse_policy(s: &str) -> Result<result_collector::ResetPolicy, String> {

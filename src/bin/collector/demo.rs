@@ -62,13 +62,39 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
         regressions: a
             .check
             .then(result_collector::model::regress::Options::default),
+        fail_on_regression: a.fail_on_regression,
+        reuse: a.jobs.reuse(),
+        shard: a.jobs.shard(),
+        ..RunOptions::default()
     };
+    let shard_note = opts.shard.map(|s| {
+        format!(
+            "shard {s} holds {} of the {} jobs\n",
+            result_collector::shard_size(&sweep, s),
+            sweep.job_count()
+        )
+    });
     let started = Instant::now();
     let run = collector.run(&sweep, &time_src, &opts, |s| demo::job(&sweep, &media, s));
     bar.finish_and_clear();
     let run = run.context("running the demo sweep")?;
     let elapsed = started.elapsed();
 
+    if run.no_event == Some(result_collector::NoEvent::Shard) {
+        let mut out = shard_note.unwrap_or_default();
+        out.push_str(&format!(
+            "ran {} jobs in {:.2} s ({} failed; {}); wrote their job records and the shard manifest in {}\n",
+            run.jobs.ran(),
+            elapsed.as_secs_f64(),
+            run.result.stats.failed,
+            run.jobs,
+            collector.cache_dir().root().display()
+        ));
+        out.push_str(
+            "no history event: merge the shards with `collector merge DIR... --into DIR`\n",
+        );
+        return Ok(out.into_bytes());
+    }
     let mut out = result_collector::report::summary(&run.result.dataset);
     if !run.result.failures.is_empty() {
         out.push_str(&result_collector::report::failures_table(
@@ -85,11 +111,14 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
     } else {
         out.push_str(&format!(
             "ran {} jobs in {:.2} s ({} failed) and cached result {}\n",
-            run.result.stats.attempted,
+            run.jobs.ran(),
             elapsed.as_secs_f64(),
             run.result.stats.failed,
             short(&run.cache_key)
         ));
+        if run.jobs.reused > 0 || run.jobs.skipped > 0 || a.jobs.resume || a.jobs.retry_failed {
+            out.push_str(&format!("jobs: {}\n", run.jobs));
+        }
     }
     let stored = match &run.history {
         Some(update) => {

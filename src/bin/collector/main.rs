@@ -13,6 +13,7 @@ mod demo;
 mod fmt;
 mod inspect;
 mod maintenance;
+mod merge;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -108,6 +109,8 @@ fn run(cli: &Cli) -> anyhow::Result<(Vec<u8>, ExitCode)> {
         Command::History(a) => inspect::history(&open()?, &a.target),
         Command::Export(a) => inspect::export(&open()?, a),
         Command::Report(a) => inspect::report(&open()?, a),
+        Command::Merge(a) => merge::merge(&dir, a, cli.quiet > 0),
+        Command::Jobs(a) => maintenance::jobs(&open()?, a),
         Command::Gc(a) => maintenance::gc(&open()?, a),
         Command::Stats => maintenance::stats(&open()?),
         Command::Check(a) => return check::check(&open()?, a),

@@ -93,6 +93,12 @@ pub fn stats(c: &ResultCollector) -> Result<Vec<u8>> {
         human_bytes(s.cache.history_bytes)
     ));
     out.push_str(&format!(
+        "jobs:      {} records in {} job sets, {}\n",
+        s.cache.job_records,
+        s.cache.job_sets,
+        human_bytes(s.cache.job_record_bytes)
+    ));
+    out.push_str(&format!(
         "media:     {} files, {} ({})\n",
         s.media_disk.files,
         human_bytes(s.media_disk.bytes),
@@ -103,6 +109,37 @@ pub fn stats(c: &ResultCollector) -> Result<Vec<u8>> {
             "  {kind:<10} {} files, {}\n",
             u.files,
             human_bytes(u.bytes)
+        ));
+    }
+    Ok(out.into_bytes())
+}
+
+/// `collector jobs`: the job sets, or the removal of one sweep's records.
+pub fn jobs(c: &ResultCollector, a: &crate::cli::JobsArgs) -> Result<Vec<u8>> {
+    if let Some(name) = &a.remove {
+        let n = c.remove_job_records(name)?;
+        return Ok(format!(
+            "removed {n} job record{} of sweep `{name}`\n",
+            if n == 1 { "" } else { "s" }
+        )
+        .into_bytes());
+    }
+    let sets = c.job_sets()?;
+    if sets.is_empty() {
+        return Ok(b"no job records\n".to_vec());
+    }
+    let w = sets.iter().map(|s| s.sweep.len()).max().unwrap_or(0).max(5);
+    let mut out = format!(
+        "{:<w$}  {:<12}  {:>9}  {:>10}\n",
+        "sweep", "job set", "records", "bytes"
+    );
+    for s in &sets {
+        out.push_str(&format!(
+            "{:<w$}  {:<12}  {:>9}  {:>10}\n",
+            s.sweep,
+            s.set.get(..12).unwrap_or(&s.set),
+            s.records,
+            human_bytes(s.bytes)
         ));
     }
     Ok(out.into_bytes())

@@ -1,0 +1,100 @@
+//! `collector merge`: shard runs into one result and one history event.
+
+use anyhow::{Context, Result, anyhow, bail};
+use result_collector::{CacheDir, MergeOptions, ResultCollector, RunOptions, TimeSrc};
+
+use crate::cli::MergeArgs;
+use crate::fmt::{plural, short};
+
+pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool) -> Result<Vec<u8>> {
+    let into = a.into.as_ref().map_or_else(|| dir.clone(), CacheDir::new);
+    let time_src = match (&a.label, &a.timestamp) {
+        (Some(l), _) if l.trim().is_empty() => bail!("--label must not be empty"),
+        (Some(l), _) => TimeSrc::Label(l.clone()),
+        (None, Some(t)) => TimeSrc::parse_rfc3339(t).map_err(|e| anyhow!("--timestamp: {e}"))?,
+        (None, None) => TimeSrc::now(),
+    };
+    let collector = ResultCollector::on(into);
+    let opts = MergeOptions {
+        sweep: a.sweep.clone(),
+        partial: a.partial,
+        time_src,
+        run: RunOptions {
+            regressions: a
+                .check
+                .then(result_collector::model::regress::Options::default),
+            fail_on_regression: a.fail_on_regression,
+            ..RunOptions::default()
+        },
+    };
+    let merged = collector
+        .merge(&a.dirs, &opts)
+        .with_context(|| format!("merging into {}", collector.cache_dir().root().display()))?;
+    let run = &merged.run;
+    let mut out = result_collector::report::summary(&run.result.dataset);
+    if !run.result.failures.is_empty() {
+        out.push_str(&result_collector::report::failures_table(
+            &run.result.failures,
+        ));
+    }
+    out.push('\n');
+    for (k, d) in &merged.shards {
+        out.push_str(&format!("shard {k}: {}\n", d.display()));
+    }
+    if !merged.missing_shards.is_empty() {
+        let missing: Vec<String> = merged.missing_shards.iter().map(u32::to_string).collect();
+        out.push_str(&format!(
+            "missing shard{}: {} ({} job{} left empty)\n",
+            plural(missing.len()),
+            missing.join(", "),
+            run.jobs.skipped,
+            plural(run.jobs.skipped)
+        ));
+    }
+    out.push_str(&format!(
+        "imported {} job record{}; stored result {} ({} failed)\n",
+        merged.imported,
+        plural(merged.imported),
+        short(&run.cache_key),
+        run.result.stats.failed
+    ));
+    let history = match run.history.as_ref().and_then(|h| h.dataset.clone()) {
+        Some(h) => Some(h),
+        None => collector.history_of(&opts_sweep(&merged)?)?,
+    };
+    if let Some(update) = &run.history {
+        out.push_str(&crate::fmt::append_notes(&update.append));
+    }
+    if let Some(report) = &run.regressions {
+        out.push_str(&report.to_text());
+    }
+    if let Some(history) = history {
+        let name = run.result.sweep().name().to_string();
+        let report_path = a
+            .report
+            .clone()
+            .unwrap_or_else(|| collector.cache_dir().report_path(&name));
+        collector
+            .write_history_html(
+                &run.history_key,
+                &history,
+                &run.result.failures,
+                &report_path,
+                "collector merge",
+            )
+            .with_context(|| format!("writing the report {}", report_path.display()))?;
+        out.push_str(&format!(
+            "history: {} event{} (history key {})\nreport: {}\n",
+            history.shape().last().copied().unwrap_or(0),
+            plural(history.shape().last().copied().unwrap_or(0)),
+            short(&run.history_key),
+            report_path.display()
+        ));
+    }
+    Ok(out.into_bytes())
+}
+
+/// The merged sweep (for reading its history back).
+fn opts_sweep(m: &result_collector::MergeReport) -> Result<result_collector::Sweep> {
+    Ok(m.run.result.sweep().clone())
+}

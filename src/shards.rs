@@ -1,0 +1,346 @@
+//! Sharded runs: the manifest a shard writes, and the merge of shards run
+//! on other machines into one result and one history event.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use collector_cache::ShardManifest;
+use collector_core::{
+    JobCounts, JobKey, JobRecord, RecordedCell, RecordedOutcome, Reuse, RunOptions, Shard,
+    ShardAssign, Sweep, SweepResult, TimeSrc, grid_hash, job_set,
+};
+
+use crate::{CacheDir, Error, Result, ResultCollector, RunReport};
+
+/// The manifest of a finished shard run.
+pub(crate) fn manifest(
+    sweep: &Sweep,
+    shard: Shard,
+    jobs: &JobCounts,
+    result: &SweepResult,
+) -> ShardManifest {
+    ShardManifest {
+        sweep: sweep.spec(),
+        job_set: hex(&job_set(sweep)),
+        grid_hash: grid_hash(sweep),
+        version: sweep.version().to_string(),
+        k: shard.k(),
+        n: shard.n(),
+        assign: assign_name(shard.assignment()).to_string(),
+        host: host_name(),
+        time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        jobs: (jobs.reused + jobs.ran()) as u64,
+        failed: result.stats.failed as u64,
+    }
+}
+
+fn assign_name(a: ShardAssign) -> &'static str {
+    match a {
+        ShardAssign::Hash => "hash",
+        ShardAssign::RoundRobin => "round-robin",
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// This machine's name, for the manifest: the kernel's host name, else
+/// `$HOSTNAME`, else "unknown".
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// How many of `sweep`'s jobs `shard` takes (computes every job's key:
+/// cheap next to running them).
+///
+/// ```
+/// use result_collector::{shard_size, InputVar, ResultVar, Sweep};
+/// use result_collector::model::Shard;
+/// let sweep = Sweep::builder("s").input(InputVar::int_range("n", 1, 100))
+///     .result(ResultVar::float("t")).build()?;
+/// let sizes: Vec<usize> = (1..=4).map(|k| shard_size(&sweep, Shard::new(k, 4).unwrap())).collect();
+/// assert_eq!(sizes.iter().sum::<usize>(), 100);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn shard_size(sweep: &Sweep, shard: Shard) -> usize {
+    let keyer = collector_core::JobKeyer::new(sweep);
+    (0..sweep.job_count())
+        .filter(|&j| shard.takes(j, &keyer.key(sweep, j)))
+        .count()
+}
+
+/// What [`ResultCollector::merge`] takes.
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    /// The sweep to merge, by name, when the shard directories hold
+    /// shards of more than one sweep.
+    pub sweep: Option<String>,
+    /// Merge even when some of shards 1..=n are missing: their cells stay
+    /// at their sentinels and [`MergeReport::missing_shards`] names them.
+    pub partial: bool,
+    /// The merged run's `over_time` coordinate (its history event).
+    pub time_src: TimeSrc,
+    /// The merged run's options (history, regressions, threads). Reuse and
+    /// shard are set by the merge.
+    pub run: RunOptions,
+}
+
+/// What a merge did.
+#[derive(Debug)]
+pub struct MergeReport {
+    /// The merged run: its result, history event and regression check.
+    pub run: RunReport,
+    /// The shards merged: number and directory.
+    pub shards: Vec<(u32, PathBuf)>,
+    /// The shard numbers that were missing (only with `partial`).
+    pub missing_shards: Vec<u32>,
+    /// The job records imported.
+    pub imported: usize,
+}
+
+/// The shards found in one directory.
+struct Found {
+    dir: PathBuf,
+    manifests: Vec<ShardManifest>,
+}
+
+impl ResultCollector {
+    /// Merges shard runs: `shard_dirs` are the cache directories the shards
+    /// wrote (one per machine; this collector's own directory may be one
+    /// of them). Checks that every shard is of the same sweep, version,
+    /// grid and shard count, that shards 1..=n are all there (unless
+    /// `partial`), and that no job has two different results. Then imports
+    /// every job record into this cache and assembles the result from
+    /// them, as one run would: it is stored, and it becomes one history
+    /// event (with the regression check `opts.run` asks for).
+    ///
+    /// No worker runs: a job no shard recorded is left unattempted.
+    pub fn merge(&self, shard_dirs: &[PathBuf], opts: &MergeOptions) -> Result<MergeReport> {
+        if shard_dirs.is_empty() {
+            return Err(merge_err("no shard directories given"));
+        }
+        let own = canonical(self.dir.root());
+        let mut found = Vec::new();
+        for dir in shard_dirs {
+            let manifests = if canonical(dir) == own {
+                self.cache()?.shard_manifests()?
+            } else {
+                let other = ResultCollector::open_existing(CacheDir::new(dir))?;
+                other.cache()?.shard_manifests()?
+            };
+            found.push(Found {
+                dir: dir.clone(),
+                manifests,
+            });
+        }
+        let (sweep, chosen) = choose(&found, opts.sweep.as_deref())?;
+        let n = chosen[0].1.n;
+        let present: BTreeSet<u32> = chosen.iter().map(|(_, m)| m.k).collect();
+        let missing: Vec<u32> = (1..=n).filter(|k| !present.contains(k)).collect();
+        if !missing.is_empty() && !opts.partial {
+            return Err(merge_err(format!(
+                "shard(s) {} of {n} of sweep `{}` are missing from {}; pass --partial to merge without them",
+                list(&missing),
+                sweep.name(),
+                dirs_text(shard_dirs)
+            )));
+        }
+        // Gather every record, refusing a job with two results.
+        let set = job_set(&sweep);
+        let mut records: HashMap<JobKey, (JobRecord, u32, PathBuf)> = HashMap::new();
+        let mut dirs_read: BTreeSet<PathBuf> = BTreeSet::new();
+        for (dir, m) in &chosen {
+            if !dirs_read.insert(canonical(dir)) {
+                continue;
+            }
+            let recs = if canonical(dir) == own {
+                self.cache()?.job_records(&set)?
+            } else {
+                ResultCollector::open_existing(CacheDir::new(dir))?
+                    .cache()?
+                    .job_records(&set)?
+            };
+            for (k, r) in recs {
+                if let Some((old, ok, odir)) = records.get(&k) {
+                    if !same_outcome(old, &r) {
+                        return Err(merge_err(format!(
+                            "job {} has two different results: shard {ok} in {} and shard {} in {}",
+                            k.hex(),
+                            odir.display(),
+                            m.k,
+                            dir.display()
+                        )));
+                    }
+                    continue;
+                }
+                records.insert(k, (r, m.k, (*dir).clone()));
+            }
+        }
+        let mut all: Vec<(JobKey, JobRecord)> =
+            records.into_iter().map(|(k, (r, _, _))| (k, r)).collect();
+        all.sort_by_key(|(k, _)| *k);
+        let db = self.cache()?;
+        db.import_job_records(sweep.name(), &set, &all)?;
+        let run_opts = RunOptions {
+            reuse: Reuse::Replay,
+            shard: None,
+            ..opts.run.clone()
+        };
+        let run = self.run(&sweep, &opts.time_src, &run_opts, |s| {
+            Err::<collector_core::Outputs, _>(format!(
+                "job {} was recorded by no shard (replay runs no worker)",
+                s.job()
+            ))
+        })?;
+        let mut shards: Vec<(u32, PathBuf)> =
+            chosen.iter().map(|(d, m)| (m.k, (*d).clone())).collect();
+        shards.sort();
+        Ok(MergeReport {
+            run,
+            shards,
+            missing_shards: missing,
+            imported: all.len(),
+        })
+    }
+}
+
+fn merge_err(message: impl Into<String>) -> Error {
+    Error::Merge {
+        message: message.into(),
+    }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn list(ks: &[u32]) -> String {
+    ks.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn dirs_text(dirs: &[PathBuf]) -> String {
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether two records of one job hold the same result (their durations
+/// aside; floats compared by their bits).
+fn same_outcome(a: &JobRecord, b: &JobRecord) -> bool {
+    match (&a.outcome, &b.outcome) {
+        (RecordedOutcome::Done(x), RecordedOutcome::Done(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(p, q)| match (p, q) {
+                    (RecordedCell::F64(p), RecordedCell::F64(q)) => p.to_bits() == q.to_bits(),
+                    (p, q) => p == q,
+                })
+        }
+        (
+            RecordedOutcome::Failed { kind, message },
+            RecordedOutcome::Failed {
+                kind: k2,
+                message: m2,
+            },
+        ) => kind == k2 && message == m2,
+        _ => false,
+    }
+}
+
+/// Picks the sweep to merge and checks that its shards belong together;
+/// returns the sweep and each shard's directory and manifest.
+fn choose<'a>(
+    found: &'a [Found],
+    name: Option<&str>,
+) -> Result<(Sweep, Vec<(&'a PathBuf, &'a ShardManifest)>)> {
+    let mut chosen: Vec<(&PathBuf, &ShardManifest)> = Vec::new();
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for f in found {
+        if f.manifests.is_empty() {
+            return Err(merge_err(format!(
+                "{} holds no shard manifest (was it run with --shard K/N?)",
+                f.dir.display()
+            )));
+        }
+        for m in &f.manifests {
+            names.insert(m.sweep.name.as_str());
+            if name.is_none_or(|n| n == m.sweep.name) {
+                chosen.push((&f.dir, m));
+            }
+        }
+    }
+    if chosen.is_empty() {
+        return Err(merge_err(format!(
+            "no shard of sweep `{}` (found: {})",
+            name.unwrap_or_default(),
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if name.is_none() && names.len() > 1 {
+        return Err(merge_err(format!(
+            "the directories hold shards of several sweeps ({}); choose one with --sweep",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    // The first shard is the reference; every other must agree.
+    let (d0, m0) = chosen[0];
+    let describe = |d: &PathBuf, m: &ShardManifest| {
+        format!("shard {}/{} in {} (host {})", m.k, m.n, d.display(), m.host)
+    };
+    for &(d, m) in &chosen[1..] {
+        let differs = [
+            (m.version != m0.version)
+                .then(|| format!("code version `{}` against `{}`", m.version, m0.version)),
+            (m.n != m0.n).then(|| format!("{} shards against {}", m.n, m0.n)),
+            (m.grid_hash != m0.grid_hash)
+                .then(|| "another grid (input values or repeats)".to_string()),
+            (m.job_set != m0.job_set)
+                .then(|| "another sweep identity (tag, inputs, results or constants)".to_string()),
+            (m.assign != m0.assign)
+                .then(|| format!("assignment `{}` against `{}`", m.assign, m0.assign)),
+        ];
+        let why: Vec<String> = differs.into_iter().flatten().collect();
+        if !why.is_empty() {
+            return Err(merge_err(format!(
+                "{} does not belong with {}: {}",
+                describe(d, m),
+                describe(d0, m0),
+                why.join("; ")
+            )));
+        }
+    }
+    // Two different runs of the same shard number: the newest is kept.
+    let mut by_k: BTreeMap<u32, (&PathBuf, &ShardManifest)> = BTreeMap::new();
+    for (d, m) in chosen {
+        match by_k.get(&m.k) {
+            Some((_, old)) if old.time_ms >= m.time_ms => {}
+            _ => {
+                by_k.insert(m.k, (d, m));
+            }
+        }
+    }
+    let sweep = m0.sweep.clone().build().map_err(|e| {
+        merge_err(format!(
+            "the sweep in the manifest of {} does not build: {e}",
+            describe(d0, m0)
+        ))
+    })?;
+    if hex(&job_set(&sweep)) != m0.job_set || grid_hash(&sweep) != m0.grid_hash {
+        return Err(merge_err(format!(
+            "the manifest of {} does not match its own sweep (written by another version of result-collector?)",
+            describe(d0, m0)
+        )));
+    }
+    Ok((sweep, by_k.into_values().collect()))
+}
