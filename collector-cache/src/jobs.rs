@@ -83,16 +83,22 @@ pub struct CacheJobLog<'a> {
     db: &'a CacheDb,
     set: [u8; 16],
     sweep: String,
+    /// The set held no record when the log was made (the run's start): no
+    /// key the run writes can replace a record.
+    fresh: bool,
 }
 
 impl CacheDb {
     /// The job log of `sweep` (its job set, [`collector_core::job_set`]).
     pub fn job_log(&self, sweep: &Sweep) -> Result<CacheJobLog<'_>> {
         schema::check_key("sweep name", sweep.name())?;
+        let set = job_set(sweep);
+        let fresh = !lock(&self.book).job_sets.contains_key(&set);
         Ok(CacheJobLog {
             db: self,
-            set: job_set(sweep),
+            set,
             sweep: sweep.name().to_string(),
+            fresh,
         })
     }
 
@@ -222,6 +228,7 @@ impl CacheDb {
             db: self,
             set: *set,
             sweep: sweep_name.to_string(),
+            fresh: false,
         };
         for chunk in records.chunks(8192) {
             let encoded: Vec<(JobKey, Vec<u8>)> = chunk
@@ -232,8 +239,8 @@ impl CacheDb {
                     (*k, buf)
                 })
                 .collect();
-            let refs: Vec<(&JobKey, &[u8])> =
-                encoded.iter().map(|(k, v)| (k, v.as_slice())).collect();
+            let refs: Vec<(&JobKey, &[u8], Option<bool>)> =
+                encoded.iter().map(|(k, v)| (k, v.as_slice(), None)).collect();
             log.write(&refs)?;
         }
         Ok(())
@@ -331,7 +338,7 @@ impl CacheJobLog<'_> {
     /// Writes encoded records in one batch, with the set's summary, and
     /// evicts other results and job sets past `cache_size`. A record that
     /// replaces one (a job run again) is counted once.
-    fn write(&self, records: &[(&JobKey, &[u8])]) -> Result<()> {
+    fn write(&self, records: &[(&JobKey, &[u8], Option<bool>)]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
@@ -341,19 +348,30 @@ impl CacheJobLog<'_> {
             true => db.get::<JobSets>(&self.set)?.and_then(|r| r.ok()),
             false => None,
         };
-        // Only a set with records can hold some of these keys already.
-        let replaced: Vec<Option<u64>> = match &old {
-            Some(_) => {
-                let keys: Vec<JobKey> = records.iter().map(|(k, _)| **k).collect();
-                db.stored_sizes::<JobRecords>(&keys)?
-            }
-            None => Vec::new(),
+        // Only a set that held records before this run can hold some of
+        // these keys already; the run says which it knows of, and the
+        // others are looked up.
+        let unknown: Vec<JobKey> = if old.is_some() && !self.fresh {
+            records
+                .iter()
+                .filter(|(_, _, r)| *r != Some(false))
+                .map(|(k, _, _)| **k)
+                .collect()
+        } else {
+            Vec::new()
         };
-        let mut b = db.batch();
+        let mut sizes = db.stored_sizes::<JobRecords>(&unknown)?.into_iter();
+        let room: u64 = records.iter().map(|(_, v, _)| 48 + v.len() as u64).sum();
+        let mut b = db.batch_with_room(room);
+        b.put_job_records(records.iter().map(|(k, v, _)| (*k, *v)))?;
         let (mut added, mut bytes) = (0u64, old.as_ref().map_or(0, |o| o.bytes));
-        for (i, (k, v)) in records.iter().enumerate() {
-            b.put_bytes::<JobRecords>(k, v)?;
-            match replaced.get(i).copied().flatten() {
+        for (_, v, known) in records {
+            let was = if unknown.is_empty() || *known == Some(false) {
+                None
+            } else {
+                sizes.next().flatten()
+            };
+            match was {
                 Some(was) => bytes = bytes.saturating_sub(32 + was),
                 None => added += 1,
             }
@@ -427,13 +445,17 @@ impl JobLog for CacheJobLog<'_> {
             ends.push(buf.len());
         }
         let mut start = 0;
-        let records: Vec<(&JobKey, &[u8])> = (0..batch.len())
+        let mut records: Vec<(&JobKey, &[u8], Option<bool>)> = (0..batch.len())
             .map(|i| {
                 let v = &buf[start..ends[i]];
                 start = ends[i];
-                (batch.key(i), v)
+                (batch.key(i), v, batch.replaces(i))
             })
             .collect();
+        // In key order: RocksDB's memtable inserts sorted keys several
+        // times faster than random ones (each starts from the last one's
+        // place in the skip list).
+        records.sort_unstable_by_key(|(k, _, _)| **k);
         self.write(&records)?;
         Ok(())
     }

@@ -573,6 +573,18 @@ mod tests {
     }
 
     #[test]
+    fn a_job_record_key_is_its_bytes() {
+        // `Batch::put_job_records` writes `key.0` as the key.
+        let k = JobKey([7; 32]);
+        assert_eq!(JobRecords::key_bytes(&k), k.0);
+        assert_eq!(JobRecords::parse_key(&k.0), Some(k));
+        let (start, end) = JobRecords::prefix_range(&[7; 16]);
+        assert!(start.as_slice() <= &k.0[..] && &k.0[..] < end.as_slice());
+        let (_, end) = JobRecords::prefix_range(&[0xff; 16]);
+        assert!(JobRecords::key_bytes(&JobKey([0xff; 32])) < end);
+    }
+
+    #[test]
     fn index_keys_round_trip() {
         let k = IndexKey::new("sweep", "key");
         assert_eq!(Index::key_bytes(&k), b"sweep\0key");

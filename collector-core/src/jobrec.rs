@@ -81,6 +81,7 @@ pub struct JobBatch<'a> {
     pub(crate) jobs: &'a [usize],
     pub(crate) durations: &'a [u64],
     pub(crate) failures: &'a [Option<(FailureKind, &'a str)>],
+    pub(crate) replaces: &'a [Option<bool>],
     pub(crate) dataset: &'a Dataset,
 }
 
@@ -108,6 +109,13 @@ impl<'a> JobBatch<'a> {
     /// The worker's wall time for the `i`-th job, in nanoseconds.
     pub fn duration_ns(&self, i: usize) -> u64 {
         self.durations[i]
+    }
+
+    /// Whether the `i`-th job's record replaces one: `Some(true)` when the
+    /// run found a record of it (a failure run again), `Some(false)` when
+    /// it looked and found none, `None` when it did not look (no reuse).
+    pub fn replaces(&self, i: usize) -> Option<bool> {
+        self.replaces.get(i).copied().flatten()
     }
 
     /// How the `i`-th job ended.

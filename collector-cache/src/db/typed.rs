@@ -211,15 +211,18 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Stores bytes encoded already, for a family that takes them as they
-    /// are (job records, encoded straight from a batch).
-    pub(crate) fn put_bytes<F: Family<Write = [u8]>>(
+    /// Stores job records encoded already (straight from a batch), the
+    /// family looked up once. A job record's key bytes are the key itself
+    /// (`JobRecords::key_bytes`; a unit test checks it), so no key is
+    /// copied.
+    pub(crate) fn put_job_records<'r>(
         &mut self,
-        key: &F::Key,
-        bytes: &[u8],
+        records: impl Iterator<Item = (&'r collector_core::JobKey, &'r [u8])>,
     ) -> Result<()> {
-        let h = self.db.family::<F>()?;
-        self.inner.put_cf(h, F::key_bytes(key), bytes);
+        let h = self.db.family::<crate::schema::JobRecords>()?;
+        for (k, v) in records {
+            self.inner.put_cf(h, k.0, v);
+        }
         Ok(())
     }
 
