@@ -252,7 +252,7 @@ pub fn xarray_check(root: &Path) -> Result<()> {
 }
 
 /// The demo pages of `collector-report`'s `demo_report` example.
-const PAGES: [&str; 5] = ["one", "two", "cat", "many", "history"];
+const PAGES: [&str; 7] = ["one", "two", "cat", "many", "history", "timed", "images"];
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"]
