@@ -1151,6 +1151,18 @@ mod tests {
     }
 
     #[test]
+    fn regressed_points_are_plotted_first_then_in_extra_plots() {
+        // 20 points, 3 per plot: the regressed 7 and 15 join 0.
+        assert_eq!(plot_points(20, &[7, 15], 3, 4), [vec![0, 7, 15]]);
+        // More regressed points than a plot holds: further plots, capped.
+        assert_eq!(
+            plot_points(20, &[1, 4, 9, 12, 17], 2, 2),
+            [vec![1, 4], vec![9, 12]]
+        );
+        assert_eq!(plot_points(2, &[], 8, 4), [vec![0, 1]]);
+    }
+
+    #[test]
     fn combos_are_row_major_and_capped() {
         assert_eq!(
             combos(&[2, 2], 10),

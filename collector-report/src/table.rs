@@ -468,6 +468,46 @@ pub(crate) fn tick_labels(c: &Coords) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn at(texts: &[&str]) -> Coords {
+        Coords::Time(
+            texts
+                .iter()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .ok()
+                        .and_then(|d| d.timestamp_nanos_opt())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn event_labels_tell_events_apart() {
+        let (l, note) = event_labels(&at(&["2026-11-28T12:00:00Z", "2026-11-28T12:05:00Z"]));
+        assert_eq!(l, ["12:00", "12:05"]);
+        assert_eq!(note.as_deref(), Some("UTC, 2026-11-28"));
+        // Seconds only when minutes do not tell them apart, then ms.
+        let (l, _) = event_labels(&at(&["2026-11-28T12:00:01Z", "2026-11-28T12:00:02Z"]));
+        assert_eq!(l, ["12:00:01", "12:00:02"]);
+        let (l, _) = event_labels(&at(&[
+            "2026-11-28T12:00:01.250Z",
+            "2026-11-28T12:00:01.500Z",
+        ]));
+        assert_eq!(l, ["12:00:01.250", "12:00:01.500"]);
+        // Other days of one year: month and day; other years: the date.
+        let (l, note) = event_labels(&at(&["2026-11-27T23:59:00Z", "2026-11-28T00:01:00Z"]));
+        assert_eq!(l, ["11-27 23:59", "11-28 00:01"]);
+        assert_eq!(note.as_deref(), Some("UTC, 2026"));
+        let (l, note) = event_labels(&at(&["2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z"]));
+        assert_eq!(l, ["2025-12-31", "2026-01-01"], "midnights: dates alone");
+        assert_eq!(note.as_deref(), Some("UTC"));
+        // Labels are kept as they are.
+        let (l, note) = event_labels(&Coords::Label(vec!["v1".into(), "abc123".into()]));
+        assert_eq!(l, ["v1", "abc123"]);
+        assert_eq!(note, None);
+    }
+
     #[test]
     fn numbers_read_well() {
         assert_eq!(fmt_num(0.1 + 0.2), "0.3");
