@@ -612,7 +612,19 @@ fn history_section(ds: &Dataset, cols: &[String], opts: &HtmlOptions) -> Result<
                 "{y_label}: mean over {} repeat(s) at each event.",
                 st.repeats
             );
-            if !regressed.is_empty() {
+            if regressed.len() > 3 {
+                let young = regressed.iter().filter(|f| f.young).count();
+                let _ = write!(
+                    caption,
+                    " {} series regressed at the newest event ({newest_label}){}: current values in red, accepted bands shaded; each is listed under Regressions.",
+                    regressed.len(),
+                    if young > 0 {
+                        format!(", {young} of them with young baselines (hollow)")
+                    } else {
+                        String::new()
+                    }
+                );
+            } else if !regressed.is_empty() {
                 let _ = write!(
                     caption,
                     " Regressed at the newest event ({newest_label}), current value in red, accepted band shaded:"

@@ -423,6 +423,7 @@ pub(crate) fn images_html(
             let (nr, nc) = (row_labels.len().max(1), col_labels.len().max(1));
             cells_total += nr * nc;
             let label = combo_label(&sel, &extra, g);
+            body.push_str("<div>");
             if !label.is_empty() {
                 let _ = writeln!(body, "<h4>{}</h4>", escape(&label));
             }
@@ -492,7 +493,7 @@ pub(crate) fn images_html(
                 }
                 body.push_str("</tr>\n");
             }
-            body.push_str("</table>\n");
+            body.push_str("</table></div>\n");
         }
         if shown < cells_total {
             let _ = writeln!(
@@ -519,7 +520,7 @@ pub(crate) fn images_html(
                 escape(&what.join(", "))
             );
         }
-        out.push_str(&body);
+        let _ = writeln!(out, "<div class=\"grid\">{body}</div>");
     }
     Ok(Some(out))
 }
