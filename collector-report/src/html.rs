@@ -13,10 +13,18 @@
 //! - any further inputs: one small plot per combination of their values,
 //!   up to [`HtmlOptions::max_panels`], with a note on what was left out.
 //!
-//! Float columns (float, bool and vec results) are plotted; text columns
-//! (strings, paths, media, blobs) are shown in the table only, and
-//! reference columns (in-memory indices) are skipped. When the dataset has
-//! several events, the shape plots show the latest one.
+//! Float columns (float, bool and vec results) are plotted; image columns
+//! are shown as grids of thumbnails (see [`ImageOptions`]); other text
+//! columns (strings, paths, videos, blobs) are shown in the table only,
+//! and reference columns (in-memory indices) are skipped. When the
+//! dataset has several events, the shape plots and the thumbnails show
+//! the latest one.
+//!
+//! The history plots put their legend beside the plot area, label the
+//! events by their labels or by the part of their timestamps that tells
+//! them apart, and, with [`HtmlOptions::regressions`], mark each
+//! regressed series: its current point in red and its accepted band
+//! shaded, with a summary of the findings at the top of the page.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -160,7 +168,31 @@ impl HtmlOptions {
         self.images.event = Some(event);
         self
     }
-    /// Sets the regression check whose findings the page shows.
+    /// Sets the regression check whose findings the page shows: a
+    /// summary at the top, and on the history plot of each flagged
+    /// series its current point in red and its accepted band.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use collector_core::{Column, ColumnData, Coords, Dataset, Dim, ResultKind};
+    /// use collector_core::regress::{Options, detect};
+    /// use collector_report::{HtmlOptions, html_report};
+    /// use ndarray::{ArrayD, IxDyn};
+    ///
+    /// // One series over 6 events that jumps at the newest.
+    /// let dims = vec![Dim::new("over_time", Coords::Label((1..=6).map(|k| format!("v{k}")).collect()))];
+    /// let mut c = Column::new_missing("time", "time", ResultKind::Float, &[6]);
+    /// let v = vec![1.0, 1.01, 0.99, 1.0, 1.02, 2.0];
+    /// c.data = ColumnData::F64(ArrayD::from_shape_vec(IxDyn(&[6]), v)?);
+    /// let ds = Dataset::from_parts(dims, vec![c], Default::default())?;
+    /// let report = detect(&ds, &BTreeMap::new(), &BTreeMap::new(), &Options::default());
+    /// assert_eq!(report.series.len(), 1);
+    ///
+    /// let page = html_report(&ds, &[], &HtmlOptions::default().regressions(report))?;
+    /// assert!(page.contains("Regressions</h2>"));
+    /// assert!(page.contains("fill=\"#DC0000\""), "the current point in red");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn regressions(mut self, report: RegressionReport) -> Self {
         self.regressions = Some(report);

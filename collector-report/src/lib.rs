@@ -1,7 +1,7 @@
 //! Reports of result-collector: a text summary of a dataset, its tidy
 //! table, the failed samples, CSV, JSON and netCDF exports (with readers;
 //! the netCDF file opens natively in xarray) and one self-contained HTML
-//! page with plots. Two small helpers serve the command-line program:
+//! page with plots, image thumbnails and regression marks. Two small helpers serve the command-line program:
 //! [`text_table`], a borderless table for listings, and [`line_svg`], one
 //! line plot as SVG.
 //!
