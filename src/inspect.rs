@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use collector_cache::{
     ColumnInfo, ColumnState, HistoryInfo, StoredResult, Superseded, SweepListing,
 };
+use collector_core::regress::RegressionReport;
 use collector_core::{
     ColumnData, Dataset, OVER_TIME_DIM, REFERENCE_SENTINEL, SampleFailure, is_missing_text,
 };
@@ -209,8 +210,11 @@ impl ResultCollector {
 
     /// Writes the HTML report of the history `history_key` (its dataset
     /// `history`, with `failures`) to `path`, creating its directory: the
-    /// page of [`write_html`], with a note when the history is superseded
-    /// and a section on its columns (birth, dormancy, retirement).
+    /// page of [`write_html`], with a note when the history is superseded,
+    /// a section on its columns (birth, dormancy, retirement), the image
+    /// results as thumbnails (from the cache directory's `media/`) and, as
+    /// `opts` asks, a regression check marked on the history plots.
+    /// Returns the regression report the page shows, if any.
     pub fn write_history_html(
         &self,
         history_key: &str,
@@ -218,19 +222,21 @@ impl ResultCollector {
         failures: &[SampleFailure],
         path: &Path,
         title: &str,
-    ) -> Result<()> {
-        let mut opts = HtmlOptions::default().title(title);
-        if let Some(info) = self.cache()?.history_info(history_key)? {
+        opts: &ReportOptions,
+    ) -> Result<Option<RegressionReport>> {
+        let mut html = self.html_options(title, opts);
+        let info = self.cache()?.history_info(history_key)?;
+        if let Some(info) = &info {
             if let Some(s) = &info.superseded {
-                opts = opts.note(format!(
+                html = html.note(format!(
                     "History {history_key} of sweep `{}` is superseded: runs of the sweep now append to history {} ({}). Its events are kept.",
                     info.sweep,
                     s.by,
                     Self::superseded_changes(s)
                 ));
             }
-            let (header, rows) = Self::columns_table(&info);
-            opts = opts.columns(TextSection {
+            let (header, rows) = Self::columns_table(info);
+            html = html.columns(TextSection {
                 title: format!("Columns of the history ({})", rows.len()),
                 notes: vec![
                     "Every column the history has held. Born: its first event. Live: the newest event holds it. \
@@ -243,18 +249,94 @@ impl ResultCollector {
                 rows,
             });
         }
-        write_html_with(history, failures, path, &opts)
+        let report = match (&opts.regressions, &opts.check) {
+            (Some(r), _) => Some(r.clone()),
+            (None, Some(check)) => {
+                let births = info
+                    .as_ref()
+                    .map(crate::collector::births_of)
+                    .unwrap_or_default();
+                Some(collector_core::regress::detect(
+                    history,
+                    &opts.directions,
+                    &births,
+                    check,
+                ))
+            }
+            (None, None) => None,
+        };
+        if let Some(r) = &report {
+            html = html.regressions(r.clone());
+        }
+        write_html_with(history, failures, path, &html)?;
+        Ok(report)
+    }
+
+    /// The page options of this cache directory's reports: `title`, image
+    /// cells resolved against its `media/`, and the image choices of
+    /// `opts`.
+    fn html_options(&self, title: &str, opts: &ReportOptions) -> HtmlOptions {
+        let mut html = HtmlOptions::default()
+            .title(title)
+            .media_root(self.dir.media())
+            .link_media(opts.link_media);
+        if let Some(r) = opts.image_repeat {
+            html = html.image_repeat(r);
+        }
+        html
     }
 
     /// Writes the HTML report of `target`: its history when it has one
     /// (with the failures of its newest result, when readable, and its
     /// columns), else its result. `path` defaults to
-    /// [`CacheDir::report_path`](crate::CacheDir::report_path).
+    /// [`CacheDir::report_path`](crate::CacheDir::report_path). The same
+    /// as [`write_report_with`](Self::write_report_with) with the default
+    /// [`ReportOptions`] (no regression check).
     pub fn write_report(
         &self,
         target: &Target,
         path: Option<&Path>,
     ) -> Result<(ReportOf, PathBuf)> {
+        let w = self.write_report_with(target, path, &ReportOptions::default())?;
+        Ok((w.of, w.path))
+    }
+
+    /// Writes the HTML report of `target` as [`write_report`](Self::write_report)
+    /// does, with `opts`: a regression check of the history marked on its
+    /// plots (its summary at the top of the page), and how image results
+    /// are shown.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use result_collector::{demo, Direction, ReportOptions, ResultCollector, RunOptions, TimeSrc};
+    /// use result_collector::model::regress::Options;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let collector = ResultCollector::new(Some(dir.path()));
+    /// let sweep = demo::sweep()?;
+    /// let media = collector.media_root()?;
+    /// for label in ["v1", "v2"] {
+    ///     collector.run(&sweep, &TimeSrc::Label(label.into()), &RunOptions::default(), |s| {
+    ///         demo::job(&sweep, &media, s)
+    ///     })?;
+    /// }
+    /// let target = collector.resolve("demo")?;
+    /// let opts = ReportOptions::default()
+    ///     .check(Options::default())
+    ///     .directions(BTreeMap::from([("time".to_string(), Direction::Minimize)]));
+    /// let written = collector.write_report_with(&target, None, &opts)?;
+    /// let page = std::fs::read_to_string(&written.path)?;
+    /// assert!(page.contains("Regressions</h2>") && written.regressions.is_some());
+    /// // The demo's plots, inlined as thumbnails.
+    /// assert!(page.contains("<img src=\"data:image/svg+xml;base64,"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_report_with(
+        &self,
+        target: &Target,
+        path: Option<&Path>,
+        opts: &ReportOptions,
+    ) -> Result<WrittenReport> {
         let path = path.map_or_else(|| self.dir.report_path(&target.name), Path::to_path_buf);
         match self.load_history(target)? {
             Some((key, ds)) => {
@@ -265,16 +347,96 @@ impl ResultCollector {
                 } else {
                     Vec::new()
                 };
-                self.write_history_html(&key, &ds, &failures, &path, &target.name)?;
-                Ok((ReportOf::History, path))
+                let regressions =
+                    self.write_history_html(&key, &ds, &failures, &path, &target.name, opts)?;
+                Ok(WrittenReport {
+                    of: ReportOf::History,
+                    path,
+                    regressions,
+                })
             }
             None => {
                 let r = self.load_result(target)?;
-                write_html(&r.dataset, &r.failures, &path, &target.name)?;
-                Ok((ReportOf::Result, path))
+                let html = self.html_options(&target.name, opts);
+                write_html_with(&r.dataset, &r.failures, &path, &html)?;
+                Ok(WrittenReport {
+                    of: ReportOf::Result,
+                    path,
+                    regressions: None,
+                })
             }
         }
     }
+}
+
+/// How [`ResultCollector::write_report_with`] and
+/// [`ResultCollector::write_history_html`] draw a page.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ReportOptions {
+    /// Run the regression detector over the history with these options
+    /// and mark what it finds; `None`: no check (unless
+    /// [`regressions`](Self::regressions) is given).
+    pub check: Option<collector_core::regress::Options>,
+    /// The directions of the check, by column or result variable name
+    /// (the stored history keeps none; a variable not named is checked
+    /// both ways).
+    pub directions: BTreeMap<String, collector_core::Direction>,
+    /// A report already made (a run's [`RunReport::regressions`](crate::RunReport::regressions)),
+    /// marked as it is, instead of a check.
+    pub regressions: Option<RegressionReport>,
+    /// Link the image files (by their path relative to the page) instead
+    /// of inlining them in the page.
+    pub link_media: bool,
+    /// The repeat whose images are shown (its coordinate, 1 for the
+    /// first; default the first).
+    pub image_repeat: Option<i64>,
+}
+
+impl ReportOptions {
+    /// Runs the regression check with `opts`.
+    #[must_use]
+    pub fn check(mut self, opts: collector_core::regress::Options) -> Self {
+        self.check = Some(opts);
+        self
+    }
+    /// Sets the directions of the check.
+    #[must_use]
+    pub fn directions(mut self, d: BTreeMap<String, collector_core::Direction>) -> Self {
+        self.directions = d;
+        self
+    }
+    /// Marks `report` instead of running a check.
+    #[must_use]
+    pub fn regressions(mut self, report: RegressionReport) -> Self {
+        self.regressions = Some(report);
+        self
+    }
+    /// Links image files instead of inlining them.
+    #[must_use]
+    pub fn link_media(mut self, link: bool) -> Self {
+        self.link_media = link;
+        self
+    }
+    /// Sets the repeat whose images are shown.
+    #[must_use]
+    pub fn image_repeat(mut self, repeat: i64) -> Self {
+        self.image_repeat = Some(repeat);
+        self
+    }
+}
+
+/// What [`ResultCollector::write_report_with`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WrittenReport {
+    /// Which record the page shows.
+    pub of: ReportOf,
+    /// The page's file.
+    pub path: PathBuf,
+    /// The regression report the page shows, when a check ran or was
+    /// given (a history's page only).
+    pub regressions: Option<RegressionReport>,
 }
 
 /// An event of `info` by name: its label or time while it is stored;
@@ -430,6 +592,11 @@ pub fn history_table(
 }
 
 /// Writes the HTML report of `ds` to `path`, creating its directory.
+/// Image cells are shown only when absolute: relative ones name files
+/// under a media root this function does not know (use
+/// [`ResultCollector::write_report_with`] for a stored sweep, or
+/// [`report::write_html`](collector_report::write_html) with
+/// [`HtmlOptions::media_root`](collector_report::HtmlOptions::media_root)).
 pub fn write_html(
     ds: &Dataset,
     failures: &[SampleFailure],

@@ -72,7 +72,7 @@ pub use collector_report as report;
 pub use cache_dir::CacheDir;
 pub use collector::{HistoryUpdate, NoEvent, ResultCollector, RunReport};
 pub use error::{Error, Result};
-pub use inspect::{ReportOf, Target, history_table, write_html};
+pub use inspect::{ReportOf, ReportOptions, Target, WrittenReport, history_table, write_html};
 pub use maintenance::{DiskUsage, GcSummary, Stats, disk_usage};
 pub use shards::{MergeOptions, MergeReport, shard_size};
 

@@ -653,3 +653,99 @@ fn demo_check_prints_the_report_under_the_history_line_and_never_fails() {
     let plain = ok(collector(&cache, &["demo", "--label", "v4", "-q"]));
     assert!(!plain.contains("egression check"), "{plain}");
 }
+
+#[test]
+fn report_marks_regressions_and_shows_the_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    for l in ["r1", "r2", "r3"] {
+        ok(collector(&cache, &["demo", "--label", l, "-q"]));
+    }
+    // The demo's own page marks nothing without --check.
+    let demo_page = cache.join("reports").join("demo.html");
+    let html = std::fs::read_to_string(&demo_page).expect("report");
+    assert!(!html.contains("Regressions</h2>"));
+    let with_check = ok(collector(
+        &cache,
+        &["demo", "--label", "r4", "--check", "-q"],
+    ));
+    assert!(with_check.contains("Regression check: "), "{with_check}");
+    let html = std::fs::read_to_string(&demo_page).expect("report");
+    assert!(html.contains("<h2 id=\"regressions\">Regressions</h2>"));
+
+    // Every time exceeds a ceiling of 0: 18 regressed cells, all marked.
+    let page = dir.path().join("page.html");
+    let page_arg = page.to_str().expect("utf-8");
+    let out = ok(collector(
+        &cache,
+        &[
+            "report",
+            "demo",
+            "-o",
+            page_arg,
+            "--method",
+            "absolute:0",
+            "--minimize",
+            "time",
+        ],
+    ));
+    assert!(
+        out.contains("regression check: 72 series tested, 18 flagged (18 blocking)"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert_eq!(
+        html.matches("<td><a href=\"#history-time\">time</a>")
+            .count(),
+        18
+    );
+    // 8 series a plot: the 18 regressed ones over three plots.
+    for k in 1..=3 {
+        assert!(
+            html.contains(&format!("time over time ({k}/3)")),
+            "plot {k}"
+        );
+    }
+    assert!(html.contains("fill=\"#DC0000\""), "red current points");
+    // The demo's SVG plots, inlined: one per input point of repeat 1.
+    assert_eq!(
+        html.matches("<img src=\"data:image/svg+xml;base64,")
+            .count(),
+        18
+    );
+
+    // A ceiling no time reaches: nothing marked. --no-check: no section.
+    let out = ok(collector(
+        &cache,
+        &["report", "demo", "-o", page_arg, "--method", "absolute:1e9"],
+    ));
+    assert!(out.contains(", 0 flagged (0 blocking)"), "{out}");
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert!(html.contains("No regressions detected") && !html.contains("#DC0000"));
+    let out = ok(collector(
+        &cache,
+        &["report", "demo", "-o", page_arg, "--no-check"],
+    ));
+    assert!(!out.contains("regression check"), "{out}");
+    let html = std::fs::read_to_string(&page).expect("report");
+    assert!(!html.contains("Regressions</h2>"));
+
+    // Linked media: paths from the page beside the media folder.
+    ok(collector(
+        &cache,
+        &[
+            "report",
+            "demo",
+            "--link-media",
+            "--image-repeat",
+            "2",
+            "--no-check",
+        ],
+    ));
+    let html = std::fs::read_to_string(&demo_page).expect("report");
+    assert!(!html.contains("data:image"));
+    assert_eq!(html.matches("<img src=\"../media/image/plot/").count(), 18);
+    assert!(html.contains("Repeat 2 of 3 is shown."));
+    let o = collector(&cache, &["report", "demo", "--image-repeat", "0"]);
+    fails(&o, 2, "--image-repeat");
+}

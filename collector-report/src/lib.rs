@@ -1,7 +1,7 @@
 //! Reports of result-collector: a text summary of a dataset, its tidy
 //! table, the failed samples, CSV, JSON and netCDF exports (with readers;
 //! the netCDF file opens natively in xarray) and one self-contained HTML
-//! page with plots. Two small helpers serve the command-line program:
+//! page with plots, image thumbnails and regression marks. Two small helpers serve the command-line program:
 //! [`text_table`], a borderless table for listings, and [`line_svg`], one
 //! line plot as SVG.
 //!
@@ -50,6 +50,7 @@
 mod csv_file;
 mod error;
 mod html;
+mod images;
 mod json_file;
 #[cfg(feature = "netcdf")]
 mod netcdf_file;
@@ -59,6 +60,7 @@ mod table;
 pub use csv_file::{read_csv, read_csv_from, write_csv, write_csv_to};
 pub use error::{Error, Result};
 pub use html::{HtmlOptions, TextSection, escape, html_report, write_html};
+pub use images::ImageOptions;
 pub use json_file::{JsonExport, SCHEMA_VERSION, from_json, read_json, to_json, write_json};
 #[cfg(feature = "netcdf")]
 pub use netcdf_file::{read_netcdf, write_netcdf};

@@ -547,31 +547,142 @@ pub(crate) fn heatmap(
     Ok(Some(svg))
 }
 
-/// One line per series of values over the events (`over_time`).
+/// The red of a regressed series' current point.
+pub(crate) const REGRESSED: RGBColor = RGBColor(220, 0, 0);
+/// The opacity of a regression's accepted band.
+pub(crate) const BAND_OPACITY: f64 = 0.13;
+
+/// The colour of history series `k`: the palette without its red, which
+/// marks regressions.
+fn series_color(k: usize) -> RGBColor {
+    const NO_RED: [usize; 9] = [0, 1, 2, 4, 5, 6, 7, 8, 9];
+    PALETTE[NO_RED[k % NO_RED.len()]]
+}
+
+/// The colour of the mean over every cell in a history plot.
+const MEAN_COLOR: RGBColor = RGBColor(40, 40, 40);
+
+/// A regression found on one series of a history plot: its current value
+/// at event `at`, and the range it was allowed (one side may be infinite).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    pub at: usize,
+    pub current: f64,
+    pub band: Option<(f64, f64)>,
+    pub young: bool,
+}
+
+/// One line of a history plot.
+pub(crate) struct HistorySeries {
+    pub name: String,
+    pub values: Vec<f64>,
+    /// The mean over every cell (drawn dark), not one input point.
+    pub overall: bool,
+    pub mark: Option<Mark>,
+}
+
+/// The entries of a history plot's legend: one per series (when there
+/// are several), then what the regression marks mean.
+fn legend_entries(series: &[HistorySeries]) -> Vec<(String, LegendIcon)> {
+    let mut out = Vec::new();
+    let named = series.len() > 1 || series.iter().any(|s| s.overall);
+    if named {
+        for (k, s) in series.iter().enumerate() {
+            let c = if s.overall {
+                MEAN_COLOR
+            } else {
+                series_color(k)
+            };
+            out.push((s.name.clone(), LegendIcon::Line(c)));
+        }
+    }
+    if series.iter().any(|s| s.mark.is_some_and(|m| !m.young)) {
+        out.push(("regressed: current value".into(), LegendIcon::Regressed));
+    }
+    if series.iter().any(|s| s.mark.is_some_and(|m| m.young)) {
+        out.push((
+            "regressed, young baseline (does not block)".into(),
+            LegendIcon::Young,
+        ));
+    }
+    if series
+        .iter()
+        .any(|s| s.mark.is_some_and(|m| m.band.is_some()))
+    {
+        out.push(("accepted band (limits dashed)".into(), LegendIcon::Band));
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy)]
+enum LegendIcon {
+    Line(RGBColor),
+    Regressed,
+    Young,
+    Band,
+}
+
+/// Characters of a legend entry shown before it is cut.
+const LEGEND_CHARS: usize = 40;
+
+/// One line per series of values over the events (`over_time`), the
+/// legend beside the plot area (never over the lines), and, for each
+/// series with a [`Mark`], its current point in red and its accepted band
+/// shaded between dashed limits.
 pub(crate) fn history(
     title: &str,
     events: &[String],
     x_label: &str,
-    series: &[(String, Vec<f64>)],
+    series: &[HistorySeries],
     y_label: &str,
     size: Size,
 ) -> Result<Option<String>> {
-    let Some((y0, y1)) = value_range(series.iter().flat_map(|(_, v)| v.iter().copied())) else {
+    let marks = series.iter().filter_map(|s| s.mark);
+    let band_limits = marks
+        .clone()
+        .filter_map(|m| m.band)
+        .flat_map(|(lo, hi)| [lo, hi]);
+    let Some((y0, y1)) = value_range(
+        series
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .chain(marks.map(|m| m.current))
+            .chain(band_limits),
+    ) else {
         return Ok(None);
     };
     let n = events.len();
     let max_chars = events.iter().map(|c| c.chars().count()).max().unwrap_or(1);
-    let fit = label_budget(size.w - 90, max_chars.min(12));
-    let svg = draw(title, size, |root| {
+    let fit = label_budget(size.w - 90, max_chars.min(EVENT_CHARS));
+    let legend = legend_entries(series);
+    let legend_w = if legend.is_empty() {
+        0
+    } else {
+        let chars = legend
+            .iter()
+            .map(|(s, _)| s.chars().count().min(LEGEND_CHARS))
+            .max()
+            .unwrap_or(1);
+        u32::try_from(chars).unwrap_or(40) * 7 + 48
+    };
+    // A long legend makes the image taller, never overlaps the plot.
+    let legend_h = u32::try_from(legend.len()).unwrap_or(u32::MAX / 32) * LEGEND_STEP + 56;
+    let total = Size {
+        w: size.w + legend_w,
+        h: size.h.max(legend_h),
+    };
+    let svg = draw(title, total, |root| {
         let e = plot_err(title);
-        let mut chart = ChartBuilder::on(root)
+        let (plot_area, legend_area) = root.split_horizontally(size.w);
+        let plot_area = plot_area.shrink((0, 0), (size.w, size.h));
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(title, caption_font(size))
             .margin(12)
             .x_label_area_size(48)
             .y_label_area_size(72)
             .build_cartesian_2d(slot_axis(n, fit), y0..y1)
             .map_err(&e)?;
-        let fmt = slot_formatter(events, 12);
+        let fmt = slot_formatter(events, EVENT_CHARS);
         chart
             .configure_mesh()
             .label_style(TICK_FONT)
@@ -584,23 +695,52 @@ pub(crate) fn history(
             .x_label_formatter(&fmt)
             .draw()
             .map_err(&e)?;
-        for (k, (name, ys)) in series.iter().enumerate() {
-            let c = color(k);
+        let (xa, xb) = (-0.5, pos(n) - 0.5);
+        // Bands first, under every line.
+        for (k, s) in series.iter().enumerate() {
+            let Some((lo, hi)) = s.mark.and_then(|m| m.band) else {
+                continue;
+            };
+            let c = if s.overall {
+                MEAN_COLOR
+            } else {
+                series_color(k)
+            };
+            let (blo, bhi) = (lo.max(y0), hi.min(y1));
+            if blo < bhi {
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(xa, blo), (xb, bhi)],
+                        c.mix(BAND_OPACITY).filled(),
+                    )))
+                    .map_err(&e)?;
+            }
+            for limit in [lo, hi].into_iter().filter(|v| v.is_finite()) {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(xa, limit), (xb, limit)],
+                        6,
+                        4,
+                        c.stroke_width(1),
+                    ))
+                    .map_err(&e)?;
+            }
+        }
+        for (k, s) in series.iter().enumerate() {
+            let c = if s.overall {
+                MEAN_COLOR
+            } else {
+                series_color(k)
+            };
+            let ys = &s.values;
             let ok = |i: usize| ys.get(i).is_some_and(|v| v.is_finite());
-            let mut labelled = false;
             for r in runs(n, ok) {
-                let s = chart
+                chart
                     .draw_series(LineSeries::new(
                         r.map(|i| (pos(i), ys[i])),
                         c.stroke_width(2),
                     ))
                     .map_err(&e)?;
-                if !labelled && series.len() > 1 {
-                    s.label(name.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                    });
-                    labelled = true;
-                }
             }
             chart
                 .draw_series(
@@ -610,18 +750,80 @@ pub(crate) fn history(
                 )
                 .map_err(&e)?;
         }
-        if series.len() > 1 {
+        // The regressed points last, over everything.
+        for m in series.iter().filter_map(|s| s.mark) {
+            if !m.current.is_finite() || m.at >= n {
+                continue;
+            }
+            let p = (pos(m.at), m.current);
+            let style = if m.young {
+                REGRESSED.stroke_width(3)
+            } else {
+                REGRESSED.filled()
+            };
             chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(180, 180, 180))
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
+                .draw_series([Circle::new(p, 8, WHITE.filled()), Circle::new(p, 6, style)])
                 .map_err(&e)?;
         }
+        draw_legend(&legend_area, &legend).map_err(&e)?;
         Ok(())
     })?;
     Ok(Some(svg))
+}
+
+/// Pixels between two legend entries.
+const LEGEND_STEP: u32 = 22;
+
+/// Characters of an event label on the time axis before it is cut.
+const EVENT_CHARS: usize = 16;
+
+/// The legend, top-down in its own area at the right of the plot.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    entries: &[(String, LegendIcon)],
+) -> std::result::Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let font = ("sans-serif", 13).into_font();
+    let (x, mut y) = (8, 44);
+    for (label, icon) in entries {
+        match *icon {
+            LegendIcon::Line(c) => {
+                area.draw(&PathElement::new(
+                    vec![(x, y), (x + 22, y)],
+                    c.stroke_width(2),
+                ))?;
+                area.draw(&Circle::new((x + 11, y), 3, c.filled()))?;
+            }
+            LegendIcon::Regressed => {
+                area.draw(&Circle::new((x + 11, y), 6, REGRESSED.filled()))?;
+            }
+            LegendIcon::Young => {
+                area.draw(&Circle::new((x + 11, y), 6, REGRESSED.stroke_width(3)))?;
+            }
+            LegendIcon::Band => {
+                let c = RGBColor(90, 90, 90);
+                area.draw(&Rectangle::new(
+                    [(x, y - 6), (x + 22, y + 6)],
+                    c.mix(BAND_OPACITY * 2.0).filled(),
+                ))?;
+                for dy in [-6, 6] {
+                    area.draw(&PathElement::new(
+                        vec![(x, y + dy), (x + 22, y + dy)],
+                        c.stroke_width(1),
+                    ))?;
+                }
+            }
+        }
+        area.draw(&Text::new(
+            short(label, LEGEND_CHARS),
+            (x + 30, y - 7),
+            font.clone(),
+        ))?;
+        y += i32::try_from(LEGEND_STEP).unwrap_or(22);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

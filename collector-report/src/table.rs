@@ -389,6 +389,73 @@ pub(crate) fn coord_labels(c: &Coords) -> Vec<String> {
         .collect()
 }
 
+/// The labels of the events of an `over_time` axis, and what the axis
+/// description should add (`UTC, 2026-11-28`).
+///
+/// Labelled events keep their labels. Timestamps drop what they share:
+/// the date when every event is on one day (`12:00`, `12:05`), the year
+/// when they are in one year (`11-27 12:00`); the time of day is shown to
+/// the minute, or to the second, millisecond, microsecond or nanosecond
+/// when a coarser one would give two events the same label; events all at
+/// midnight on different days show their dates alone.
+pub(crate) fn event_labels(c: &Coords) -> (Vec<String>, Option<String>) {
+    let Coords::Time(ns) = c else {
+        return (coord_labels(c), None);
+    };
+    let times: Vec<chrono::DateTime<chrono::Utc>> = ns
+        .iter()
+        .map(|n| chrono::DateTime::from_timestamp_nanos(*n))
+        .collect();
+    let Some(first) = times.first() else {
+        return (Vec::new(), None);
+    };
+    let same = |f: &str| {
+        times
+            .iter()
+            .all(|t| t.format(f).to_string() == first.format(f).to_string())
+    };
+    let (date, suffix) = if same("%Y-%m-%d") {
+        ("", format!("UTC, {}", first.format("%Y-%m-%d")))
+    } else if same("%Y") {
+        ("%m-%d ", format!("UTC, {}", first.format("%Y")))
+    } else {
+        ("%Y-%m-%d ", "UTC".to_string())
+    };
+    let distinct = |labels: &[String]| {
+        let mut seen = std::collections::HashSet::new();
+        labels.iter().all(|l| seen.insert(l.as_str()))
+    };
+    let format = |f: &str| -> Vec<String> {
+        times
+            .iter()
+            .map(|t| t.format(f).to_string().trim_end().to_string())
+            .collect()
+    };
+    if !date.is_empty()
+        && same("%H:%M:%S%.9f")
+        && first.format("%H:%M:%S%.9f").to_string() == "00:00:00.000000000"
+    {
+        let labels = format(date);
+        if distinct(&labels) {
+            return (labels, Some(suffix));
+        }
+    }
+    let mut labels = Vec::new();
+    for clock in [
+        "%H:%M",
+        "%H:%M:%S",
+        "%H:%M:%S%.3f",
+        "%H:%M:%S%.6f",
+        "%H:%M:%S%.9f",
+    ] {
+        labels = format(&format!("{date}{clock}"));
+        if distinct(&labels) {
+            break;
+        }
+    }
+    (labels, Some(suffix))
+}
+
 /// The coordinates of a dim as short tick labels (4 significant digits).
 pub(crate) fn tick_labels(c: &Coords) -> Vec<String> {
     match c {
@@ -400,6 +467,46 @@ pub(crate) fn tick_labels(c: &Coords) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(texts: &[&str]) -> Coords {
+        Coords::Time(
+            texts
+                .iter()
+                .map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .ok()
+                        .and_then(|d| d.timestamp_nanos_opt())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn event_labels_tell_events_apart() {
+        let (l, note) = event_labels(&at(&["2026-11-28T12:00:00Z", "2026-11-28T12:05:00Z"]));
+        assert_eq!(l, ["12:00", "12:05"]);
+        assert_eq!(note.as_deref(), Some("UTC, 2026-11-28"));
+        // Seconds only when minutes do not tell them apart, then ms.
+        let (l, _) = event_labels(&at(&["2026-11-28T12:00:01Z", "2026-11-28T12:00:02Z"]));
+        assert_eq!(l, ["12:00:01", "12:00:02"]);
+        let (l, _) = event_labels(&at(&[
+            "2026-11-28T12:00:01.250Z",
+            "2026-11-28T12:00:01.500Z",
+        ]));
+        assert_eq!(l, ["12:00:01.250", "12:00:01.500"]);
+        // Other days of one year: month and day; other years: the date.
+        let (l, note) = event_labels(&at(&["2026-11-27T23:59:00Z", "2026-11-28T00:01:00Z"]));
+        assert_eq!(l, ["11-27 23:59", "11-28 00:01"]);
+        assert_eq!(note.as_deref(), Some("UTC, 2026"));
+        let (l, note) = event_labels(&at(&["2025-12-31T00:00:00Z", "2026-01-01T00:00:00Z"]));
+        assert_eq!(l, ["2025-12-31", "2026-01-01"], "midnights: dates alone");
+        assert_eq!(note.as_deref(), Some("UTC"));
+        // Labels are kept as they are.
+        let (l, note) = event_labels(&Coords::Label(vec!["v1".into(), "abc123".into()]));
+        assert_eq!(l, ["v1", "abc123"]);
+        assert_eq!(note, None);
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -251,8 +251,28 @@ pub fn xarray_check(root: &Path) -> Result<()> {
     }
 }
 
-/// The demo pages of `collector-report`'s `demo_report` example.
-const PAGES: [&str; 5] = ["one", "two", "cat", "many", "history"];
+/// The pages rendered, with the window height of each: those of
+/// `collector-report`'s `demo_report` example, then `demo`, the report of
+/// `collector demo` after three timestamped runs of one day with
+/// `--check` (image thumbnails, time labels, the legend beside the plots
+/// and whatever regressions the measured times show).
+const PAGES: [(&str, u32); 8] = [
+    ("one", 2400),
+    ("two", 2400),
+    ("cat", 2400),
+    ("many", 2400),
+    ("history", 2400),
+    ("timed", 2400),
+    ("images", 2400),
+    ("demo", 4400),
+];
+
+/// The timestamps of the `collector demo` runs behind the `demo` page.
+const DEMO_RUNS: [&str; 3] = [
+    "2026-11-28T09:00:00Z",
+    "2026-11-28T09:20:30Z",
+    "2026-11-28T09:41:10Z",
+];
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser"]
@@ -298,10 +318,21 @@ pub fn screenshot(root: &Path) -> Result<()> {
     ])
     .arg(&pages);
     run(c, "cargo run -p collector-report --example demo_report")?;
+    let cache = fresh_dir("screenshot-cache")?;
+    for at in DEMO_RUNS {
+        let mut c = cargo(root);
+        c.args(["run", "--quiet", "--bin", "collector", "--", "--cache-dir"])
+            .arg(&cache)
+            .args(["-q", "demo", "--check", "--timestamp", at, "--report"])
+            .arg(pages.join("demo.html"))
+            .stdout(Stdio::null());
+        run(c, &format!("collector demo --check --timestamp {at}"))?;
+    }
+    let _ = std::fs::remove_dir_all(&cache);
 
     let out_dir = root.join("target/screenshots");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("create {}", out_dir.display()))?;
-    for page in PAGES {
+    for (page, height) in PAGES {
         let html = pages.join(format!("{page}.html"));
         if !html.is_file() {
             bail!("demo_report wrote no {}", html.display());
@@ -322,7 +353,7 @@ pub fn screenshot(root: &Path) -> Result<()> {
                 "--hide-scrollbars",
             ])
             .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("--window-size=1280,2400")
+            .arg(format!("--window-size=1280,{height}"))
             .arg(format!("--screenshot={}", png.display()))
             .arg(format!("file://{}", html.display()))
             .stdin(Stdio::null())

@@ -7,19 +7,12 @@ use anyhow::{Context, Result, bail};
 use result_collector::model::regress::Options;
 use result_collector::{Direction, ResultCollector};
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, DetectArgs};
 
 /// Prints the report (text, or JSON with `--json`); the exit code is 1
 /// when `--fail` is given and a regression blocks, else 0.
 pub fn check(c: &ResultCollector, a: &CheckArgs) -> Result<(Vec<u8>, ExitCode)> {
-    let directions = directions(a)?;
-    let opts = Options {
-        method: a.method.unwrap_or_default(),
-        grain: a.grain,
-        min_history: a.min_history,
-        fdr: a.fdr,
-        ..Options::default()
-    };
+    let (directions, opts) = detect_options(&a.detect)?;
     let report = c
         .resolve(&a.target)
         .and_then(|t| c.check_history(&t, &directions, &opts))
@@ -40,8 +33,21 @@ pub fn check(c: &ResultCollector, a: &CheckArgs) -> Result<(Vec<u8>, ExitCode)> 
     Ok((out.into_bytes(), code))
 }
 
+/// The detector's options and the directions of `--minimize` and
+/// `--maximize`; a name in both is an error.
+pub fn detect_options(a: &DetectArgs) -> Result<(BTreeMap<String, Direction>, Options)> {
+    let opts = Options {
+        method: a.method.unwrap_or_default(),
+        grain: a.grain,
+        min_history: a.min_history,
+        fdr: a.fdr,
+        ..Options::default()
+    };
+    Ok((directions(a)?, opts))
+}
+
 /// The directions of `--minimize` and `--maximize`; a name in both is an error.
-fn directions(a: &CheckArgs) -> Result<BTreeMap<String, Direction>> {
+fn directions(a: &DetectArgs) -> Result<BTreeMap<String, Direction>> {
     let mut d = BTreeMap::new();
     for name in &a.minimize {
         d.insert(name.clone(), Direction::Minimize);

@@ -228,12 +228,36 @@ pub struct ReportArgs {
     /// The HTML file to write (default: CACHE_DIR/reports/SWEEP.html).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Leave out the regression check (by default a history's page marks each regressed series and lists them at the top).
+    #[arg(long)]
+    pub no_check: bool,
+    /// Link the image files (by their path relative to the page) instead of inlining them: a smaller page, which shows the images only beside the cache directory's media folder.
+    #[arg(long)]
+    pub link_media: bool,
+    /// The repeat whose images are shown (1 for the first).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    pub image_repeat: i64,
+    #[command(flatten)]
+    pub detect: DetectArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// A sweep name (its current history), or a history key (a unique prefix is enough).
     pub target: String,
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with code 1 when a regression blocks (one with a mature baseline).
+    #[arg(long)]
+    pub fail: bool,
+}
+
+/// The regression detector's options, shared by `check` and `report`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
     /// The detection method: adaptive (the default; adaptive:SIGMAS,FLOOR_PCT), percentage (percentage:T_PCT), delta:L, absolute:L, t (t:Q) or iqr (iqr:K).
     #[arg(long, value_name = "SPEC", value_parser = parse_method)]
     pub method: Option<result_collector::model::regress::Method>,
@@ -252,12 +276,6 @@ pub struct CheckArgs {
     /// A variable (or column) for which smaller is worse; repeatable.
     #[arg(long, value_name = "NAME")]
     pub maximize: Vec<String>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Exit with code 1 when a regression blocks (one with a mature baseline).
-    #[arg(long)]
-    pub fail: bool,
 }
 
 #[derive(Debug, Args)]

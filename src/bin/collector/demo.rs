@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use result_collector::model::HistoryOptions;
 use result_collector::model::{OVER_TIME_DIM, Progress};
-use result_collector::{CacheDir, ResultCollector, RunOptions, TimeSrc, demo};
+use result_collector::{CacheDir, ReportOptions, ResultCollector, RunOptions, TimeSrc, demo};
 
 use crate::cli::DemoArgs;
 use crate::fmt::{plural, short};
@@ -161,6 +161,11 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
         .report
         .clone()
         .unwrap_or_else(|| collector.cache_dir().report_path(sweep.name()));
+    // With --check, the page marks what the check found.
+    let mut page = ReportOptions::default();
+    if let Some(r) = &run.regressions {
+        page = page.regressions(r.clone());
+    }
     collector
         .write_history_html(
             &run.history_key,
@@ -168,6 +173,7 @@ pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<Vec<u8>> {
             &run.result.failures,
             &report_path,
             "collector demo",
+            &page,
         )
         .with_context(|| format!("writing the report {}", report_path.display()))?;
     out.push_str(&format!("report: {}\n", report_path.display()));

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use result_collector::model::OVER_TIME_DIM;
 use result_collector::report::text_table;
-use result_collector::{Error, ResultCollector, history_table};
+use result_collector::{Error, ReportOptions, ResultCollector, history_table};
 
 use crate::cli::{ExportArgs, Format, ReportArgs, ShowArgs};
 use crate::fmt::{human_bytes, plural, short};
@@ -168,11 +168,26 @@ pub fn export(c: &ResultCollector, a: &ExportArgs) -> Result<Vec<u8>> {
 
 pub fn report(c: &ResultCollector, a: &ReportArgs) -> Result<Vec<u8>> {
     let t = c.resolve(&a.target)?;
-    let (what, path) = c.write_report(&t, a.output.as_deref())?;
-    Ok(format!(
-        "wrote the {what} report of `{}` to {}\n",
+    let mut opts = ReportOptions::default()
+        .link_media(a.link_media)
+        .image_repeat(a.image_repeat);
+    if !a.no_check {
+        let (directions, check) = crate::check::detect_options(&a.detect)?;
+        opts = opts.check(check).directions(directions);
+    }
+    let w = c.write_report_with(&t, a.output.as_deref(), &opts)?;
+    let mut out = format!(
+        "wrote the {} report of `{}` to {}\n",
+        w.of,
         t.name,
-        path.display()
-    )
-    .into_bytes())
+        w.path.display()
+    );
+    if let Some(r) = &w.regressions {
+        let blocking = r.series.iter().filter(|f| !f.young).count();
+        out.push_str(&format!(
+            "regression check: {} series tested, {} flagged ({blocking} blocking); marked in the report (see `collector check` for the table)\n",
+            r.cells_tested, r.cells_flagged
+        ));
+    }
+    Ok(out.into_bytes())
 }
