@@ -99,11 +99,13 @@ impl ResultCollector {
                 records += 1;
             }
         }
-        // Job records may name files too: a resumed run reuses them. Their
-        // texts are kept as media and as blob names alike.
-        let unreadable = db.visit_job_record_texts(|t| {
-            refs.add_media(t);
-            refs.add_blob(t);
+        // Job records may name files too: a resumed run reuses them.
+        let unreadable = db.visit_job_record_files(|t, media| {
+            if media {
+                refs.add_media(t);
+            } else {
+                refs.add_blob(t);
+            }
         })?;
         for u in unreadable {
             refs.mark_unreadable(u);

@@ -67,7 +67,9 @@ fn resume_kill_child() {
     c.run(&sweep(), &TimeSrc::Label("done".into()), &opts(), |s| {
         std::thread::sleep(Duration::from_millis(2));
         // One write per call: the kill cuts a line, never mixes two.
-        (&log).write_all(format!("{}\n", s.job()).as_bytes()).unwrap();
+        (&log)
+            .write_all(format!("{}\n", s.job()).as_bytes())
+            .unwrap();
         Ok::<_, ModelError>(outputs(s))
     })
     .unwrap();
@@ -192,7 +194,11 @@ fn sigkill_during_a_resumed_run_loses_nothing_and_calls_each_job_once() {
 /// Whole lines in `path` (0 when it does not exist).
 fn line_count(path: &Path) -> usize {
     std::fs::read_to_string(path)
-        .map(|t| t.split_inclusive('\n').filter(|l| l.ends_with('\n')).count())
+        .map(|t| {
+            t.split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .count()
+        })
         .unwrap_or(0)
 }
 

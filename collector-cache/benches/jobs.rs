@@ -25,7 +25,9 @@ mod anchor;
 use anchor::anchor_sweep;
 
 fn fresh(s: &Sweep) -> SweepResult {
-    setup_dataset(s, &TimeSrc::Label("bench".into())).unwrap().result
+    setup_dataset(s, &TimeSrc::Label("bench".into()))
+        .unwrap()
+        .result
 }
 
 fn worker(s: &Sample<'_>) -> Result<Outputs, std::convert::Infallible> {

@@ -45,8 +45,10 @@ impl CacheDb {
             }
         })?;
         // A job record may name a file too (a resumed run reuses it).
-        unreadable.extend(self.visit_job_record_texts(|t| {
-            paths.insert(t.to_string());
+        unreadable.extend(self.visit_job_record_files(|t, media| {
+            if media {
+                paths.insert(t.to_string());
+            }
         })?);
         Ok(MediaReferences { paths, unreadable })
     }
@@ -71,7 +73,7 @@ impl CacheDb {
             }
         })?;
         // A job record may name a file too (a resumed run reuses it).
-        unreadable.extend(self.visit_job_record_texts(|t| {
+        unreadable.extend(self.visit_job_record_files(|t, _| {
             if candidates.contains(t) {
                 named.insert(t.to_string());
             }

@@ -239,19 +239,21 @@ impl CacheDb {
                     (*k, buf)
                 })
                 .collect();
-            let refs: Vec<(&JobKey, &[u8], Option<bool>)> =
-                encoded.iter().map(|(k, v)| (k, v.as_slice(), None)).collect();
+            let refs: Vec<(&JobKey, &[u8], Option<bool>)> = encoded
+                .iter()
+                .map(|(k, v)| (k, v.as_slice(), None))
+                .collect();
             log.write(&refs)?;
         }
         Ok(())
     }
 
-    /// Calls `visit` with the text of every text cell of every job record
-    /// (a path, a media file, a blob name or a plain string: records do not
-    /// keep column kinds, so every text counts as a possible file name).
-    /// Returns the records that could not be read. Reads every record:
-    /// for garbage collection and deletion checks, not the run path.
-    pub fn visit_job_record_texts(&self, mut visit: impl FnMut(&str)) -> Result<Vec<String>> {
+    /// Calls `visit` with every file a job record names: each media cell
+    /// (`true`: a path under the media root) and blob cell (`false`: a blob
+    /// name). Returns the records that could not be read. Reads every
+    /// record: for garbage collection and deletion checks, not the run
+    /// path.
+    pub fn visit_job_record_files(&self, mut visit: impl FnMut(&str, bool)) -> Result<Vec<String>> {
         let mut unreadable = Vec::new();
         for entry in self.scan::<JobRecords>()? {
             let Scanned { key, value } = entry?;
@@ -259,10 +261,13 @@ impl CacheDb {
                 Ok(r) => {
                     if let collector_core::RecordedOutcome::Done(cells) = &r.outcome {
                         for c in cells {
-                            if let collector_core::RecordedCell::Text(t) = c
-                                && !collector_core::is_missing_text(t)
-                            {
-                                visit(t);
+                            let (t, media) = match c {
+                                collector_core::RecordedCell::Media(t) => (t, true),
+                                collector_core::RecordedCell::Blob(t) => (t, false),
+                                _ => continue,
+                            };
+                            if !collector_core::is_missing_text(t) {
+                                visit(t, media);
                             }
                         }
                     }

@@ -15,8 +15,33 @@ use crate::result::FailureKind;
 pub enum RecordedCell {
     /// A float cell (float, bool and vec results).
     F64(f64),
-    /// A text cell (string, path, media and blob results).
+    /// A text cell that names no file (string and path results).
     Text(String),
+    /// A media file's path (image, video and recording results): kept
+    /// from deletion while a record names it.
+    Media(String),
+    /// A blob's name: kept from deletion while a record names it.
+    Blob(String),
+}
+
+impl RecordedCell {
+    /// The text of a text, media or blob cell.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            RecordedCell::F64(_) => None,
+            RecordedCell::Text(t) | RecordedCell::Media(t) | RecordedCell::Blob(t) => Some(t),
+        }
+    }
+
+    /// The cell as borrowed.
+    pub fn as_ref(&self) -> CellRef<'_> {
+        match self {
+            RecordedCell::F64(x) => CellRef::F64(*x),
+            RecordedCell::Text(t) => CellRef::Text(t),
+            RecordedCell::Media(t) => CellRef::Media(t),
+            RecordedCell::Blob(t) => CellRef::Blob(t),
+        }
+    }
 }
 
 /// What a recorded job ended with.
@@ -55,8 +80,24 @@ impl JobRecord {
 pub enum CellRef<'a> {
     /// A float cell.
     F64(f64),
-    /// A text cell.
+    /// A text cell that names no file.
     Text(&'a str),
+    /// A media file's path.
+    Media(&'a str),
+    /// A blob's name.
+    Blob(&'a str),
+}
+
+impl CellRef<'_> {
+    /// The cell as owned.
+    pub fn to_owned(self) -> RecordedCell {
+        match self {
+            CellRef::F64(x) => RecordedCell::F64(x),
+            CellRef::Text(t) => RecordedCell::Text(t.to_string()),
+            CellRef::Media(t) => RecordedCell::Media(t.to_string()),
+            CellRef::Blob(t) => RecordedCell::Blob(t.to_string()),
+        }
+    }
 }
 
 /// How a job that just ran ended, borrowed from the result.
@@ -137,10 +178,15 @@ impl<'a> JobBatch<'a> {
                 .as_slice()
                 .and_then(|s| s.get(job))
                 .map(|x| CellRef::F64(*x)),
-            ColumnData::Text(a) => a
-                .as_slice()
-                .and_then(|s| s.get(job))
-                .map(|t| CellRef::Text(t.as_str())),
+            ColumnData::Text(a) => a.as_slice().and_then(|s| s.get(job)).map(|t| {
+                if c.kind == crate::sweep::ResultKind::Blob {
+                    CellRef::Blob(t.as_str())
+                } else if c.kind.is_media() {
+                    CellRef::Media(t.as_str())
+                } else {
+                    CellRef::Text(t.as_str())
+                }
+            }),
             ColumnData::I64(_) => None,
         })
     }

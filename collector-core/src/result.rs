@@ -404,7 +404,12 @@ impl SweepResult {
                         matches!(
                             (&c.data, x),
                             (ColumnData::F64(_), RecordedCell::F64(_))
-                                | (ColumnData::Text(_), RecordedCell::Text(_))
+                                | (
+                                    ColumnData::Text(_),
+                                    RecordedCell::Text(_)
+                                        | RecordedCell::Media(_)
+                                        | RecordedCell::Blob(_)
+                                )
                         )
                     })
             }
@@ -443,7 +448,10 @@ fn cells_fit(cols: &[ColSlice<'_>], cells: &[RecordedCell]) -> bool {
             matches!(
                 (c, x),
                 (ColSlice::F64(_), RecordedCell::F64(_))
-                    | (ColSlice::Text(_), RecordedCell::Text(_))
+                    | (
+                        ColSlice::Text(_),
+                        RecordedCell::Text(_) | RecordedCell::Media(_) | RecordedCell::Blob(_)
+                    )
             )
         })
 }
@@ -643,7 +651,12 @@ impl Writer<'_> {
         for (col, cell) in self.cols.iter_mut().zip(cells) {
             match (col, cell) {
                 (ColSlice::F64(c), RecordedCell::F64(x)) => c[job] = *x,
-                (ColSlice::Text(c), RecordedCell::Text(t)) => c[job].clone_from(t),
+                (ColSlice::Text(c), cell) => {
+                    if let Some(t) = cell.text() {
+                        c[job].clear();
+                        c[job].push_str(t);
+                    }
+                }
                 _ => {}
             }
         }

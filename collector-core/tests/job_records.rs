@@ -29,15 +29,9 @@ impl JobLog for MemLog {
         let mut m = self.records.lock().unwrap();
         for i in 0..batch.len() {
             let outcome = match batch.outcome(i) {
-                OutcomeRef::Done => RecordedOutcome::Done(
-                    batch
-                        .cells(i)
-                        .map(|c| match c {
-                            JobCellRef::F64(x) => RecordedCell::F64(x),
-                            JobCellRef::Text(t) => RecordedCell::Text(t.to_string()),
-                        })
-                        .collect(),
-                ),
+                OutcomeRef::Done => {
+                    RecordedOutcome::Done(batch.cells(i).map(JobCellRef::to_owned).collect())
+                }
                 OutcomeRef::Failed { kind, message } => RecordedOutcome::Failed {
                     kind,
                     message: message.to_string(),

@@ -5,7 +5,8 @@
 //! "RJ" (2 bytes)  record version (1 byte, 1)  status (1 byte: 0 done, 1 failed)
 //! duration in ns (u64 LE)
 //! done:   cell count (u32 LE), then per cell a tag (0: f64 LE, 8 bytes;
-//!         1: text, u32 LE length then UTF-8 bytes)
+//!         1: text, 2: a media file's path, 3: a blob's name, each a
+//!         u32 LE length then UTF-8 bytes)
 //! failed: kind (1 byte: 0 error, 1 panic, 2 contract), message (u32 LE
 //!         length then UTF-8 bytes)
 //! ```
@@ -24,6 +25,8 @@ const DONE: u8 = 0;
 const FAILED: u8 = 1;
 const CELL_F64: u8 = 0;
 const CELL_TEXT: u8 = 1;
+const CELL_MEDIA: u8 = 2;
+const CELL_BLOB: u8 = 3;
 
 fn kind_code(k: FailureKind) -> u8 {
     match k {
@@ -70,6 +73,14 @@ pub(crate) fn encode_job<'a>(
                         buf.push(CELL_TEXT);
                         put_text(buf, t);
                     }
+                    JobCellRef::Media(t) => {
+                        buf.push(CELL_MEDIA);
+                        put_text(buf, t);
+                    }
+                    JobCellRef::Blob(t) => {
+                        buf.push(CELL_BLOB);
+                        put_text(buf, t);
+                    }
                 }
                 n = n.saturating_add(1);
             }
@@ -92,10 +103,7 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, r: &JobRecord) {
             buf,
             r.duration_ns,
             OutcomeRef::Done,
-            cells.iter().map(|c| match c {
-                RecordedCell::F64(x) => JobCellRef::F64(*x),
-                RecordedCell::Text(t) => JobCellRef::Text(t),
-            }),
+            cells.iter().map(RecordedCell::as_ref),
         ),
         RecordedOutcome::Failed { kind, message } => encode_job(
             buf,
@@ -184,6 +192,8 @@ pub(crate) fn decode_job(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
                         RecordedCell::F64(f64::from_le_bytes(r.u64("a float cell")?.to_le_bytes()))
                     }
                     CELL_TEXT => RecordedCell::Text(r.text("a text cell")?),
+                    CELL_MEDIA => RecordedCell::Media(r.text("a media cell")?),
+                    CELL_BLOB => RecordedCell::Blob(r.text("a blob cell")?),
                     t => return Err(corrupt(format!("job record: unknown cell tag {t}"))),
                 });
             }
@@ -228,15 +238,23 @@ mod tests {
             &mut b,
             1000,
             OutcomeRef::Done,
-            [JobCellRef::F64(1.5), JobCellRef::Text("ab")].into_iter(),
+            [
+                JobCellRef::F64(1.5),
+                JobCellRef::Text("ab"),
+                JobCellRef::Media("m"),
+                JobCellRef::Blob("b"),
+            ]
+            .into_iter(),
         );
         assert_eq!(
             b,
             [
                 b'R', b'J', 1, 0, 0xe8, 3, 0, 0, 0, 0, 0, 0, // duration 1000
-                2, 0, 0, 0, // two cells
+                4, 0, 0, 0, // four cells
                 0, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, // 1.5
-                1, 2, 0, 0, 0, b'a', b'b',
+                1, 2, 0, 0, 0, b'a', b'b', // text
+                2, 1, 0, 0, 0, b'm', // media
+                3, 1, 0, 0, 0, b'b', // blob
             ]
         );
         let mut f = Vec::new();
@@ -293,15 +311,17 @@ mod tests {
         fn records_round_trip(
             ns in any::<u64>(),
             cells in proptest::collection::vec(
-                prop_oneof![any::<f64>().prop_map(RecordedCell::F64), ".{0,12}".prop_map(RecordedCell::Text)],
+                prop_oneof![
+                    any::<f64>().prop_map(RecordedCell::F64),
+                    ".{0,12}".prop_map(RecordedCell::Text),
+                    ".{0,12}".prop_map(RecordedCell::Media),
+                    ".{0,12}".prop_map(RecordedCell::Blob),
+                ],
                 0..8),
             junk in proptest::collection::vec(any::<u8>(), 0..40),
         ) {
             let mut b = Vec::new();
-            encode_job(&mut b, ns, OutcomeRef::Done, cells.iter().map(|c| match c {
-                RecordedCell::F64(x) => JobCellRef::F64(*x),
-                RecordedCell::Text(t) => JobCellRef::Text(t),
-            }));
+            encode_job(&mut b, ns, OutcomeRef::Done, cells.iter().map(RecordedCell::as_ref));
             let back = decode_job(&b).unwrap();
             prop_assert_eq!(back.duration_ns, ns);
             match back.outcome {

@@ -1,7 +1,9 @@
 //! `collector merge`: shard runs into one result and one history event.
 
 use anyhow::{Context, Result, anyhow, bail};
-use result_collector::{CacheDir, MergeOptions, ResultCollector, RunOptions, TimeSrc};
+use result_collector::{
+    CacheDir, MergeOptions, ReportOptions, ResultCollector, RunOptions, TimeSrc,
+};
 
 use crate::cli::MergeArgs;
 use crate::fmt::{plural, short};
@@ -74,6 +76,11 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool) -> Result<Vec<u8>> {
             .report
             .clone()
             .unwrap_or_else(|| collector.cache_dir().report_path(&name));
+        // With --check, the page marks what the check found.
+        let mut page = ReportOptions::default();
+        if let Some(r) = &run.regressions {
+            page = page.regressions(r.clone());
+        }
         collector
             .write_history_html(
                 &run.history_key,
@@ -81,6 +88,7 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool) -> Result<Vec<u8>> {
                 &run.result.failures,
                 &report_path,
                 "collector merge",
+                &page,
             )
             .with_context(|| format!("writing the report {}", report_path.display()))?;
         out.push_str(&format!(
