@@ -43,7 +43,7 @@ pub enum Error {
     },
     /// Shards that cannot be merged: another sweep, version, grid or
     /// shard count, missing shards, or a job with two results.
-    #[error("merge: {message}")]
+    #[error("{message}")]
     Merge {
         /// What is wrong, naming the shards and directories.
         message: String,

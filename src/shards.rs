@@ -10,6 +10,8 @@ use collector_core::{
     ShardAssign, Sweep, SweepResult, TimeSrc, grid_hash, job_set,
 };
 
+use collector_media::MediaRoot;
+
 use crate::{CacheDir, Error, Result, ResultCollector, RunReport};
 
 /// The manifest of a finished shard run.
@@ -104,6 +106,8 @@ pub struct MergeReport {
     pub missing_shards: Vec<u32>,
     /// The job records imported.
     pub imported: usize,
+    /// The media files and blobs copied from the shards' media roots.
+    pub copied_files: usize,
 }
 
 /// The shards found in one directory.
@@ -122,7 +126,9 @@ impl ResultCollector {
     /// them, as one run would: it is stored, and it becomes one history
     /// event (with the regression check `opts.run` asks for).
     ///
-    /// No worker runs: a job no shard recorded is left unattempted.
+    /// No worker runs: a job no shard recorded is left unattempted. The
+    /// media files and blobs the records name are copied from the shards'
+    /// media roots first.
     pub fn merge(&self, shard_dirs: &[PathBuf], opts: &MergeOptions) -> Result<MergeReport> {
         if shard_dirs.is_empty() {
             return Err(merge_err("no shard directories given"));
@@ -184,6 +190,9 @@ impl ResultCollector {
                 records.insert(k, (r, m.k, (*dir).clone()));
             }
         }
+        // The files the records name come first (a crash in between
+        // leaves orphans for the GC, never a record naming a missing file).
+        let copied = self.copy_named_files(&records, &own)?;
         let mut all: Vec<(JobKey, JobRecord)> =
             records.into_iter().map(|(k, (r, _, _))| (k, r)).collect();
         all.sort_by_key(|(k, _)| *k);
@@ -208,8 +217,81 @@ impl ResultCollector {
             shards,
             missing_shards: missing,
             imported: all.len(),
+            copied_files: copied,
         })
     }
+
+    /// Copies the media files and blobs the records name from their
+    /// shard's media root into this cache's, when missing here. A file a
+    /// shard names but does not hold is logged. Returns the files copied.
+    fn copy_named_files(
+        &self,
+        records: &HashMap<JobKey, (JobRecord, u32, PathBuf)>,
+        own: &Path,
+    ) -> Result<usize> {
+        let dst = self.media_root()?;
+        let mut roots: HashMap<PathBuf, Option<MediaRoot>> = HashMap::new();
+        let mut copied = 0;
+        for (rec, k, dir) in records.values() {
+            let RecordedOutcome::Done(cells) = &rec.outcome else {
+                continue;
+            };
+            if canonical(dir) == own {
+                continue;
+            }
+            let src = roots
+                .entry(dir.clone())
+                .or_insert_with(|| {
+                    let media = CacheDir::new(dir).media();
+                    media
+                        .is_dir()
+                        .then(|| MediaRoot::new(&media).ok())
+                        .flatten()
+                })
+                .as_ref();
+            let Some(src) = src else { continue };
+            for cell in cells {
+                let (from, to) = match cell {
+                    RecordedCell::Media(t) => (src.resolve(t), dst.resolve(t)),
+                    RecordedCell::Blob(t) => (src.blob_path(t).ok(), dst.blob_path(t).ok()),
+                    _ => continue,
+                };
+                let (Some(from), Some(to)) = (from, to) else {
+                    continue;
+                };
+                if to.exists() {
+                    continue;
+                }
+                if !from.is_file() {
+                    tracing::warn!(shard = k, file = %from.display(),
+                        "a job record names a file its shard does not hold");
+                    continue;
+                }
+                copy_file(&from, &to)?;
+                copied += 1;
+            }
+        }
+        Ok(copied)
+    }
+}
+
+/// Copies `from` to `to` through a temporary file in `to`'s directory,
+/// renamed into place (no half-copied file under the final name).
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { what, path, source }
+    };
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io("creating the directory", parent))?;
+    let tmp = parent.join(format!(
+        ".{}.merge-tmp",
+        to.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    ));
+    std::fs::copy(from, &tmp).map_err(io("copying a shard's file to", &tmp))?;
+    std::fs::rename(&tmp, to).map_err(io("renaming into place", to))?;
+    Ok(())
 }
 
 fn merge_err(message: impl Into<String>) -> Error {

@@ -8,7 +8,9 @@
 //!   that holds the sweep's records already (each is replaced and counted
 //!   once);
 //! - `resume_100k_half_done`: a resume with half the jobs recorded (the
-//!   other half run and recorded); compare with the fresh loop.
+//!   other half run and recorded); compare with the fresh loop;
+//! - `resume_100k_all_done`: a resume with every job recorded (no worker
+//!   runs: the warm case).
 #![allow(clippy::unwrap_used, missing_docs, reason = "benchmarks")]
 
 use std::hint::black_box;
@@ -125,6 +127,20 @@ fn benches(c: &mut Criterion) {
                 (dir, db, r)
             },
             BatchSize::PerIteration,
+        );
+    });
+    // Everything recorded: a warm resume takes every record, calls no
+    // worker.
+    g.bench_function("resume_100k_all_done", |b| {
+        b.iter_batched(
+            || fresh(&sweep),
+            |mut r| {
+                let log = db.job_log(&sweep).unwrap();
+                let c = run_sweep_logged(&mut r, &opts(Reuse::Resume), Some(&log), worker).unwrap();
+                assert_eq!(c.reused, total);
+                black_box(r)
+            },
+            BatchSize::LargeInput,
         );
     });
     g.finish();

@@ -328,11 +328,24 @@ pub fn usage_error(e: &clap::Error) -> ExitCode {
         }
         _ => {
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
+            let mut lines = rendered.lines();
+            let first = lines.next().unwrap_or("error: invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
+            // A list follows a line ending in `:` (the missing required
+            // arguments): keep it on the one line.
+            let listed: Vec<&str> = if first.ends_with(':') {
+                lines
+                    .take_while(|l| !l.trim().is_empty())
+                    .map(str::trim)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let first = if listed.is_empty() {
+                first.to_string()
+            } else {
+                format!("{first} {}", listed.join(", "))
+            };
             eprintln!("error: {first} (see `collector --help`)");
             ExitCode::from(2)
         }

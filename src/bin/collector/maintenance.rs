@@ -93,9 +93,11 @@ pub fn stats(c: &ResultCollector) -> Result<Vec<u8>> {
         human_bytes(s.cache.history_bytes)
     ));
     out.push_str(&format!(
-        "jobs:      {} records in {} job sets, {}\n",
+        "jobs:      {} record{} in {} job set{}, {}\n",
         s.cache.job_records,
+        plural(s.cache.job_records as usize),
         s.cache.job_sets,
+        plural(s.cache.job_sets as usize),
         human_bytes(s.cache.job_record_bytes)
     ));
     out.push_str(&format!(

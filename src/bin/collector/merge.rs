@@ -54,9 +54,11 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool) -> Result<Vec<u8>> {
         ));
     }
     out.push_str(&format!(
-        "imported {} job record{}; stored result {} ({} failed)\n",
+        "imported {} job record{} and {} file{}; stored result {} ({} failed)\n",
         merged.imported,
         plural(merged.imported),
+        merged.copied_files,
+        plural(merged.copied_files),
         short(&run.cache_key),
         run.result.stats.failed
     ));
