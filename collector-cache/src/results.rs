@@ -303,7 +303,7 @@ impl CacheDb {
             warn!(dir = %self.dir().display(), key = cache_key, bytes = rec.bytes, limit,
                 "a single result is larger than cache_size; keeping it anyway");
         }
-        self.write_store(&value, &rec, &plan)?;
+        self.write_store(value, &rec, &plan)?;
         book.apply(&plan, &rec);
         Ok(PutOutcome {
             bytes: rec.bytes,
@@ -329,9 +329,12 @@ impl CacheDb {
 
     /// The one batch of a store: the result, its index entry, and the
     /// deletions the plan asks for.
-    fn write_store(&self, value: &Sealed<Results>, rec: &IndexRec, plan: &StorePlan) -> Result<()> {
+    fn write_store(&self, value: Sealed<Results>, rec: &IndexRec, plan: &StorePlan) -> Result<()> {
         let mut b = self.batch_with_room(value.len());
-        b.put_sealed::<Results>(&rec.cache_key, value)?;
+        b.put_sealed::<Results>(&rec.cache_key, &value)?;
+        // The batch holds its own copy: free the encoded one before the
+        // write makes a third (the memtable's).
+        drop(value);
         b.put::<Index>(&rec.key(), rec)?;
         if let Some(old) = &plan.moved_from {
             b.delete::<Index>(old)?;

@@ -14,8 +14,8 @@ pub(crate) use self::typed::{Batch, Decoded, Scanned};
 use crate::error::{Error, Result, VersionFound};
 use crate::results::ResultBook;
 use crate::schema::{
-    FAMILY_NAMES, FORMAT_VERSION, HistoryEvents, HistoryMeta, Index, Meta, MetaKey, Results,
-    UPGRADABLE_FROM,
+    FAMILY_NAMES, FORMAT_VERSION, Family, HistoryEvents, HistoryMeta, Index, JobRecords, Meta,
+    MetaKey, Results, UPGRADABLE_FROM,
 };
 
 /// How a [`CacheDb`] behaves.
@@ -40,6 +40,9 @@ pub struct CacheOptions {
 /// The default bound of the block cache: 256 MiB (a history of 1,000
 /// events of 40 KB fits six times over).
 pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
+
+/// The memtable size of the job-record family.
+const JOB_RECORDS_WRITE_BUFFER: usize = 16 << 20;
 
 /// Bound on the write-ahead log's total size (see [`CacheDb::open`]).
 const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
@@ -174,6 +177,11 @@ impl CacheDb {
             let mut o = rocksdb::Options::default();
             o.set_compression_type(DBCompressionType::None);
             o.set_block_based_table_factory(&table);
+            if n == JobRecords::NAME {
+                // Many small records: smaller memtables bound the memory a
+                // long run holds (a flush every 16 MB of records).
+                o.set_write_buffer_size(JOB_RECORDS_WRITE_BUFFER);
+            }
             ColumnFamilyDescriptor::new(n, o)
         });
         let db = DB::open_cf_descriptors(&opts, db_dir, cfs).map_err(|e| open_error(db_dir, &e))?;
