@@ -236,13 +236,30 @@ impl ResultCollector {
         W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
         E: Display,
     {
+        self.run_with(sweep, time_src, opts, self.use_cache, worker)
+    }
+
+    /// [`run`](Self::run), reading the cache or not whatever the
+    /// collector's setting (a merge never takes a hit).
+    pub(crate) fn run_with<W, E>(
+        &self,
+        sweep: &Sweep,
+        time_src: &TimeSrc,
+        opts: &RunOptions,
+        use_cache: bool,
+        worker: W,
+    ) -> Result<RunReport>
+    where
+        W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
+        E: Display,
+    {
         let key = cache_key(sweep);
         let hkey = history_key(sweep);
         let db = self.cache()?;
         if let Some(shard) = opts.shard {
             return self.run_shard(&db, sweep, time_src, opts, shard, key, hkey, worker);
         }
-        if self.use_cache
+        if use_cache
             && let Some(stored) = db.get_complete_result(&key)?
         {
             tracing::info!(sweep = sweep.name(), key = %key, "cache hit");

@@ -203,7 +203,7 @@ impl ResultCollector {
             shard: None,
             ..opts.run.clone()
         };
-        let run = self.run(&sweep, &opts.time_src, &run_opts, |s| {
+        let run = self.run_with(&sweep, &opts.time_src, &run_opts, false, |s| {
             Err::<collector_core::Outputs, _>(format!(
                 "job {} was recorded by no shard (replay runs no worker)",
                 s.job()
