@@ -58,10 +58,12 @@
 pub mod bencher_compat;
 mod cache_dir;
 mod collector;
+pub mod command;
 pub mod demo;
 mod error;
 mod inspect;
 mod maintenance;
+pub mod sweep_file;
 
 pub use collector_cache as cache;
 pub use collector_core as model;
@@ -73,6 +75,7 @@ pub use collector::{HistoryUpdate, NoEvent, ResultCollector, RunReport};
 pub use error::{Error, Result};
 pub use inspect::{ReportOf, Target, history_table, write_html};
 pub use maintenance::{DiskUsage, GcSummary, Stats, disk_usage};
+pub use sweep_file::{SweepFile, SweepFileError};
 
 pub use collector_cache::{
     AppendOptions, AppendOutcome, CacheOptions, ResetPolicy, StoredResult, SweepListing,

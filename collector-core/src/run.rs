@@ -35,6 +35,13 @@ pub struct RunOptions {
     /// Jobs per batch: a batch is computed in parallel, then stored in job
     /// order. `0` picks a size from the job count.
     pub batch: usize,
+    /// The fewest jobs one pool task runs before another thread may take
+    /// the rest of its share of a batch. `0` picks 128, which keeps jobs of
+    /// microseconds cheap to schedule but leaves a batch of fewer than 256
+    /// jobs to one thread. Set 1 when a job takes milliseconds or more (a
+    /// child process, I/O): then every thread stays busy to the last job of
+    /// a batch.
+    pub min_jobs_per_task: usize,
     /// Called after each stored batch.
     pub progress: Option<ProgressFn>,
     /// What the run does to the sweep's history (used where a run is
@@ -97,6 +104,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("threads", &self.threads)
             .field("batch", &self.batch)
+            .field("min_jobs_per_task", &self.min_jobs_per_task)
             .field("progress", &self.progress.is_some())
             .field("history", &self.history)
             .field("regressions", &self.regressions)
@@ -113,6 +121,9 @@ impl RunOptions {
         }
     }
 }
+
+/// The fewest jobs per pool task when [`RunOptions::min_jobs_per_task`] is 0.
+const DEFAULT_MIN_JOBS_PER_TASK: usize = 128;
 
 #[allow(
     clippy::large_enum_variant,
@@ -178,6 +189,11 @@ where
     } else {
         opts.batch
     };
+    let min_len = if opts.min_jobs_per_task == 0 {
+        DEFAULT_MIN_JOBS_PER_TASK
+    } else {
+        opts.min_jobs_per_task
+    };
     let policy = sweep.catch_policy();
     let mut start = 0;
     while start < total {
@@ -185,7 +201,7 @@ where
         let outcomes: Vec<Outcome> = (start..end)
             .into_par_iter()
             // Jobs are often tiny: hand rayon runs of them, not single jobs.
-            .with_min_len(128)
+            .with_min_len(min_len)
             .map(|job| {
                 let sample = Sample::new(&sweep, job);
                 match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use result_collector::model::regress::Options;
 use result_collector::{Direction, ResultCollector};
 
 use crate::cli::CheckArgs;
@@ -13,13 +12,7 @@ use crate::cli::CheckArgs;
 /// when `--fail` is given and a regression blocks, else 0.
 pub fn check(c: &ResultCollector, a: &CheckArgs) -> Result<(Vec<u8>, ExitCode)> {
     let directions = directions(a)?;
-    let opts = Options {
-        method: a.method.unwrap_or_default(),
-        grain: a.grain,
-        min_history: a.min_history,
-        fdr: a.fdr,
-        ..Options::default()
-    };
+    let opts = a.detector.options();
     let report = c
         .resolve(&a.target)
         .and_then(|t| c.check_history(&t, &directions, &opts))

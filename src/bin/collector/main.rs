@@ -1,8 +1,10 @@
 //! `collector`: the command-line program of result-collector.
 //!
 //! `collector demo` runs a built-in sweep, caches it, keeps its history and
-//! writes an HTML report; the other commands inspect, export, report and
-//! garbage-collect a cache directory. Run `collector --help`.
+//! writes an HTML report; `collector run SWEEP.toml` does the same for any
+//! program over the grid of a sweep file; the other commands inspect,
+//! export, report and garbage-collect a cache directory. Run
+//! `collector --help`.
 //!
 //! The program only parses arguments and prints: every decision is a
 //! library function of `result_collector`.
@@ -13,6 +15,7 @@ mod demo;
 mod fmt;
 mod inspect;
 mod maintenance;
+mod run;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -95,14 +98,15 @@ fn init_logs(verbose: u8, quiet: u8) {
         .try_init();
 }
 
-/// The output and the exit code of a command (only `check --fail` exits
-/// non-zero on success).
+/// The output and the exit code of a command (only `check --fail` and
+/// `--fail-on-regression` exit non-zero on success).
 fn run(cli: &Cli) -> anyhow::Result<(Vec<u8>, ExitCode)> {
     let dir = CacheDir::new(&cli.cache_dir);
     // Inspection never creates a cache.
     let open = || ResultCollector::open_existing(dir.clone());
     let out = match &cli.command {
-        Command::Demo(a) => demo::demo(dir.clone(), a, cli.quiet > 0),
+        Command::Demo(a) => return demo::demo(dir.clone(), a, cli.quiet > 0),
+        Command::Run(a) => return run::run(dir.clone(), a, cli.quiet > 0),
         Command::Ls => inspect::ls(&open()?),
         Command::Show(a) => inspect::show(&open()?, a),
         Command::History(a) => inspect::history(&open()?, &a.target),
