@@ -220,7 +220,7 @@ struct FileDecl {
     tag: String,
     #[serde(default)]
     version: String,
-    repeats: Option<Spanned<usize>>,
+    repeats: Option<Spanned<i64>>,
     #[serde(default)]
     over_time: bool,
     #[serde(default)]
@@ -355,10 +355,11 @@ impl FileDecl {
                 CatchDecl::FailFast => CatchPolicy::FailFast,
             });
         if let Some(r) = &self.repeats {
-            if *r.get_ref() == 0 {
-                return Err(ctx.err(r, "repeats must be at least 1".into()));
-            }
-            b = b.repeats(*r.get_ref());
+            let n = usize::try_from(*r.get_ref())
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| ctx.err(r, format!("repeats {} must be at least 1", r.get_ref())))?;
+            b = b.repeats(n);
         }
         if let Some(f) = &self.fail_on_sample_error {
             b = b.fail_on_sample_error(fail_threshold(ctx, f)?);
@@ -971,4 +972,377 @@ fn command_spec(
         rc_env,
         names: var_names(sweep),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use collector_core::Coords;
+    use proptest::prelude::*;
+
+    const HEAD: &str = "name = \"t\"\n";
+    const TAIL: &str = "[command]\nargv = [\"true\"]\noutput = \"none\"\n";
+
+    fn parse(text: &str) -> crate::Result<SweepFile> {
+        SweepFile::parse(text, Path::new("t.toml"))
+    }
+
+    fn inputs(decl: &str) -> Vec<Coords> {
+        let f = parse(&format!("{HEAD}{decl}\n{TAIL}")).unwrap();
+        f.sweep()
+            .inputs()
+            .iter()
+            .map(|i| i.values.clone())
+            .collect()
+    }
+
+    /// The error of `text`: its location and message.
+    fn error(text: &str) -> (Option<(usize, usize)>, String) {
+        match parse(text).unwrap_err() {
+            crate::Error::SweepFile(e) => {
+                assert_eq!(e.path, Path::new("t.toml"));
+                (e.location, e.message)
+            }
+            other => panic!("not a sweep file error: {other}"),
+        }
+    }
+
+    fn assert_error(text: &str, at: (usize, usize), needle: &str) {
+        let (loc, msg) = error(text);
+        assert!(msg.contains(needle), "`{needle}` expected in: {msg}");
+        assert_eq!(loc, Some(at), "{msg}");
+    }
+
+    #[test]
+    fn a_minimal_file_times_the_command() {
+        let f = parse(&format!("{HEAD}{TAIL}")).unwrap();
+        let s = f.sweep();
+        assert_eq!((s.name(), s.repeats(), s.over_time()), ("t", 1, false));
+        assert_eq!(s.catch_policy(), CatchPolicy::Record);
+        assert_eq!(s.results().len(), 1);
+        let r = &s.results()[0];
+        assert_eq!((r.name(), r.units_str()), (WALL_TIME, "s"));
+        assert_eq!(r.direction_value(), Direction::Minimize);
+        let c = f.command();
+        assert_eq!(c.output(), OutputFormat::None);
+        assert!(c.program().unwrap().ends_with("true"));
+        assert!(c.cwd().is_absolute());
+        assert_eq!(c.timeout(), None);
+    }
+
+    #[test]
+    fn input_kinds_come_from_the_values() {
+        let v = inputs(
+            "[[input]]\nname = \"i\"\nvalues = [3, 1]\n\
+             [[input]]\nname = \"f\"\nvalues = [1, 2.5]\n\
+             [[input]]\nname = \"l\"\nvalues = [\"a\", \"b\", \"c\"]\nsamples = 2\n\
+             [[input]]\nname = \"b\"\nvalues = [true, false]\n\
+             [[input]]\nname = \"d\"\ndefault = false\n",
+        );
+        assert_eq!(v[0], Coords::Int(vec![3, 1]));
+        assert_eq!(v[1], Coords::Float(vec![1.0, 2.5]));
+        assert_eq!(v[2], Coords::Str(vec!["a".into(), "c".into()]));
+        assert_eq!(v[3], Coords::Bool(vec![true, false]));
+        assert_eq!(v[4], Coords::Bool(vec![false, true]));
+    }
+
+    #[test]
+    fn bounds_with_samples_or_step() {
+        let v = inputs(
+            "[[input]]\nname = \"a\"\nbounds = [0.0, 1.0]\nsamples = 3\n\
+             [[input]]\nname = \"b\"\nbounds = [0.0, 1.0]\nstep = 0.25\n\
+             [[input]]\nname = \"c\"\nbounds = [1, 4]\n\
+             [[input]]\nname = \"d\"\nbounds = [0, 100]\nsamples = 3\n\
+             [[input]]\nname = \"e\"\nbounds = [0, 10]\nstep = 4\n\
+             [[input]]\nname = \"f\"\nkind = \"float\"\nbounds = [0, 2]\nsamples = 2\n",
+        );
+        assert_eq!(v[0], Coords::Float(vec![0.0, 0.5, 1.0]));
+        assert_eq!(v[1], Coords::Float(vec![0.0, 0.25, 0.5, 0.75]));
+        assert_eq!(v[2], Coords::Int(vec![1, 2, 3, 4]));
+        assert_eq!(v[3], Coords::Int(vec![0, 50, 100]));
+        assert_eq!(v[4], Coords::Int(vec![0, 4, 8]));
+        assert_eq!(v[5], Coords::Float(vec![0.0, 2.0]));
+    }
+
+    #[test]
+    fn every_sweep_option_has_a_spelling() {
+        let f = parse(&format!(
+            "{HEAD}title = \"T\"\ndescription = \"D\"\ntag = \"g\"\nversion = \"v9\"\n\
+             repeats = 4\nover_time = true\ncatch = \"fail-fast\"\nfail_on_sample_error = \"any\"\n\
+             [[input]]\nname = \"x\"\nvalues = [1]\nunits = \"m\"\ndescription = \"dx\"\n\
+             [[constant]]\nname = \"k\"\nvalue = 2.5\nunits = \"kg\"\n\
+             [[result]]\nname = \"wall_time\"\ndescription = \"w\"\nmax_time_events = 3\n\
+             meaning_version = 2\ndirection = \"maximize\"\n{TAIL}"
+        ))
+        .unwrap();
+        let s = f.sweep();
+        assert_eq!(
+            (s.title(), s.description(), s.tag(), s.version()),
+            ("T", "D", "g", "v9")
+        );
+        assert_eq!((s.repeats(), s.over_time()), (4, true));
+        assert_eq!(s.catch_policy(), CatchPolicy::FailFast);
+        assert_eq!(s.fail_threshold(), Some(FailThreshold::Any));
+        let x = &s.inputs()[0].var;
+        assert_eq!((x.units_str(), x.description_str()), ("m", "dx"));
+        let k = &s.constants()[0];
+        assert_eq!(
+            (k.value.clone(), k.units.as_str()),
+            (Value::Float(2.5), "kg")
+        );
+        let r = &s.results()[0];
+        assert_eq!(r.max_time_events_value(), Some(3));
+        assert_eq!(r.meaning_version_value(), 2);
+        assert_eq!(r.direction_value(), Direction::Maximize);
+        assert_eq!(r.description_str(), "w");
+        let again = f.sweep_at("v10").unwrap();
+        assert_eq!(again.version(), "v10");
+        assert_ne!(
+            collector_core::cache_key(&again),
+            collector_core::cache_key(s)
+        );
+        assert_eq!(
+            collector_core::history_key(&again),
+            collector_core::history_key(s)
+        );
+    }
+
+    #[test]
+    fn the_reference_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sweeps/reference.toml");
+        let f = SweepFile::load(&path).unwrap();
+        assert_eq!(f.sweep().name(), "reference");
+        assert_eq!(f.sweep().results().len(), 9);
+        for name in ["dd.toml", "shapes.toml"] {
+            let p = path.with_file_name(name);
+            SweepFile::load(&p).unwrap();
+        }
+    }
+
+    #[test]
+    fn syntax_and_shape_errors_point_at_the_key() {
+        assert_error(
+            &format!("{HEAD}repeat = 3\n{TAIL}"),
+            (2, 1),
+            "unknown field `repeat`",
+        );
+        assert_error(
+            &format!("{HEAD}[[input]]\nname = \"x\"\nvals = [1]\n{TAIL}"),
+            (4, 1),
+            "unknown field `vals`",
+        );
+        assert_error(
+            &format!("{HEAD}repeats = \"2\"\n{TAIL}"),
+            (2, 11),
+            "invalid type",
+        );
+        assert_error(&format!("{HEAD}repeats = 0\n{TAIL}"), (2, 11), "at least 1");
+        assert_error(
+            &format!("{HEAD}repeats = -2\n{TAIL}"),
+            (2, 11),
+            "at least 1",
+        );
+        assert_error(
+            &format!("{HEAD}catch = \"maybe\"\n{TAIL}"),
+            (2, 9),
+            "fail-fast",
+        );
+        assert_error(
+            &format!("{HEAD}fail_on_sample_error = 2.0\n{TAIL}"),
+            (2, 24),
+            "\"any\" or a fraction",
+        );
+        assert_error("name = \"t\"\n[command\n", (2, 9), "");
+        assert_error("title = \"x\"\n", (1, 1), "missing field `name`");
+    }
+
+    #[test]
+    fn input_errors_point_at_the_input() {
+        let cases = [
+            ("values = [1, \"a\"]", (4, 14), "mixes kinds"),
+            ("values = []", (4, 10), "is empty"),
+            ("bounds = [0.0, 1.0]", (4, 10), "needs `samples`"),
+            ("bounds = [1.0]", (4, 10), "[low, high]"),
+            (
+                "values = [1]\nbounds = [0, 1]",
+                (5, 10),
+                "both `values` and `bounds`",
+            ),
+            (
+                "bounds = [0, 9]\nsamples = 2\nstep = 1",
+                (5, 11),
+                "both `samples` and `step`",
+            ),
+            (
+                "values = [\"a\"]\nstep = 1",
+                (5, 8),
+                "`step` does not apply to labels",
+            ),
+            (
+                "values = [1]\ndefault = true",
+                (5, 11),
+                "`default` does not apply to int",
+            ),
+            (
+                "kind = \"int\"\nvalues = [1.5]",
+                (5, 11),
+                "must be an integer",
+            ),
+            ("bounds = [0, 10]\nstep = 0", (5, 8), "must be > 0"),
+            (
+                "kind = \"bool\"\nvalues = [true, true]",
+                (5, 10),
+                "[false, true]",
+            ),
+            ("bounds = [2.0, 1.0]\nsamples = 3", (2, 1), "inverted"),
+            ("kind = \"labels\"", (2, 1), "needs `values`"),
+            ("units = \"s\"", (2, 1), "needs `values`, `bounds`"),
+        ];
+        for (decl, at, needle) in cases {
+            assert_error(
+                &format!("{HEAD}[[input]]\nname = \"x\"\n{decl}\n{TAIL}"),
+                at,
+                needle,
+            );
+        }
+    }
+
+    #[test]
+    fn name_errors() {
+        let inp = |n: &str| format!("[[input]]\nname = \"{n}\"\nvalues = [1]\n");
+        assert_error(
+            &format!("{HEAD}{}{}{TAIL}", inp("a"), inp("a")),
+            (6, 8),
+            "used twice",
+        );
+        assert_error(
+            &format!("{HEAD}{}{TAIL}", inp("repeat")),
+            (3, 8),
+            "reserved",
+        );
+        assert_error(&format!("{HEAD}{}{TAIL}", inp("")), (3, 8), "empty name");
+        assert_error(
+            &format!("{HEAD}{}{}{TAIL}", inp("chunk-size"), inp("chunk_size")),
+            (8, 1),
+            "RC_CHUNK_SIZE",
+        );
+    }
+
+    #[test]
+    fn results_no_output_can_fill_are_refused() {
+        assert_error(
+            &format!("{HEAD}[[result]]\nname = \"t\"\n{TAIL}"),
+            (3, 8),
+            "cannot be filled",
+        );
+        assert_error(
+            &format!("{HEAD}[[result]]\nname = \"wall_time\"\nkind = \"string\"\n{TAIL}"),
+            (4, 8),
+            "a float, not string",
+        );
+        assert_error(
+            &format!("{HEAD}[[result]]\nname = \"wall_time\"\nunits = \"ms\"\n{TAIL}"),
+            (3, 8),
+            "seconds",
+        );
+        assert_error(
+            &format!("{HEAD}[[result]]\nname = \"t\"\nkind = \"pixel\"\n{TAIL}"),
+            (4, 8),
+            "unknown result kind `pixel`",
+        );
+        assert_error(
+            &format!("{HEAD}[[result]]\nname = \"wall_time\"\nmax_time_events = 0\n{TAIL}"),
+            (4, 19),
+            "at least 1",
+        );
+        assert_error(
+            &format!("{HEAD}[command]\nargv = [\"true\"]\n"),
+            (2, 1),
+            "declares no [[result]]",
+        );
+    }
+
+    #[test]
+    fn command_errors_point_at_the_command() {
+        let cmd = |body: &str| {
+            format!(
+                "{HEAD}[[input]]\nname = \"x\"\nvalues = [1]\n[command]\n{body}\noutput = \"none\"\n"
+            )
+        };
+        assert_error(
+            &cmd("argv = [\"true\", \"{y}\"]"),
+            (6, 17),
+            "`{y}` names no input",
+        );
+        assert_error(&cmd("argv = []"), (6, 8), "`argv` is empty");
+        assert_error(
+            &cmd("argv = [\"no-such-program-rc\"]"),
+            (6, 9),
+            "program `no-such-program-rc` not found in PATH",
+        );
+        assert_error(&cmd("argv = [\"./nope.sh\"]"), (6, 9), "does not exist");
+        assert_error(
+            &cmd("argv = [\"true\"]\ncwd = \"no/such/dir\""),
+            (7, 7),
+            "does not exist or is not a directory",
+        );
+        assert_error(&cmd("argv = [\"true\"]\ntimeout = 0"), (7, 11), "positive");
+        assert_error(
+            &cmd("argv = [\"true\"]\nenv = { RC_X = \"1\" }"),
+            (7, 16),
+            "set by the collector",
+        );
+        assert_error(
+            &cmd("argv = [\"true\"]\nenv = { A = \"{nope}\" }"),
+            (7, 13),
+            "`{nope}`",
+        );
+        assert_error(
+            &cmd("argv = [\"true\"]\nenv = { PATH = \"/bin:/usr/bin\" }\nshell = \"yes\""),
+            (8, 9),
+            "invalid type",
+        );
+        // A program given by a placeholder is looked up per job.
+        let f = parse(&cmd("argv = [\"{x}\"]")).unwrap();
+        assert_eq!(f.command().program(), None);
+        // The PATH of `env` is the one searched.
+        assert_error(
+            &cmd("argv = [\"true\"]\nenv = { PATH = \"/nonexistent\" }"),
+            (6, 9),
+            "not found in PATH (/nonexistent)",
+        );
+    }
+
+    #[test]
+    fn errors_print_as_path_line_column() {
+        let e = parse(&format!("{HEAD}bogus = 1\n{TAIL}")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("t.toml:2:1: unknown field `bogus`"),
+            "{e}"
+        );
+        let e = SweepFile::load(Path::new("/no/such/file.toml")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/no/such/file.toml: cannot read the sweep file"),
+            "{e}"
+        );
+    }
+
+    proptest! {
+        /// The line and column of an offset lead back to it.
+        #[test]
+        fn line_column_finds_the_offset(text in "[a\\né=\n]{0,40}", at in 0usize..50) {
+            let (line, col) = line_column(&text, at);
+            let mut offset = at.min(text.len());
+            while !text.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            let start: usize = text.split_inclusive('\n').take(line - 1).map(str::len).sum();
+            let back: usize = text[start..].chars().take(col - 1).map(char::len_utf8).sum();
+            prop_assert_eq!(start + back, offset);
+        }
+    }
 }

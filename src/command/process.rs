@@ -50,6 +50,14 @@ pub(crate) fn run(
             Stdio::null()
         })
         .stderr(Stdio::piped());
+    // With a timeout, the job gets a process group of its own, so that a
+    // kill takes the processes it started too (they would keep its pipes
+    // open, and run on).
+    #[cfg(unix)]
+    if timeout.is_some() {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
     let start = Instant::now();
     let mut child = cmd.spawn()?;
     let out = child.stdout.take();
@@ -124,8 +132,7 @@ fn wait_with_timeout(
     let (status, timed_out) = match child.wait_timeout(timeout)? {
         Some(s) => (s, false),
         None => {
-            // Already gone between the deadline and the kill: fine.
-            let _ = child.kill();
+            kill_group(&mut child);
             (child.wait()?, true)
         }
     };
@@ -151,6 +158,25 @@ fn wait_with_timeout(
         }
     }
     Ok(finished)
+}
+
+/// Kills `child` and its process group (see [`run`]). An error means it
+/// is gone already.
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        // sh's builtin kill reaches a group without a signal call here
+        // (which would need unsafe code).
+        let group = format!("kill -KILL -{} 2>/dev/null", child.id());
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(group)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
 }
 
 /// Reads `r` to its end, keeping the first [`STDOUT_LIMIT`] bytes; the
@@ -270,6 +296,21 @@ mod tests {
             describe(f.status)
         );
         assert_eq!(f.stderr_tail, ["started"]);
+    }
+
+    #[test]
+    fn a_timeout_kills_what_the_command_started() {
+        let t0 = Instant::now();
+        let f = run(
+            &mut sh("sleep 20; echo never"),
+            true,
+            Some(Duration::from_millis(300)),
+        )
+        .unwrap();
+        assert!(f.timed_out);
+        // The pipes closed at once: the grandchild `sleep` was killed too.
+        assert!(t0.elapsed() < PIPE_GRACE, "{:?}", t0.elapsed());
+        assert!(f.stdout.is_empty());
     }
 
     #[test]

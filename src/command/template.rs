@@ -86,17 +86,25 @@ impl Template {
                     let rest = &text[i + 1..];
                     let Some(end) = rest.find('}') else {
                         return Err(format!(
-                            "`{text}`: a `{{` opens a placeholder that is never closed \
-                             (write `{{{{` for a literal brace)"
+                            "the `{{` in `{}` opens a placeholder that is never closed \
+                             (write `{{{{` for a literal brace)",
+                            around(text, i)
                         ));
                     };
                     let name = &rest[..end];
                     let Some((_, var)) = vars.iter().find(|(n, _)| n == name) else {
                         let known: Vec<String> =
                             vars.iter().map(|(n, _)| format!("{{{n}}}")).collect();
+                        let what = if is_name(name) {
+                            format!("placeholder `{{{name}}}` names no input or constant")
+                        } else {
+                            format!(
+                                "the `{{` in `{}` opens a placeholder, but what follows is not a name",
+                                around(text, i)
+                            )
+                        };
                         return Err(format!(
-                            "placeholder `{{{name}}}` in `{text}` names no input or constant \
-                             `{name}` (known: {}; write `{{{{` and `}}}}` for literal braces)",
+                            "{what} (known: {}; write `{{{{` and `}}}}` for literal braces)",
                             known.join(", ")
                         ));
                     };
@@ -163,6 +171,33 @@ impl Template {
         }
         out
     }
+}
+
+/// Whether `s` looks like a name (so a `{s}` was meant as a placeholder).
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// The text around byte `at` of `text` (on its line, a few characters
+/// either side), for a message.
+fn around(text: &str, at: usize) -> String {
+    const SIDE: usize = 20;
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let before: Vec<char> = text[line_start..at].chars().collect();
+    let after: Vec<char> = text[at..line_end].chars().collect();
+    let mut s = String::new();
+    if before.len() > SIDE {
+        s.push('…');
+    }
+    s.extend(&before[before.len().saturating_sub(SIDE)..]);
+    s.extend(after.iter().take(SIDE));
+    if after.len() > SIDE {
+        s.push('…');
+    }
+    s
 }
 
 /// `s` as one `sh` word: in single quotes, a `'` written as `'\''`.

@@ -280,7 +280,15 @@ pub fn run(dir: CacheDir, a: &RunArgs, quiet: bool) -> Result<(Vec<u8>, ExitCode
     });
     bar.finish_and_clear();
     drop(runner);
-    let run = outcome.with_context(|| format!("running sweep `{}`", sweep.name()))?;
+    let run = outcome.map_err(|e| {
+        let hint = match &e {
+            result_collector::Error::RunFailed { .. } => {
+                format!(" (`collector show {}` lists the failed jobs)", sweep.name())
+            }
+            _ => String::new(),
+        };
+        anyhow::Error::new(e).context(format!("running sweep `{}`{hint}", sweep.name()))
+    })?;
     let elapsed = started.elapsed();
     let title = if sweep.title().is_empty() {
         format!("collector run: {}", sweep.name())
