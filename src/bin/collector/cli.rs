@@ -46,7 +46,7 @@ pub enum Command {
     Show(ShowArgs),
     /// Print the history of a sweep: its events and per-column values over time.
     History(TargetArg),
-    /// Export a stored result (or history) as CSV or JSON.
+    /// Export a stored result (or history) as CSV, JSON or netCDF.
     Export(ExportArgs),
     /// Write the HTML report of a sweep (its history when it has one, else its result).
     Report(ReportArgs),
@@ -186,6 +186,8 @@ pub enum Format {
     Csv,
     /// The whole dataset (dims, coords, columns, failures, attributes) as JSON.
     Json,
+    /// netCDF-4, as xarray opens it (`xarray.open_dataset`); needs -o FILE, and a build with the `netcdf` feature (the default).
+    Netcdf,
 }
 
 #[derive(Debug, Args)]
