@@ -58,7 +58,7 @@ enum Part {
 /// use result_collector::command::Template;
 /// let t = Template::parse_names("--size={size} {{x}}", &["size"]).unwrap();
 /// assert_eq!(t.render_with(&["10"]), "--size=10 {x}");
-/// assert!(Template::parse_names("{nope}", &["size"]).unwrap_err().contains("`nope`"));
+/// assert!(Template::parse_names("{nope}", &["size"]).unwrap_err().contains("`{nope}`"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
