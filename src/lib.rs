@@ -11,6 +11,11 @@
 //! is all the `collector` program does. [`CacheDir`] owns the layout of a
 //! cache directory.
 //!
+//! [`SweepFile`] reads a sweep and the command that runs each of its jobs
+//! from a TOML file, and [`command::CommandRunner`] is that command as a
+//! worker of [`ResultCollector::run`]: any program over a grid, which is
+//! what `collector run` does.
+//!
 //! The layers are re-exported as modules: [`model`] (sweeps, the dataset,
 //! jobs, keys, the store loop; no I/O), [`cache`] (RocksDB), [`media`]
 //! (files, deletion, GC) and [`report`] (text, tables, exports, HTML).
