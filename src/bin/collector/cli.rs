@@ -92,7 +92,7 @@ pub struct EventArgs {
     /// Timestamp of this run's history event (RFC 3339, e.g. 2026-11-28T12:00:00Z); events stay in time order, and one with the same timestamp is replaced.
     #[arg(long, value_name = "RFC3339")]
     pub timestamp: Option<String>,
-    /// The code version recorded with the event (a commit, a release); part of the result's identity, not of the history's. Overrides a sweep file's `version`.
+    /// The code version recorded with the event (a commit, a release); part of the result's identity, not of the history's (run: instead of the sweep file's `version`).
     #[arg(long, value_name = "STR")]
     pub code_version: Option<String>,
     /// Keep only the newest N history events (this run's included).
