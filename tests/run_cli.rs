@@ -510,3 +510,71 @@ fn run_help_documents_the_sweep_file() {
         assert!(help.contains(needle), "`{needle}` missing from run --help");
     }
 }
+
+#[test]
+fn files_named_twice_or_outside_the_job_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let outside = dir.path().join("kept.txt");
+    std::fs::write(&outside, "mine").expect("write");
+    let file = sweep_file(
+        dir.path(),
+        "files.toml",
+        &format!(
+            r#"
+name = "files"
+[[result]]
+name = "img"
+kind = "image"
+[[result]]
+name = "same"
+kind = "path"
+[[result]]
+name = "blob"
+kind = "blob"
+[[result]]
+name = "mine"
+kind = "path"
+[[result]]
+name = "gone"
+kind = "path"
+[command]
+argv = ["echo '<svg/>' > \"$RC_JOB_DIR/out.svg\"; echo img=out.svg; echo same=./out.svg; echo blob=out.svg; echo mine=$1; echo gone=nothing.txt", "{{source}}"]
+shell = true
+output = "key-value"
+[[constant]]
+name = "source"
+value = "{}"
+"#,
+            outside.display()
+        ),
+    );
+    let out = ok(collector(&cache, &["run", s(&file)]));
+    // `gone` names a file the command never wrote: the job fails, and says so.
+    assert!(out.contains("(1 failed)"), "{out}");
+    assert!(out.contains("nothing.txt"), "{out}");
+    assert!(out.contains("does not exist"), "{out}");
+    // A file outside RC_JOB_DIR is copied, not moved.
+    assert_eq!(std::fs::read_to_string(&outside).expect("kept"), "mine");
+
+    // Without `gone`, the file named three times lands three times.
+    let text = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace("[[result]]\nname = \"gone\"\nkind = \"path\"\n", "");
+    std::fs::write(&file, text).expect("write");
+    let out = ok(collector(&cache, &["run", s(&file)]));
+    assert!(out.contains("(0 failed)"), "{out}");
+    let media = cache.join("media");
+    let svg = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default() == "<svg/>\n";
+    let images = files_under(&media.join("image").join("img"));
+    let paths = files_under(&media.join("path").join("same"));
+    let blobs = files_under(&media.join("blob"));
+    assert_eq!(images.len(), 1, "{images:?}");
+    assert!(images.iter().all(svg) && paths.iter().all(svg) && blobs.iter().all(svg));
+    assert_eq!(paths.len(), 1);
+    assert!(paths[0].ends_with("out.svg"), "{paths:?}");
+    assert_eq!(blobs.len(), 1);
+    let mine = files_under(&media.join("path").join("mine"));
+    assert_eq!(mine.len(), 1);
+    assert_eq!(std::fs::read_to_string(&mine[0]).expect("copy"), "mine");
+}

@@ -344,10 +344,12 @@ impl<'a> CommandRunner<'a> {
         let mut given = read_output(self.spec.output, &finished.stdout, &wanted)
             .map_err(|e| fail(format!("output of `{shown}`: {e}")))?
             .into_iter();
-        let mut out = s.outputs();
-        for (slot, r) in self.slots.iter().enumerate() {
+        // Every result is read before any file is adopted, so that a job
+        // failing on its output leaves nothing in the media root.
+        let mut parsed = Vec::with_capacity(self.slots.len());
+        for r in &self.slots {
             if r.wall_time {
-                out.set_slot(slot, finished.wall.as_secs_f64());
+                parsed.push(Parsed::Float(finished.wall.as_secs_f64()));
                 continue;
             }
             let Some(g) = given.next().flatten() else {
@@ -357,19 +359,35 @@ impl<'a> CommandRunner<'a> {
                     self.spec.output.name()
                 )));
             };
-            let parsed = convert(&r.name, r.kind, g)
-                .map_err(|e| fail(format!("output of `{shown}`: {e}")))?;
-            match parsed {
+            parsed.push(
+                convert(&r.name, r.kind, g)
+                    .map_err(|e| fail(format!("output of `{shown}`: {e}")))?,
+            );
+        }
+        let mut out = s.outputs();
+        let mut adopted = Adopted::default();
+        for (slot, (r, p)) in self.slots.iter().zip(parsed).enumerate() {
+            match p {
                 Parsed::Float(x) => out.set_slot(slot, x),
                 Parsed::Bool(b) => out.set_slot(slot, b),
                 Parsed::Vec(v) => out.set_slot(slot, v),
                 Parsed::Text(t) => out.set_slot(slot, t),
                 Parsed::Object(o) => out.set_slot(slot, ResultValue::Object(Box::new(o))),
                 Parsed::File(named) => {
-                    let cell = self
-                        .adopt(r, &key, &job_dir.0, &named)
-                        .map_err(|e| fail(format!("result `{}`: {e}", r.name)))?;
-                    out.set_slot(slot, cell)
+                    match self.adopt(r, &key, &job_dir.0, &named, &mut adopted) {
+                        Ok(cell) => out.set_slot(slot, cell),
+                        Err(e) => {
+                            // The job failed: the files it placed go too
+                            // (no record will name them).
+                            for (_, placed) in &adopted.moved {
+                                let _ = std::fs::remove_file(placed);
+                            }
+                            for placed in &adopted.copied {
+                                let _ = std::fs::remove_file(placed);
+                            }
+                            return Err(fail(format!("result `{}`: {e}", r.name)));
+                        }
+                    }
                 }
             };
         }
@@ -440,10 +458,18 @@ impl<'a> CommandRunner<'a> {
     }
 
     /// Moves (or copies) the file `named` that the command gave for result
-    /// `r` into the media root; returns the cell.
-    fn adopt(&self, r: &Slot, key: &str, job_dir: &Path, named: &str) -> Result<String, String> {
+    /// `r` into the media root; returns the cell. A file this job moved
+    /// already (named by two results) is copied from where it went.
+    fn adopt(
+        &self,
+        r: &Slot,
+        key: &str,
+        job_dir: &Path,
+        named: &str,
+        adopted: &mut Adopted,
+    ) -> Result<String, String> {
         let p = Path::new(named);
-        let src = if p.is_absolute() {
+        let named_path = if p.is_absolute() {
             p.to_path_buf()
         } else {
             if p.components()
@@ -455,6 +481,11 @@ impl<'a> CommandRunner<'a> {
             }
             job_dir.join(p)
         };
+        let (src, moved_already) = match adopted.moved.iter().find(|(from, _)| *from == named_path)
+        {
+            Some((_, to)) => (to.clone(), true),
+            None => (named_path.clone(), false),
+        };
         let meta = std::fs::metadata(&src).map_err(|_| {
             format!(
                 "the command named {named:?}, but {} does not exist (relative names are taken in RC_JOB_DIR)",
@@ -464,21 +495,22 @@ impl<'a> CommandRunner<'a> {
         if !meta.is_file() {
             return Err(format!("{} is not a file", src.display()));
         }
-        let inside = src.starts_with(job_dir)
+        let inside = !moved_already
+            && src.starts_with(job_dir)
             && !src.components().any(|c| matches!(c, Component::ParentDir));
         if r.kind == ResultKind::Blob {
             let bytes =
                 std::fs::read(&src).map_err(|e| format!("reading {}: {e}", src.display()))?;
-            let ext = src.extension().and_then(OsStr::to_str).unwrap_or("");
+            let ext = named_path.extension().and_then(OsStr::to_str).unwrap_or("");
             return self
                 .media
                 .write_blob(&bytes, ext)
                 .map_err(|e| e.to_string());
         }
-        let name = src
+        let name = named_path
             .file_name()
             .and_then(OsStr::to_str)
-            .ok_or_else(|| format!("{} has no usable file name", src.display()))?;
+            .ok_or_else(|| format!("{named:?} has no usable file name"))?;
         let reserved = self
             .media
             .new_file(r.kind, &r.name, key, name)
@@ -498,6 +530,11 @@ impl<'a> CommandRunner<'a> {
                 reserved.path.display()
             ));
         }
+        if inside {
+            adopted.moved.push((named_path, reserved.path));
+        } else {
+            adopted.copied.push(reserved.path);
+        }
         Ok(reserved.cell)
     }
 }
@@ -507,6 +544,15 @@ impl Drop for CommandRunner<'_> {
         // Only when empty: another runner may still be using it.
         let _ = std::fs::remove_dir(&self.jobs_dir);
     }
+}
+
+/// The files one job placed in the media root.
+#[derive(Debug, Default)]
+struct Adopted {
+    /// Moved from the job's folder: (where the command named it, where it went).
+    moved: Vec<(PathBuf, PathBuf)>,
+    /// Copied.
+    copied: Vec<PathBuf>,
 }
 
 /// A job's `RC_JOB_DIR`: created empty, removed with what is left in it.
