@@ -585,3 +585,96 @@ impl Drop for JobDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn file(path: &Path, mode: u32) {
+        std::fs::write(path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn programs_are_found_as_execvp_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        file(&a.join("tool"), 0o644);
+        file(&b.join("tool"), 0o755);
+        std::fs::create_dir_all(a.join("dir")).unwrap();
+        let path = std::env::join_paths([&a, &b]).unwrap();
+        // The first executable one in PATH order.
+        assert_eq!(
+            find_program("tool", dir.path(), Some(&path)).unwrap(),
+            b.join("tool")
+        );
+        // A relative PATH entry is taken in the working directory.
+        assert_eq!(
+            find_program("tool", dir.path(), Some(OsStr::new("b"))).unwrap(),
+            dir.path().join("b").join("tool")
+        );
+        let e = find_program("dir", dir.path(), Some(&path)).unwrap_err();
+        assert!(e.contains("not found in PATH"), "{e}");
+        // A name with a slash is a path, in the working directory.
+        assert_eq!(
+            find_program("./b/tool", dir.path(), None).unwrap(),
+            dir.path().join("./b/tool")
+        );
+        let e = find_program("a/tool", dir.path(), None).unwrap_err();
+        assert!(e.contains("not executable"), "{e}");
+        let e = find_program("a/dir", dir.path(), None).unwrap_err();
+        assert!(e.contains("is not a file"), "{e}");
+        let e = find_program("tool", dir.path(), None).unwrap_err();
+        assert!(e.contains("PATH is not set"), "{e}");
+        assert!(find_program("", dir.path(), None).is_err());
+    }
+
+    #[test]
+    fn a_runner_refuses_another_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = crate::SweepFile::parse(
+            "name = \"a\"\n[[input]]\nname = \"x\"\nvalues = [1]\n[command]\nargv = [\"true\"]\noutput = \"none\"\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
+        let other = Sweep::builder("a")
+            .input(collector_core::InputVar::int_values("y", [1]))
+            .result(collector_core::ResultVar::float(WALL_TIME))
+            .build()
+            .unwrap();
+        let media = MediaRoot::new(dir.path()).unwrap();
+        let e = CommandRunner::new(file.command(), &other, media.clone()).unwrap_err();
+        assert!(
+            e.to_string().contains("[x]") && e.to_string().contains("[y]"),
+            "{e}"
+        );
+        // Another code version of the same sweep is fine.
+        let v2 = file.sweep_at("v2").unwrap();
+        assert!(CommandRunner::new(file.command(), &v2, media).is_ok());
+    }
+
+    #[test]
+    fn failures_print_the_status_and_the_stderr_lines() {
+        let f = JobFailure {
+            reason: "`prog` failed".into(),
+            status: Some("exit code 2".into()),
+            stderr: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            f.to_string(),
+            "`prog` failed (exit code 2); stderr (last 2 lines):\n  a\n  b"
+        );
+        let f = JobFailure {
+            reason: "cannot start".into(),
+            status: None,
+            stderr: Vec::new(),
+        };
+        assert_eq!(f.to_string(), "cannot start");
+    }
+}
