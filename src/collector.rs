@@ -259,9 +259,7 @@ impl ResultCollector {
         if let Some(shard) = opts.shard {
             return self.run_shard(&db, sweep, time_src, opts, shard, key, hkey, worker);
         }
-        if use_cache
-            && let Some(stored) = db.get_complete_result(&key)?
-        {
+        if use_cache && let Some(stored) = db.get_complete_result(&key)? {
             tracing::info!(sweep = sweep.name(), key = %key, "cache hit");
             return Ok(RunReport {
                 result: from_stored(sweep, time_src, stored)?,

@@ -98,6 +98,24 @@ pub enum Error {
         /// The sweep name.
         sweep: String,
     },
+    /// A sweep file could not be read, parsed or checked (it names the
+    /// file, the line and the column).
+    #[error(transparent)]
+    SweepFile(#[from] crate::sweep_file::SweepFileError),
+    /// A command was paired with a sweep other than the one it was read
+    /// with.
+    #[error(
+        "the command was read for a sweep with inputs and constants [{expected}], \
+         but sweep `{sweep}` has [{found}]"
+    )]
+    CommandMismatch {
+        /// The sweep given.
+        sweep: String,
+        /// The input and constant names the command was read with.
+        expected: String,
+        /// Those of the sweep given.
+        found: String,
+    },
     /// A file-system operation of the facade failed.
     #[error("{what} {}: {source}", path.display())]
     Io {

@@ -11,6 +11,11 @@
 //! is all the `collector` program does. [`CacheDir`] owns the layout of a
 //! cache directory.
 //!
+//! [`SweepFile`] reads a sweep and the command that runs each of its jobs
+//! from a TOML file, and [`command::CommandRunner`] is that command as a
+//! worker of [`ResultCollector::run`]: any program over a grid, which is
+//! what `collector run` does.
+//!
 //! The layers are re-exported as modules: [`model`] (sweeps, the dataset,
 //! jobs, keys, the store loop; no I/O), [`cache`] (RocksDB), [`media`]
 //! (files, deletion, GC) and [`report`] (text, tables, exports, HTML).
@@ -58,11 +63,13 @@
 pub mod bencher_compat;
 mod cache_dir;
 mod collector;
+pub mod command;
 pub mod demo;
 mod error;
 mod inspect;
 mod maintenance;
 mod shards;
+pub mod sweep_file;
 
 pub use collector_cache as cache;
 pub use collector_core as model;
@@ -75,6 +82,7 @@ pub use error::{Error, Result};
 pub use inspect::{ReportOf, ReportOptions, Target, WrittenReport, history_table, write_html};
 pub use maintenance::{DiskUsage, GcSummary, Stats, disk_usage};
 pub use shards::{MergeOptions, MergeReport, shard_size};
+pub use sweep_file::{SweepFile, SweepFileError};
 
 pub use collector_cache::{
     AppendOptions, AppendOutcome, CacheOptions, JobSetInfo, ResetPolicy, StoredResult, SweepListing,

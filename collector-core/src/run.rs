@@ -39,6 +39,13 @@ pub struct RunOptions {
     /// sizes batches by time: they grow while a batch takes under 20 ms
     /// and shrink past 80 ms, so a kill loses little work either way.
     pub batch: usize,
+    /// The fewest jobs one pool task runs before another thread may take
+    /// the rest of its share of a batch. `0` picks 128, which keeps jobs of
+    /// microseconds cheap to schedule but leaves a batch of fewer than 256
+    /// jobs to one thread. Set 1 when a job takes milliseconds or more (a
+    /// child process, I/O): then every thread stays busy to the last job of
+    /// a batch.
+    pub min_jobs_per_task: usize,
     /// Called after each stored batch.
     pub progress: Option<ProgressFn>,
     /// What the run does to the sweep's history (used where a run is
@@ -73,6 +80,7 @@ impl Default for RunOptions {
         RunOptions {
             threads: None,
             batch: 0,
+            min_jobs_per_task: 0,
             progress: None,
             history: HistoryOptions::default(),
             regressions: None,
@@ -132,6 +140,7 @@ impl std::fmt::Debug for RunOptions {
         f.debug_struct("RunOptions")
             .field("threads", &self.threads)
             .field("batch", &self.batch)
+            .field("min_jobs_per_task", &self.min_jobs_per_task)
             .field("progress", &self.progress.is_some())
             .field("history", &self.history)
             .field("regressions", &self.regressions)
@@ -152,6 +161,9 @@ impl RunOptions {
         }
     }
 }
+
+/// The fewest jobs per pool task when [`RunOptions::min_jobs_per_task`] is 0.
+const DEFAULT_MIN_JOBS_PER_TASK: usize = 128;
 
 #[allow(
     clippy::large_enum_variant,
@@ -274,6 +286,11 @@ where
     } else {
         opts.batch
     };
+    let min_len = if opts.min_jobs_per_task == 0 {
+        DEFAULT_MIN_JOBS_PER_TASK
+    } else {
+        opts.min_jobs_per_task
+    };
     let policy = sweep.catch_policy();
     let record = log.filter(|_| opts.record_jobs);
     let keyer = (log.is_some() || opts.shard.is_some()).then(|| JobKeyer::new(&sweep));
@@ -304,7 +321,7 @@ where
         let outcomes: Vec<(Outcome, u64)> = to_run
             .par_iter()
             // Jobs are often tiny: hand rayon runs of them, not single jobs.
-            .with_min_len(128)
+            .with_min_len(min_len)
             .map(|&job| {
                 let sample = Sample::new(&sweep, job);
                 let t0 = timed.then(std::time::Instant::now);

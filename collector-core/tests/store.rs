@@ -377,3 +377,38 @@ proptest! {
         prop_assert_eq!(one.stats, four.stats);
     }
 }
+
+/// With one job per task, a batch smaller than the default task size is
+/// still shared by every thread: the first two jobs wait for each other,
+/// which only two threads running at once can satisfy.
+#[test]
+fn one_job_per_task_spreads_a_small_batch_over_the_threads() {
+    let s = Sweep::builder("spread")
+        .input(InputVar::int_range("a", 0, 3))
+        .result(ResultVar::float("f"))
+        .build()
+        .unwrap();
+    let mut r = fresh(&s);
+    let arrived = AtomicUsize::new(0);
+    let opts = RunOptions {
+        threads: Some(2),
+        batch: 4,
+        min_jobs_per_task: 1,
+        ..RunOptions::default()
+    };
+    let stats = run_sweep(&mut r, &opts, |smp| {
+        if smp.job() < 2 {
+            arrived.fetch_add(1, Ordering::SeqCst);
+            let t0 = std::time::Instant::now();
+            while arrived.load(Ordering::SeqCst) < 2 {
+                if t0.elapsed() > std::time::Duration::from_secs(10) {
+                    return Err("the other thread never took a job of this batch");
+                }
+                std::thread::yield_now();
+            }
+        }
+        Ok(smp.outputs().with("f", 1.0))
+    })
+    .unwrap();
+    assert_eq!((stats.attempted, stats.failed), (4, 0), "{:?}", r.failures);
+}

@@ -36,13 +36,7 @@ pub fn check(c: &ResultCollector, a: &CheckArgs) -> Result<(Vec<u8>, ExitCode)> 
 /// The detector's options and the directions of `--minimize` and
 /// `--maximize`; a name in both is an error.
 pub fn detect_options(a: &DetectArgs) -> Result<(BTreeMap<String, Direction>, Options)> {
-    let opts = Options {
-        method: a.method.unwrap_or_default(),
-        grain: a.grain,
-        min_history: a.min_history,
-        fdr: a.fdr,
-        ..Options::default()
-    };
+    let opts: Options = a.detector.options();
     Ok((directions(a)?, opts))
 }
 

@@ -37,13 +37,16 @@ pub struct Cli {
 pub enum Command {
     /// Run the built-in demo sweep (in parallel, cached, with history) and write its HTML report.
     Demo(DemoArgs),
+    /// Run any program over the grid of a sweep file (cached, with history) and write its HTML report.
+    #[command(after_long_help = crate::run::FORMAT_HELP)]
+    Run(RunArgs),
     /// List the sweeps stored in the cache: keys, completeness, cells, events and bytes.
     Ls,
     /// Print the summary of a stored result (and optionally its tidy table and failures).
     Show(ShowArgs),
     /// Print the history of a sweep: its events and per-column values over time.
     History(TargetArg),
-    /// Export a stored result (or history) as CSV or JSON.
+    /// Export a stored result (or history) as CSV, JSON or netCDF.
     Export(ExportArgs),
     /// Write the HTML report of a sweep (its history when it has one, else its result).
     Report(ReportArgs),
@@ -61,13 +64,43 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    #[command(flatten)]
+    pub event: EventArgs,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
+    #[command(flatten)]
+    pub check: RunCheckArgs,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The sweep file (TOML; its format is below, and in examples/sweeps/reference.toml).
+    #[arg(value_name = "SWEEP.toml")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub event: EventArgs,
+    /// Jobs run at once. The default, 1, keeps timings undisturbed by other jobs.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: u64,
+    #[command(flatten)]
+    pub check: RunCheckArgs,
+    #[command(flatten)]
+    pub jobs: JobArgs,
+}
+
+/// The flags of a run that records a history event (`demo`, `run`).
+#[derive(Debug, Args)]
+pub struct EventArgs {
     /// Label of this run's history event (a git hash, "v1.2", …); an event with the same label is replaced. Default: the current time.
     #[arg(long, conflicts_with = "timestamp")]
     pub label: Option<String>,
     /// Timestamp of this run's history event (RFC 3339, e.g. 2026-11-28T12:00:00Z); events stay in time order, and one with the same timestamp is replaced.
     #[arg(long, value_name = "RFC3339")]
     pub timestamp: Option<String>,
-    /// The code version recorded with the event (a commit, a release); part of the result's identity, not of the history's.
+    /// The code version recorded with the event (a commit, a release); part of the result's identity, not of the history's (run: instead of the sweep file's `version`).
     #[arg(long, value_name = "STR")]
     pub code_version: Option<String>,
     /// Keep only the newest N history events (this run's included).
@@ -82,20 +115,9 @@ pub struct DemoArgs {
     /// Take a complete cached result instead of running the jobs (a hit adds no history event).
     #[arg(long)]
     pub use_cache: bool,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
-    pub threads: Option<u64>,
-    /// Where to write the HTML report (default: CACHE_DIR/reports/demo.html).
+    /// Where to write the HTML report (default: CACHE_DIR/reports/SWEEP.html).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
-    /// Check this run's event for regressions against the history (default options; `time` is minimized) and print the report.
-    #[arg(long)]
-    pub check: bool,
-    /// With --check: exit with an error when a regression blocks (one with a mature baseline), after the result and the event are saved.
-    #[arg(long, requires = "check")]
-    pub fail_on_regression: bool,
-    #[command(flatten)]
-    pub jobs: JobArgs,
 }
 
 /// Job records and shards: what a run reuses, and which jobs it takes.
@@ -180,6 +202,56 @@ pub struct JobsArgs {
     pub remove: Option<String>,
 }
 
+/// The regression check after a run (`demo`, `run`).
+#[derive(Debug, Args)]
+pub struct RunCheckArgs {
+    /// Check this run's event for regressions against the history before it (the directions are the sweep's) and print the report.
+    #[arg(long)]
+    pub check: bool,
+    /// Exit with code 1 when the check finds a blocking regression (one with a mature baseline); implies --check. The run is stored either way.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
+}
+
+impl RunCheckArgs {
+    /// Whether a check was asked for.
+    pub fn wanted(&self) -> bool {
+        self.check || self.fail_on_regression
+    }
+}
+
+/// The options of the regression detector (`check`, and `demo`/`run` with --check).
+#[derive(Debug, Args)]
+pub struct DetectorArgs {
+    /// The detection method: adaptive (the default; adaptive:SIGMAS,FLOOR_PCT), percentage (percentage:T_PCT), delta:L, absolute:L, t (t:Q) or iqr (iqr:K).
+    #[arg(long, value_name = "SPEC", value_parser = parse_method)]
+    pub method: Option<result_collector::model::regress::Method>,
+    /// One series per grid cell or per variable (default: per cell below 10000 cells).
+    #[arg(long, value_name = "GRAIN", value_parser = parse_grain)]
+    pub grain: Option<result_collector::model::regress::Grain>,
+    /// Regressions of series with fewer events since their birth are young: reported, never blocking.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_history: usize,
+    /// The Benjamini-Hochberg false discovery rate of the per-cell statistical tests, in (0, 1].
+    #[arg(long, value_name = "F", default_value_t = 0.05, value_parser = parse_fdr)]
+    pub fdr: f64,
+}
+
+impl DetectorArgs {
+    /// The detector's options.
+    pub fn options(&self) -> result_collector::model::regress::Options {
+        result_collector::model::regress::Options {
+            method: self.method.unwrap_or_default(),
+            grain: self.grain,
+            min_history: self.min_history,
+            fdr: self.fdr,
+            ..result_collector::model::regress::Options::default()
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TargetArg {
     /// A sweep name (its newest stored result), or a cache or history key (a unique prefix is enough).
@@ -204,6 +276,8 @@ pub enum Format {
     Csv,
     /// The whole dataset (dims, coords, columns, failures, attributes) as JSON.
     Json,
+    /// netCDF-4, as xarray opens it (`xarray.open_dataset`); needs -o FILE, and a build with the `netcdf` feature (the default).
+    Netcdf,
 }
 
 #[derive(Debug, Args)]
@@ -255,21 +329,12 @@ pub struct CheckArgs {
     pub fail: bool,
 }
 
-/// The regression detector's options, shared by `check` and `report`.
+/// The detector's options and the directions of a check over a stored
+/// history (`check`, `report`): the history keeps no directions.
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// The detection method: adaptive (the default; adaptive:SIGMAS,FLOOR_PCT), percentage (percentage:T_PCT), delta:L, absolute:L, t (t:Q) or iqr (iqr:K).
-    #[arg(long, value_name = "SPEC", value_parser = parse_method)]
-    pub method: Option<result_collector::model::regress::Method>,
-    /// One series per grid cell or per variable (default: per cell below 10000 cells).
-    #[arg(long, value_name = "GRAIN", value_parser = parse_grain)]
-    pub grain: Option<result_collector::model::regress::Grain>,
-    /// Regressions of series with fewer events since their birth are young: reported, never blocking.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub min_history: usize,
-    /// The Benjamini-Hochberg false discovery rate of the per-cell statistical tests, in (0, 1].
-    #[arg(long, value_name = "F", default_value_t = 0.05, value_parser = parse_fdr)]
-    pub fdr: f64,
+    #[command(flatten)]
+    pub detector: DetectorArgs,
     /// A variable (or column) for which larger is worse; repeatable. The stored history keeps no directions: a variable named by neither flag is checked both ways.
     #[arg(long, value_name = "NAME")]
     pub minimize: Vec<String>,

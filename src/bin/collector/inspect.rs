@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use result_collector::model::OVER_TIME_DIM;
 use result_collector::report::text_table;
 use result_collector::{Error, ReportOptions, ResultCollector, history_table};
@@ -149,21 +149,39 @@ pub fn export(c: &ResultCollector, a: &ExportArgs) -> Result<Vec<u8>> {
         let r = c.load_result(&t)?;
         (r.dataset, r.failures)
     };
-    match (&a.output, a.format) {
-        (Some(path), Format::Csv) => result_collector::report::write_csv(&ds, path)?,
-        (Some(path), Format::Json) => result_collector::report::write_json(&ds, &failures, path)?,
-        (None, Format::Csv) => {
+    match (a.format, &a.output) {
+        (Format::Csv, Some(path)) => result_collector::report::write_csv(&ds, path)?,
+        (Format::Json, Some(path)) => result_collector::report::write_json(&ds, &failures, path)?,
+        (Format::Netcdf, Some(path)) => write_netcdf(&ds, path)?,
+        (Format::Csv, None) => {
             let mut buf = Vec::new();
             result_collector::report::write_csv_to(&ds, &mut buf)?;
             return Ok(buf);
         }
-        (None, Format::Json) => {
+        (Format::Json, None) => {
             let doc = result_collector::report::to_json(&ds, &failures);
             return Ok(format!("{doc:#}\n").into_bytes());
+        }
+        (Format::Netcdf, None) => {
+            bail!("netCDF is a binary format: give the file to write with -o FILE")
         }
     }
     let path = a.output.as_deref().unwrap_or(Path::new("-"));
     Ok(format!("wrote {}\n", path.display()).into_bytes())
+}
+
+#[cfg(feature = "netcdf")]
+fn write_netcdf(ds: &result_collector::Dataset, path: &Path) -> Result<()> {
+    Ok(result_collector::report::write_netcdf(ds, path)?)
+}
+
+#[cfg(not(feature = "netcdf"))]
+fn write_netcdf(_: &result_collector::Dataset, _: &Path) -> Result<()> {
+    bail!(
+        "this collector was built without the `netcdf` feature, so it cannot write netCDF; \
+         rebuild it with default features (needs libnetcdf: apt-get install libnetcdf-dev), \
+         or export --format json or csv"
+    )
 }
 
 pub fn report(c: &ResultCollector, a: &ReportArgs) -> Result<Vec<u8>> {

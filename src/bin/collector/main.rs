@@ -1,8 +1,10 @@
 //! `collector`: the command-line program of result-collector.
 //!
 //! `collector demo` runs a built-in sweep, caches it, keeps its history and
-//! writes an HTML report; the other commands inspect, export, report and
-//! garbage-collect a cache directory. Run `collector --help`.
+//! writes an HTML report; `collector run SWEEP.toml` does the same for any
+//! program over the grid of a sweep file; the other commands inspect,
+//! export, report and garbage-collect a cache directory. Run
+//! `collector --help`.
 //!
 //! The program only parses arguments and prints: every decision is a
 //! library function of `result_collector`.
@@ -14,6 +16,7 @@ mod fmt;
 mod inspect;
 mod maintenance;
 mod merge;
+mod run;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -43,11 +46,27 @@ fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", chain.join(": "));
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, `: `-separated; a cause whose text the line
+/// holds already (an error that prints its source) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// A panic on the main thread is an internal error, printed as one line; a
@@ -96,14 +115,15 @@ fn init_logs(verbose: u8, quiet: u8) {
         .try_init();
 }
 
-/// The output and the exit code of a command (only `check --fail` exits
-/// non-zero on success).
+/// The output and the exit code of a command (only `check --fail` and
+/// `--fail-on-regression` exit non-zero on success).
 fn run(cli: &Cli) -> anyhow::Result<(Vec<u8>, ExitCode)> {
     let dir = CacheDir::new(&cli.cache_dir);
     // Inspection never creates a cache.
     let open = || ResultCollector::open_existing(dir.clone());
     let out = match &cli.command {
-        Command::Demo(a) => demo::demo(dir.clone(), a, cli.quiet > 0),
+        Command::Demo(a) => return demo::demo(dir.clone(), a, cli.quiet > 0),
+        Command::Run(a) => return run::run(dir.clone(), a, cli.quiet > 0),
         Command::Ls => inspect::ls(&open()?),
         Command::Show(a) => inspect::show(&open()?, a),
         Command::History(a) => inspect::history(&open()?, &a.target),
