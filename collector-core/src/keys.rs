@@ -149,15 +149,7 @@ fn kind_code(k: ResultKind) -> (u8, u64) {
 }
 
 fn input_bytes(c: &mut Canon, i: &ResolvedInput) {
-    let kind = match i.values {
-        Coords::Float(_) => 1,
-        Coords::Int(_) => 2,
-        Coords::Str(_) => 3,
-        Coords::Bool(_) => 4,
-        Coords::Time(_) => 5,
-        Coords::Label(_) => 6,
-    };
-    c.tag(kind)
+    c.tag(coords_kind(&i.values))
         .str(i.var.name())
         .str(i.var.units_str())
         .coords(&i.values);
@@ -338,6 +330,7 @@ pub fn grid_hash(sweep: &Sweep) -> String {
     c.key()
 }
 
+/// The tag of an input's kind in every key.
 fn coords_kind(c: &Coords) -> u8 {
     match c {
         Coords::Float(_) => 1,
