@@ -34,8 +34,11 @@ pub enum Error {
         /// Why the name is refused.
         message: String,
     },
-    /// The product of the dimension sizes does not fit in `usize`.
-    #[error("sweep `{sweep}`: the number of jobs overflows (dims {dims:?})")]
+    /// The product of the dimension sizes, or the bytes of its cells,
+    /// does not fit (`usize`, or one allocation of `isize::MAX` bytes).
+    #[error(
+        "sweep `{sweep}`: too many jobs: the product of the dims {dims:?} (inputs, then repeats), times 8 bytes a cell for each column, overflows what one allocation can hold"
+    )]
     TooManyJobs {
         /// The sweep's name.
         sweep: String,

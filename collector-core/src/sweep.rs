@@ -991,6 +991,12 @@ impl SweepBuilder {
         if self.name.is_empty() {
             return Err(sweep_err("the sweep name is empty".into()));
         }
+        // Refused here rather than by the cache's keys after every job ran.
+        if self.name.contains('\0') {
+            return Err(sweep_err(
+                "the sweep name contains a NUL byte, which the cache cannot store".into(),
+            ));
+        }
         if self.repeats == 0 {
             return Err(sweep_err("repeats must be at least 1".into()));
         }
@@ -1044,6 +1050,19 @@ impl SweepBuilder {
                 sweep: self.name.clone(),
                 dims: shape_no_time.clone(),
             })?;
+        // Every column holds one 8-byte cell per job: the product must fit
+        // an allocation (isize::MAX bytes), or the run would abort.
+        let columns: usize = self.results.iter().map(|r| r.kind.width()).sum();
+        if jobs
+            .checked_mul(columns.max(1))
+            .and_then(|c| c.checked_mul(8))
+            .is_none_or(|b| b > isize::MAX as usize)
+        {
+            return Err(Error::TooManyJobs {
+                sweep: self.name.clone(),
+                dims: shape_no_time.clone(),
+            });
+        }
         let result_names = intern_names(self.results.iter().map(|r| r.name.clone()).collect());
         Ok(Sweep {
             result_names,

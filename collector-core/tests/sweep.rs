@@ -154,6 +154,40 @@ fn product_overflow_is_an_error_not_a_panic() {
 }
 
 #[test]
+fn a_job_count_whose_cells_cannot_be_allocated_is_an_error() {
+    // 2^60 jobs fit a usize, but not 8 bytes each in one allocation (the
+    // inputs' own values are small: 3 x 2^20).
+    let input = |name: &str, n: usize| InputVar::int_samples(name, 0, 1 << 40, n);
+    let e = Sweep::builder("huge")
+        .input(input("a", 1 << 20))
+        .input(input("b", 1 << 20))
+        .input(input("c", 1 << 20))
+        .result(ResultVar::float("t"))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, Error::TooManyJobs { .. }), "{e}");
+    // 2^59 jobs: 2^62 bytes for one float column fit; five columns do not.
+    let edge = Sweep::builder("edge")
+        .input(input("a", 1 << 20))
+        .input(input("b", 1 << 20))
+        .input(input("c", 1 << 19))
+        .result(ResultVar::float("t"));
+    assert!(edge.clone().build().is_ok());
+    let e = edge.result(ResultVar::vector("v", 4)).build().unwrap_err();
+    assert!(matches!(e, Error::TooManyJobs { .. }), "{e}");
+}
+
+#[test]
+fn a_sweep_name_with_a_nul_byte_is_refused_at_build() {
+    let e = Sweep::builder("a\0b")
+        .result(ResultVar::float("t"))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("NUL"), "{e}");
+}
+
+#[test]
 fn empty_input_list_gives_jobs_of_repeats_alone() {
     let sweep = Sweep::builder("s")
         .result(ResultVar::float("t"))
