@@ -36,8 +36,9 @@ pub struct RunOptions {
     pub threads: Option<usize>,
     /// Jobs per batch: a batch is computed in parallel, then stored in job
     /// order (and its jobs recorded in one write). `0` (the default)
-    /// sizes batches by time: they grow while a batch takes under 20 ms
-    /// and shrink past 80 ms, so a kill loses little work either way.
+    /// sizes batches by time: they start at two jobs a thread, grow while
+    /// a batch takes under 20 ms and shrink past 80 ms, so a kill loses
+    /// little work either way.
     pub batch: usize,
     /// The fewest jobs one pool task runs before another thread may take
     /// the rest of its share of a batch. `0` picks 128, which keeps jobs of
@@ -276,13 +277,14 @@ where
 {
     let sweep: Arc<Sweep> = result.sweep_arc();
     let total = sweep.job_count();
-    // A fixed batch, or one sized by time: it starts small and doubles
-    // while a batch takes under BATCH_TARGET, halves past four times it.
-    // Tiny jobs then go in large batches (few writes of job records), and
-    // slow ones in small batches (a kill loses at most a batch).
+    // A fixed batch, or one sized by time: it starts at two jobs a thread
+    // and doubles while a batch takes under BATCH_TARGET, halves past four
+    // times it. Tiny jobs then go in large batches (few writes of job
+    // records), and slow ones in small batches (a kill loses at most a
+    // batch: a few jobs when each takes seconds).
     let adaptive = opts.batch == 0;
     let mut batch = if adaptive {
-        (rayon::current_num_threads() * 64).clamp(64, 8192)
+        (rayon::current_num_threads() * 2).clamp(2, MAX_BATCH)
     } else {
         opts.batch
     };
