@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use collector_cache::ShardManifest;
 use collector_core::{
     JobCounts, JobKey, JobRecord, RecordedCell, RecordedOutcome, Reuse, RunOptions, Shard,
-    ShardAssign, Sweep, SweepResult, TimeSrc, grid_hash, job_set,
+    ShardAssign, Sweep, SweepResult, TimeSrc, grid_hash, job_set, to_hex,
 };
 
 use collector_media::MediaRoot;
@@ -23,7 +23,7 @@ pub(crate) fn manifest(
 ) -> ShardManifest {
     ShardManifest {
         sweep: sweep.spec(),
-        job_set: hex(&job_set(sweep)),
+        job_set: to_hex(&job_set(sweep)),
         grid_hash: grid_hash(sweep),
         version: sweep.version().to_string(),
         k: shard.k(),
@@ -43,10 +43,6 @@ fn assign_name(a: ShardAssign) -> &'static str {
         ShardAssign::Hash => "hash",
         ShardAssign::RoundRobin => "round-robin",
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// This machine's name, for the manifest: the kernel's host name, else
@@ -134,13 +130,20 @@ impl ResultCollector {
             return Err(merge_err("no shard directories given"));
         }
         let own = canonical(self.dir.root());
+        // Each shard's cache is opened once, kept for its records.
+        let mut opened: HashMap<PathBuf, ResultCollector> = HashMap::new();
         let mut found = Vec::new();
         for dir in shard_dirs {
             let manifests = if canonical(dir) == own {
                 self.cache()?.shard_manifests()?
             } else {
-                let other = ResultCollector::open_existing(CacheDir::new(dir))?;
-                other.cache()?.shard_manifests()?
+                let other = match opened.remove(&canonical(dir)) {
+                    Some(c) => c,
+                    None => ResultCollector::open_existing(CacheDir::new(dir))?,
+                };
+                let m = other.cache()?.shard_manifests()?;
+                opened.insert(canonical(dir), other);
+                m
             };
             found.push(Found {
                 dir: dir.clone(),
@@ -167,12 +170,9 @@ impl ResultCollector {
             if !dirs_read.insert(canonical(dir)) {
                 continue;
             }
-            let recs = if canonical(dir) == own {
-                self.cache()?.job_records(&set)?
-            } else {
-                ResultCollector::open_existing(CacheDir::new(dir))?
-                    .cache()?
-                    .job_records(&set)?
+            let recs = match opened.get(&canonical(dir)) {
+                Some(other) => other.cache()?.job_records(&set)?,
+                None => self.cache()?.job_records(&set)?,
             };
             for (k, r) in recs {
                 if let Some((old, ok, odir)) = records.get(&k) {
@@ -418,7 +418,7 @@ fn choose<'a>(
             describe(d0, m0)
         ))
     })?;
-    if hex(&job_set(&sweep)) != m0.job_set || grid_hash(&sweep) != m0.grid_hash {
+    if to_hex(&job_set(&sweep)) != m0.job_set || grid_hash(&sweep) != m0.grid_hash {
         return Err(merge_err(format!(
             "the manifest of {} does not match its own sweep (written by another version of result-collector?)",
             describe(d0, m0)

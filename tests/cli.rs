@@ -1,38 +1,11 @@
 //! End-to-end tests of the `collector` binary, each in a temporary cache
 //! directory.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn collector(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collector"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RESULT_COLLECTOR_CACHE_DIR")
-        .output()
-        .expect("the collector binary runs")
-}
+use std::process::Output;
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
+use common::{collector, ok, stderr, stdout};
 
 /// Checks a failure: the exit code, one `error: …` line on stderr naming
 /// `needle`, and no panic.

@@ -7,43 +7,17 @@
 //! library, so the tests follow the demo sweep if it changes.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::{ok, stderr, stdout};
 use result_collector::{Shard, ShardAssign, Sweep, demo, shard_size};
 
-/// Runs the binary in `cwd` (so a default cache directory never lands in
-/// the repository) with `--cache-dir cache` and `args`.
+/// Runs the binary in `cwd` with `--cache-dir cache` and `args`.
 fn collector(cwd: &Path, cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collector"))
-        .current_dir(cwd)
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RESULT_COLLECTOR_CACHE_DIR")
-        .output()
-        .expect("the collector binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Checks a success and returns its stdout.
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
+    common::collector_in(Some(cwd), cache, args)
 }
 
 /// Checks a failure: the exit code, one `error: …` line on stderr naming

@@ -2,39 +2,13 @@
 //! built binary on the example sweep files and on sweep files written
 //! here, each in a temporary directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{collector, ok, stderr, stdout};
 use std::time::{Duration, Instant};
-
-fn collector(cache: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collector"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("RESULT_COLLECTOR_CACHE_DIR")
-        .output()
-        .expect("the collector binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    stdout(&o)
-}
 
 /// A failure: exit code 1, one `error: …` line on stderr holding every
 /// needle, no panic.

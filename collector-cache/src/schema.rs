@@ -436,7 +436,7 @@ impl Family for JobSets {
 
 /// The job set as 32 hex digits.
 pub(crate) fn hex16(set: &[u8; 16]) -> String {
-    set.iter().map(|b| format!("{b:02x}")).collect()
+    collector_core::to_hex(set)
 }
 
 /// job set, grid hash (text), NUL, shard count and shard number (4 bytes

@@ -125,11 +125,7 @@ impl Canon {
     }
     /// The BLAKE3 hash of the bytes, as 32 lowercase hex digits (128 bits).
     pub fn key(&self) -> String {
-        let h = blake3::hash(&self.buf);
-        h.as_bytes()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        to_hex(&blake3::hash(&self.buf).as_bytes()[..16])
     }
 }
 
@@ -269,7 +265,7 @@ impl JobKey {
 
     /// The key as 64 lowercase hex digits.
     pub fn hex(&self) -> String {
-        hex(&self.0)
+        to_hex(&self.0)
     }
 }
 
@@ -279,7 +275,9 @@ impl std::fmt::Debug for JobKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `bytes` as lowercase hex digits, two a byte (how keys and job sets are
+/// printed and stored as text).
+pub fn to_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -380,26 +378,10 @@ impl JobKeyer {
     /// The key of job `linear` (row-major over the inputs and `repeat`)
     /// of `sweep`, which must be the sweep this keyer was made for.
     pub fn key(&self, sweep: &Sweep, linear: usize) -> JobKey {
-        let shape = sweep.shape();
         let mut h = blake3::Hasher::new();
         h.update(b"result-collector/job");
         h.update(&self.set);
-        // The index tuple, last dim fastest (as `unravel`).
-        let mut rest = linear;
-        let mut index = [0usize; 16];
-        let dims = shape.len();
-        let mut big: Vec<usize>;
-        let idx: &mut [usize] = if dims <= index.len() {
-            &mut index[..dims]
-        } else {
-            big = vec![0; dims];
-            &mut big
-        };
-        for d in (0..dims).rev() {
-            let n = shape[d].max(1);
-            idx[d] = rest % n;
-            rest /= n;
-        }
+        let idx = crate::jobs::unravel(linear, sweep.shape());
         let mut c = Canon::new();
         for (i, inp) in sweep.inputs().iter().enumerate() {
             if let Some(v) = inp.values.get(idx[i]) {

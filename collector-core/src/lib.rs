@@ -62,7 +62,7 @@ pub use jobs::{
 };
 pub use keys::{
     Canon, JobKey, JobKeyer, KEY_FORMAT_VERSION, cache_key, grid_hash, history_key, job_set,
-    sample_key,
+    sample_key, to_hex,
 };
 pub use lineage::{ConstIdentity, HistoryIdentity, InputIdentity, ResetPolicy};
 pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, SweepResult, Writer};

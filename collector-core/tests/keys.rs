@@ -30,6 +30,20 @@ fn golden_keys() {
         ("repeat".to_string(), Value::Int(2)),
     ];
     assert_eq!(sample_key(&s, &inputs), "53d354208985975d7e825d053d3fbee3");
+    // Job records: the job set, and the key of job 3 (a second repeat).
+    let keyer = collector_core::JobKeyer::new(&s);
+    assert_eq!(
+        collector_core::to_hex(&keyer.set()),
+        "b8b3227530836c0130c5f342a5f60eb0"
+    );
+    assert_eq!(
+        keyer.key(&s, 3).hex(),
+        "b8b3227530836c0130c5f342a5f60eb02635be2a09aa2b03601a287b67195ad8"
+    );
+    assert_eq!(
+        collector_core::grid_hash(&s),
+        "b7750bf2b7c80a647695cafb1746ce3b"
+    );
 }
 
 #[test]

@@ -1,0 +1,48 @@
+//! What the end-to-end tests of the `collector` binary share: running it
+//! on a cache directory, and reading its output.
+#![allow(dead_code, reason = "each test file uses a part")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the binary with `--cache-dir cache` and `args`, in `cwd` when
+/// given (so a default cache directory never lands in the repository),
+/// without the environment's log or cache settings.
+pub fn collector_in(cwd: Option<&Path>, cache: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_collector"));
+    if let Some(cwd) = cwd {
+        c.current_dir(cwd);
+    }
+    c.arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("RESULT_COLLECTOR_CACHE_DIR")
+        .output()
+        .expect("the collector binary runs")
+}
+
+/// [`collector_in`] in the test's working directory.
+pub fn collector(cache: &Path, args: &[&str]) -> Output {
+    collector_in(None, cache, args)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Checks a success and returns its stdout.
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
