@@ -131,7 +131,10 @@ pub struct GcReport {
     pub deleted_bytes: u64,
     /// Unreferenced files spared because they are younger than the grace period.
     pub too_young: usize,
-    /// Temporary files (`.tmp…`) left alone.
+    /// Temporary files (`.tmp…`) left alone: in a media directory, and
+    /// in the blob directory those younger than the grace period (an
+    /// older one is a write killed before its rename, collected as an
+    /// orphan).
     pub temporary: usize,
     /// Foreign entries inside the media and blob directories (symlinks,
     /// files that are not blobs, …) left alone.
@@ -145,7 +148,10 @@ pub struct GcReport {
 ///
 /// Only `<root>/path|image|video|recording/…` and `<root>/blob/` are
 /// examined; temporary files (`.tmp…`), symlinks and anything else are
-/// left alone, and files younger than `opts.grace` are spared.
+/// left alone, except a temporary file of the blob directory older than
+/// the grace period: no blob write takes that long, so it is the leftover
+/// of a process killed while writing a blob, and an orphan. Files younger
+/// than `opts.grace` are spared.
 ///
 /// Fails closed: when `refs` records any unreadable record, nothing is
 /// scanned or deleted and [`Error::UnreadableRecords`] says why.
@@ -258,7 +264,14 @@ impl Walk {
             let path = entry.path();
             let name = name.to_string_lossy();
             if name.starts_with(TMP_PREFIX) {
-                self.report.temporary += 1;
+                // A blob being written, or one whose writer was killed
+                // before the rename: past the grace period, the latter.
+                let file = entry.file_type().is_ok_and(|t| t.is_file());
+                if file && self.old_enough(&path) {
+                    self.candidate(&path, &Path::new(BLOB_DIR).join(name.as_ref()));
+                } else {
+                    self.report.temporary += 1;
+                }
                 continue;
             }
             match entry.file_type() {
@@ -269,6 +282,16 @@ impl Walk {
                 Err(e) => self.report.failed.push((path, e.to_string())),
             }
         }
+    }
+
+    /// Whether `path` was last modified at least the grace period ago (an
+    /// unreadable or future time is young: when in doubt, keep).
+    fn old_enough(&self, path: &Path) -> bool {
+        fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| self.now.duration_since(m).ok())
+            .is_some_and(|age| age >= self.opts.grace)
     }
 
     /// Examines one file; returns whether it was deleted.

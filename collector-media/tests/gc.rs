@@ -28,11 +28,14 @@ struct Fixture {
     orphan_blob: std::path::PathBuf,
     young_orphan: std::path::PathBuf,
     temp: std::path::PathBuf,
+    stale_temp: std::path::PathBuf,
     foreign: Vec<std::path::PathBuf>,
 }
 
 /// Two referenced files (one media, one blob), two old orphans, a young
-/// orphan, a temporary blob and foreign files, all but the young one a day old.
+/// orphan, a young temporary blob (being written), a stale one (its writer
+/// was killed before the rename) and foreign files, all but the young ones
+/// a day old.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = MediaRoot::new(dir.path().join("cache")).unwrap();
@@ -50,6 +53,8 @@ fn fixture() -> Fixture {
     let orphan_blob = root.write_blob(b"orphan!", "").unwrap();
     let temp = root.blob_dir().join(".tmpXYZ");
     fs::write(&temp, b"partial").unwrap();
+    let stale_temp = root.blob_dir().join(".tmpOLD");
+    fs::write(&stale_temp, b"stale").unwrap();
     let foreign = vec![
         root.blob_dir().join("notes.txt"),
         root.path().join("foreign.db"),
@@ -64,7 +69,7 @@ fn fixture() -> Fixture {
         orphan.path.clone(),
         root.blob_path(&kept_blob).unwrap(),
         root.blob_path(&orphan_blob).unwrap(),
-        temp.clone(),
+        stale_temp.clone(),
     ];
     all.extend(foreign.iter().cloned());
     for p in &all {
@@ -88,6 +93,7 @@ fn fixture() -> Fixture {
         orphan_blob: root.blob_path(&orphan_blob).unwrap(),
         young_orphan: young.path,
         temp,
+        stale_temp,
         foreign,
         refs,
         root,
@@ -109,9 +115,10 @@ fn dry_run_is_the_default_and_deletes_nothing() {
     let f = fixture();
     let report = gc(&f.root, &f.refs, GcOptions::default()).unwrap();
     assert!(report.dry_run);
-    // The default grace (1 hour) spares the young orphan only.
-    assert_eq!(report.orphans.len(), 2, "{report:?}");
-    assert_eq!(report.orphan_bytes, 100 + 7);
+    // The default grace (1 hour) spares the young orphan only; the stale
+    // temporary blob is an orphan, the young one is left alone.
+    assert_eq!(report.orphans.len(), 3, "{report:?}");
+    assert_eq!(report.orphan_bytes, 100 + 7 + 5);
     assert_eq!(report.deleted, 0);
     assert_eq!(report.referenced, 2);
     assert_eq!(report.too_young, 1);
@@ -130,10 +137,10 @@ fn delete_removes_only_old_orphans() {
     };
     let report = gc(&f.root, &f.refs, opts).unwrap();
     assert!(!report.dry_run);
-    assert_eq!(report.deleted, 2, "{report:?}");
-    assert_eq!(report.deleted_bytes, 107);
+    assert_eq!(report.deleted, 3, "{report:?}");
+    assert_eq!(report.deleted_bytes, 112);
     assert!(report.failed.is_empty(), "{report:?}");
-    assert!(!f.orphan_media.exists() && !f.orphan_blob.exists());
+    assert!(!f.orphan_media.exists() && !f.orphan_blob.exists() && !f.stale_temp.exists());
     everything_but_orphans_exists(&f);
     // The emptied job directory is pruned; the kind directory stays.
     assert!(!f.root.path().join("video/vid/job0").exists());
@@ -151,16 +158,18 @@ fn grace_period_holds() {
     let report = gc(&f.root, &f.refs, opts).unwrap();
     assert_eq!(report.deleted, 0, "{report:?}");
     assert_eq!(report.too_young, 3);
-    assert!(f.orphan_media.is_file() && f.orphan_blob.is_file());
+    assert_eq!(report.temporary, 2, "{report:?}");
+    assert!(f.orphan_media.is_file() && f.orphan_blob.is_file() && f.stale_temp.is_file());
 
-    // A zero grace takes the young orphan too.
+    // A zero grace (no writer at work) takes the young orphan and the young
+    // temporary blob too.
     let opts = GcOptions {
         delete: true,
         grace: Duration::ZERO,
     };
     let report = gc(&f.root, &f.refs, opts).unwrap();
-    assert_eq!(report.deleted, 3, "{report:?}");
-    assert!(!f.young_orphan.exists());
+    assert_eq!(report.deleted, 5, "{report:?}");
+    assert!(!f.young_orphan.exists() && !f.temp.exists());
     assert!(f.kept_media.is_file() && f.kept_blob.is_file());
 }
 
@@ -181,6 +190,7 @@ fn an_unreadable_record_deletes_nothing() {
     );
     assert!(err.to_string().contains("ab12"), "{err}");
     assert!(f.orphan_media.is_file() && f.orphan_blob.is_file() && f.young_orphan.is_file());
+    assert!(f.stale_temp.is_file());
     everything_but_orphans_exists(&f);
 }
 
@@ -190,7 +200,8 @@ fn absolute_references_count() {
     f.refs.add_media(f.orphan_media.to_str().unwrap());
     let report = gc(&f.root, &f.refs, GcOptions::default()).unwrap();
     assert_eq!(report.referenced, 3);
-    assert_eq!(report.orphans.len(), 1);
+    // The orphan blob and the stale temporary blob.
+    assert_eq!(report.orphans.len(), 2);
 }
 
 #[cfg(unix)]
