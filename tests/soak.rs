@@ -136,10 +136,10 @@ impl Kind {
     /// progress: about two steps of the kind in the debug build.
     fn window_ms(self) -> u64 {
         match self {
-            Kind::Result | Kind::History => 60,
-            Kind::Gc => 120,
-            Kind::Resume => 80,
-            Kind::Merge => 250,
+            Kind::Result | Kind::History => 150,
+            Kind::Gc => 250,
+            Kind::Resume => 150,
+            Kind::Merge => 400,
         }
     }
 }
@@ -583,7 +583,18 @@ fn open_and_check(dir: &Path, what: &str, tally: &mut Tally) -> Option<Opened> {
         }
         for h in &l.histories {
             match db.load_history(&h.key) {
-                Ok(Some(ds)) => add(&mut cells, &ds),
+                Ok(Some(ds)) => {
+                    // Its metadata agrees with its events.
+                    let info = db.history_info(&h.key).unwrap().unwrap();
+                    assert_eq!(
+                        ds.shape().last().copied(),
+                        Some(info.events.len()),
+                        "{what}: history {} of `{}`",
+                        h.key,
+                        l.name
+                    );
+                    add(&mut cells, &ds);
+                }
                 Ok(None) => panic!(
                     "{what}: history {} of `{}` is corrupt (removed)",
                     h.key, l.name
@@ -706,8 +717,14 @@ fn check_result(
             .unwrap_or_else(|| panic!("{what}: acknowledged but missing"));
     assert!(stored.complete, "{what}: stored incomplete");
     let ds = &stored.dataset;
-    let jobs = ds.dims()[0].len();
-    for n in 0..jobs as i64 {
+    // Every job's cells: the jobs, the repeats (one), then `over_time` of
+    // one with history.
+    let mut shape = vec![sweep.job_count(), 1];
+    if sweep.over_time() {
+        shape.push(1);
+    }
+    assert_eq!(ds.shape(), shape, "{what}: shape");
+    for n in 0..sweep.job_count() as i64 {
         let (floats, files) = expect(n);
         for (col, want) in floats {
             // Jobs are the first dim; an `over_time` dim of one comes last.
@@ -780,6 +797,11 @@ fn check_results_kind(o: &Opened, acked: u64, tally: &mut Tally) {
 /// step): labels, `y` of every event, and the aged columns.
 fn check_history_events(o: &Opened, h: &Dataset, model: &[(String, u64)], acked: u64) {
     let t = model.len();
+    assert_eq!(
+        h.shape(),
+        vec![HISTORY_JOBS as usize, 1, t],
+        "history shape (jobs, repeats, events)"
+    );
     let f = |n: i64, ti: usize| n as usize * t + ti;
     let y = f64s(h, "y");
     let tcol = f64s(h, "t");
@@ -871,6 +893,11 @@ fn check_gc_kind(o: &Opened, acked: u64, tally: &mut Tally) {
         let img = texts(h, "img");
         let y = f64s(h, "y");
         let t = got.len();
+        assert_eq!(
+            h.shape(),
+            vec![GC_JOBS as usize, 1, t],
+            "history shape (jobs, repeats, events)"
+        );
         for (ti, i) in (c - t as u64..c).enumerate() {
             for n in 0..GC_JOBS {
                 let k = n as usize * t + ti;
@@ -912,6 +939,11 @@ fn check_resume_kind(o: &Opened, acked: u64, tally: &mut Tally) {
     );
     if let Some(h) = &h {
         let t = c as usize;
+        assert_eq!(
+            h.shape(),
+            vec![RESUME_JOBS as usize, 1, t],
+            "history shape (jobs, repeats, events)"
+        );
         let (y, tag, img) = (f64s(h, "y"), texts(h, "tag"), texts(h, "img"));
         for r in 0..c {
             for n in 0..RESUME_JOBS {
@@ -973,6 +1005,11 @@ fn check_merge_kind(o: &Opened, work: &Path, acked: u64, tally: &mut Tally) {
     if let Some(h) = &h {
         let y = f64s(h, "y");
         let t = c as usize;
+        assert_eq!(
+            h.shape(),
+            vec![MERGE_JOBS as usize, 1, t],
+            "history shape (jobs, repeats, events)"
+        );
         for m in 0..c {
             for n in 0..MERGE_JOBS {
                 assert_eq!(
