@@ -315,12 +315,23 @@ fn soak_child() {
     let ack_path = work.join("acks").join(kind.name());
     let first = read_acks(&ack_path).len() as u64;
     // Unbuffered: each acknowledgement is one `write`, so a kill leaves
-    // whole lines and at most one cut last line, which the parent ignores.
+    // whole lines and at most one cut last line, which the parent ignores
+    // and this child drops before appending.
     let mut acks = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&ack_path)
         .unwrap();
+    drop_cut_line(&acks, &ack_path);
+    if kind == Kind::Resume {
+        let calls = work.join("calls");
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&calls)
+            .unwrap();
+        drop_cut_line(&f, &calls);
+    }
     let main = ResultCollector::new(Some(&work.join("main")));
     main.cache().unwrap();
     let root = main.media_root().unwrap();
@@ -339,6 +350,14 @@ fn soak_child() {
             break;
         }
     }
+}
+
+/// Truncates `file` (at `path`) after its last newline: a line cut by a
+/// kill would run into the next child's first.
+fn drop_cut_line(file: &std::fs::File, path: &Path) {
+    let text = std::fs::read(path).unwrap();
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    file.set_len(whole as u64).unwrap();
 }
 
 fn result_step(c: &ResultCollector, root: &MediaRoot, i: u64) {
@@ -885,7 +904,7 @@ fn check_gc_kind(o: &Opened, acked: u64, tally: &mut Tally) {
             .collect()
     };
     let got = h.as_ref().map(labels).unwrap_or_default();
-    let in_flight_append = acked % 2 == 0;
+    let in_flight_append = acked.is_multiple_of(2);
     let landed = in_flight_append && got == model(appends + 1) && got != model(appends);
     let c = committed(Kind::Gc, appends, landed, tally);
     assert_eq!(got, model(c), "gc history after {acked} acknowledged steps");
@@ -1203,7 +1222,7 @@ fn sigkill_soak_loses_no_acknowledged_write() {
             wait_for(&mut child, &log, "a call", || {
                 line_count(&calls) > calls_before
             });
-        } else if rng.next() % 2 == 0 {
+        } else if rng.next().is_multiple_of(2) {
             wait_for(&mut child, &log, "a step", || {
                 line_count(&ack_file) > acks_before
             });
