@@ -62,6 +62,7 @@ mod files;
 mod history;
 mod jobs;
 mod listing;
+mod pages;
 mod results;
 mod schema;
 

@@ -78,8 +78,8 @@ impl Assembler {
             .iter()
             .map(|p| match p.kind.sentinel() {
                 // Zeroed allocations: fresh pages are not written twice.
-                Sentinel::F64(_) => Buf::F64(vec![0.0; cells]),
-                Sentinel::I64(_) => Buf::I64(vec![0; cells]),
+                Sentinel::F64(_) => Buf::F64(crate::pages::zeroed_f64(cells)),
+                Sentinel::I64(_) => Buf::I64(crate::pages::zeroed_i64(cells)),
                 Sentinel::Text(_) => Buf::Text(vec![String::new(); cells]),
             })
             .collect();
