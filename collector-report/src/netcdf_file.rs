@@ -41,6 +41,8 @@ const KEY_SUFFIX: &str = "_key";
 const MAX_NAME: usize = 255;
 /// The longest escaped name before its `_N` suffix, in bytes.
 const ESCAPED_MAX: usize = 200;
+/// The most dims a netCDF-4 variable spans: HDF5's `H5S_MAX_RANK`.
+const MAX_DIMS: usize = 32;
 /// Attribute names that HDF5's dimension scales and libnetcdf reserve
 /// without a leading underscore.
 const RESERVED_ATTRS: [&str; 4] = ["CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST"];
@@ -245,6 +247,8 @@ impl Escapes {
 ///   `collector_attr_N_key`.
 ///
 /// An error names the dim, variable or attribute, and says what failed.
+/// A dataset of more than 32 dims (HDF5's limit) is refused before the
+/// file is created.
 pub fn write_netcdf(ds: &Dataset, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let err = nc_err(path);
@@ -252,6 +256,17 @@ pub fn write_netcdf(ds: &Dataset, path: impl AsRef<Path>) -> Result<()> {
     // directory" naming the file, not an HDF5 error stack.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::metadata(parent).map_err(crate::error::io(path))?;
+    }
+    // Checked here so that no file is created for a dataset that cannot
+    // be written.
+    if ds.dims().len() > MAX_DIMS && !ds.columns().is_empty() {
+        return Err(format_err(
+            path.display().to_string(),
+            format!(
+                "netCDF-4 (HDF5) variables span at most {MAX_DIMS} dims; this dataset has {}",
+                ds.dims().len()
+            ),
+        ));
     }
     let names: Vec<&str> = ds
         .dims()
@@ -413,9 +428,7 @@ fn write_coords(
     let add = |e| it.err(format!("cannot add its {e} coordinate variable"));
     let mut var = match &d.coords {
         Coords::Float(v) => {
-            let mut var = file
-                .add_variable::<f64>(nc, &dims)
-                .map_err(add("double"))?;
+            let mut var = file.add_variable::<f64>(nc, &dims).map_err(add("double"))?;
             put_all(&mut var, v, it)?;
             var
         }
@@ -440,9 +453,7 @@ fn write_coords(
             var
         }
         Coords::Str(v) | Coords::Label(v) => {
-            let mut var = file
-                .add_string_variable(nc, &dims)
-                .map_err(add("string"))?;
+            let mut var = file.add_string_variable(nc, &dims).map_err(add("string"))?;
             put_strings(&mut var, &[v.len()], v.iter(), &mut esc, it)?;
             var
         }
@@ -516,7 +527,13 @@ fn write_column(
     let value = esc.text("result_var", &c.var);
     var.put_attribute("result_var", value)
         .map_err(it.err("cannot write the attribute `result_var`"))?;
-    finish_attrs(&mut var, esc, &pairs, keep_name.then_some(c.name.as_str()), it)
+    finish_attrs(
+        &mut var,
+        esc,
+        &pairs,
+        keep_name.then_some(c.name.as_str()),
+        it,
+    )
 }
 
 /// Reads a file written by [`write_netcdf`] back into a dataset, through
@@ -784,9 +801,9 @@ fn read_column(
         Storage::I64 => {
             ColumnData::I64(ArrayD::from_shape_vec(sh, get_all(var, n, path)?).map_err(shape_err)?)
         }
-        Storage::Text => {
-            ColumnData::Text(ArrayD::from_shape_vec(sh, t.strings(shape, path)?).map_err(shape_err)?)
-        }
+        Storage::Text => ColumnData::Text(
+            ArrayD::from_shape_vec(sh, t.strings(shape, path)?).map_err(shape_err)?,
+        ),
     };
     let name = t.name(nc)?;
     // Files of older writers may leave `result_var` out: the column is
@@ -814,7 +831,16 @@ mod tests {
     #[test]
     fn plain_names_are_kept_and_others_get_unique_ascii_names() {
         let names = [
-            "x", "température", "1x", "x/y", "x_y", "", "e\u{301}", "_FillValue", "x ", "a\0b",
+            "x",
+            "température",
+            "1x",
+            "x/y",
+            "x_y",
+            "",
+            "e\u{301}",
+            "_FillValue",
+            "x ",
+            "a\0b",
             "a_b",
         ];
         let nc = nc_names(&names);
@@ -874,5 +900,29 @@ mod tests {
         );
         let it = item(&path, "variable", "a\0", "a_");
         assert_eq!(it.what, "variable `a\\0` (netCDF name `a_`)");
+    }
+
+    #[test]
+    fn more_dims_than_hdf5_holds_is_refused_before_the_file_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rank.nc");
+        let dataset = |n: usize| {
+            let dims = (0..n)
+                .map(|i| Dim::new(format!("d{i}"), Coords::Int(vec![1])))
+                .collect();
+            let y = Column::new_missing("y", "y", ResultKind::Float, &vec![1; n]);
+            Dataset::from_parts(dims, vec![y], BTreeMap::new()).unwrap()
+        };
+        write_netcdf(&dataset(MAX_DIMS), &path).unwrap();
+        assert_eq!(read_netcdf(&path).unwrap().dims().len(), MAX_DIMS);
+        std::fs::remove_file(&path).unwrap();
+        let m = write_netcdf(&dataset(MAX_DIMS + 1), &path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("rank.nc") && m.contains("at most 32 dims") && m.contains("33"),
+            "{m}"
+        );
+        assert!(!path.exists());
     }
 }
