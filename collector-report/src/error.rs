@@ -45,6 +45,20 @@ pub enum Error {
         /// The cause.
         source: netcdf::Error,
     },
+    /// The netCDF writer could not write one dim, variable or attribute.
+    #[cfg(feature = "netcdf")]
+    #[error("netCDF {}: {item}: {action}: {source}", path.display())]
+    NetcdfItem {
+        /// The file.
+        path: PathBuf,
+        /// What it was writing: "variable `x/y` (netCDF name `x_y`)", a
+        /// dim, a global attribute.
+        item: String,
+        /// What failed ("cannot write cell 3").
+        action: String,
+        /// Why, as libnetcdf says it.
+        source: netcdf::Error,
+    },
     /// A file parsed but does not hold what a report export holds.
     #[error("{what}: {message}")]
     Format {

@@ -1,7 +1,7 @@
 //! The dataset as JSON, with its failures, and a reader for it.
 //!
 //! ```text
-//! { "schema_version": 1,
+//! { "schema_version": 2,
 //!   "dims":     [{ "name", "size", "kind", "units", "long_name", "description", "coords": [...] }],
 //!   "columns":  [{ "name", "var", "kind", "dtype", "units", "long_name", "description",
 //!                  "missing", "data": [...] }],
@@ -10,10 +10,32 @@
 //! ```
 //!
 //! `data` is the column flattened row-major (the last dim varies fastest)
-//! over the dims in their listed order. JSON has no NaN, so every missing
-//! cell (NaN, the text sentinel `"NAN"`, a reference of -1) is written as
-//! `null`, and so is a NaN coordinate or attribute. Timestamps are ISO-8601
-//! UTC strings; `kind` says how to read them back.
+//! over the dims in their listed order.
+//!
+//! The export is lossless: reading it back gives the dataset and the
+//! failures that were written, every name and text as it was (JSON
+//! escapes control characters and quotes) and every float bit for bit,
+//! with one exception: JSON has no NaN, so a NaN is written as `null` and
+//! reads back as the canonical NaN (`f64::NAN`) whatever its sign and
+//! payload bits. In float cells, coordinates and values:
+//!
+//! - a finite float is a JSON number (shortest form that parses back to
+//!   the same bits; `-0.0` stays `-0.0`);
+//! - NaN, which is also the missing value of float results, is `null`;
+//! - the infinities are the strings `"Infinity"` and `"-Infinity"` (what
+//!   Python's `float()` and JavaScript's `Number()` parse).
+//!
+//! A float attribute is a JSON number with a fraction or an exponent (an
+//! integer attribute has neither), `null` for NaN, and
+//! `{"float": "Infinity"}` or `{"float": "-Infinity"}` for the infinities,
+//! so that it cannot be read back as the text `"Infinity"`.
+//!
+//! Missing text cells (the sentinel `"NAN"`) and missing references (-1)
+//! are `null` too; any other reference, negative or not, is a number.
+//! Timestamps are ISO-8601 UTC strings; `kind` says how to read them back.
+//!
+//! Version 1 wrote the infinities as `null` (so they read back as NaN) and
+//! every negative reference as `null`; this reader reads both versions.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,8 +51,16 @@ use crate::error::{Error, Result, format_err};
 
 /// The version of the JSON layout. Bump it when a reader of the previous
 /// version would misread a file of the new one (a renamed or retyped
-/// field); adding a field does not need a bump.
-pub const SCHEMA_VERSION: u64 = 1;
+/// field); adding a field does not need a bump. Version 2 (lossless
+/// floats) writes the infinities as strings where version 1 wrote `null`.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The oldest version [`from_json`] reads.
+const OLDEST_VERSION: u64 = 1;
+
+/// How `+inf` and `-inf` are written in float positions.
+const POS_INF: &str = "Infinity";
+const NEG_INF: &str = "-Infinity";
 
 /// What a JSON export holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +71,24 @@ pub struct JsonExport {
     pub failures: Vec<SampleFailure>,
 }
 
+/// A float in a cell, a coordinate or a value: see the module doc.
 fn num(x: f64) -> J {
-    serde_json::Number::from_f64(x).map_or(J::Null, J::Number)
+    match serde_json::Number::from_f64(x) {
+        Some(n) => J::Number(n),
+        None if x == f64::INFINITY => J::from(POS_INF),
+        None if x == f64::NEG_INFINITY => J::from(NEG_INF),
+        None => J::Null,
+    }
+}
+
+/// A float attribute: like [`num`], but the infinities in an object, so
+/// that they do not read back as text.
+fn attr_num(x: f64) -> J {
+    if x.is_infinite() {
+        json!({ "float": num(x) })
+    } else {
+        num(x)
+    }
 }
 
 fn value_json(v: &Value) -> J {
@@ -71,7 +117,13 @@ fn column_json(c: &Column) -> J {
         ColumnData::I64(a) => (
             "int64",
             a.iter()
-                .map(|x| if *x < 0 { J::Null } else { json!(x) })
+                .map(|x| {
+                    if *x == collector_core::REFERENCE_SENTINEL {
+                        J::Null
+                    } else {
+                        json!(x)
+                    }
+                })
                 .collect(),
         ),
         // Only the sentinel is missing here: an empty string is a value of
@@ -150,7 +202,7 @@ pub fn to_json(ds: &Dataset, failures: &[SampleFailure]) -> J {
             let j = match v {
                 AttrValue::Str(s) => json!(s),
                 AttrValue::Int(i) => json!(i),
-                AttrValue::Float(x) => num(*x),
+                AttrValue::Float(x) => attr_num(*x),
             };
             (k.clone(), j)
         })
@@ -251,11 +303,19 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// The float that [`num`] wrote (`"NaN"` is read too, for hand-written
+/// files).
 fn f64_of(v: &J) -> Option<f64> {
-    if v.is_null() {
-        Some(f64::NAN)
-    } else {
-        v.as_f64()
+    match v {
+        J::Null => Some(f64::NAN),
+        J::Number(n) => n.as_f64(),
+        J::String(s) => match s.as_str() {
+            POS_INF => Some(f64::INFINITY),
+            NEG_INF => Some(f64::NEG_INFINITY),
+            "NaN" => Some(f64::NAN),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -359,9 +419,9 @@ pub fn from_json(doc: &J) -> Result<JsonExport> {
         .get("schema_version")?
         .as_u64()
         .ok_or_else(|| root.bad("`schema_version` is not a number"))?;
-    if version != SCHEMA_VERSION {
+    if !(OLDEST_VERSION..=SCHEMA_VERSION).contains(&version) {
         return Err(root.bad(format!(
-            "schema_version {version}; this reader knows {SCHEMA_VERSION}"
+            "schema_version {version}; this reader knows {OLDEST_VERSION} to {SCHEMA_VERSION}"
         )));
     }
     let mut dims = Vec::new();
@@ -401,10 +461,19 @@ pub fn from_json(doc: &J) -> Result<JsonExport> {
             let a = match v {
                 J::String(s) => AttrValue::Str(s.clone()),
                 J::Null => AttrValue::Float(f64::NAN),
-                J::Number(n) => match n.as_i64() {
-                    Some(i) => AttrValue::Int(i),
-                    None => AttrValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                J::Number(n) => match (n.as_i64(), n.as_f64()) {
+                    (Some(i), _) => AttrValue::Int(i),
+                    (None, Some(x)) => AttrValue::Float(x),
+                    (None, None) => {
+                        return Err(o.bad(format!("`{k}` is not an i64 or an f64: {n}")));
+                    }
                 },
+                J::Object(m) if m.len() == 1 && m.contains_key("float") => {
+                    match m.get("float").and_then(f64_of) {
+                        Some(x) => AttrValue::Float(x),
+                        None => return Err(o.bad(format!("`{k}` is not a float: {v}"))),
+                    }
+                }
                 other => return Err(o.bad(format!("`{k}` is not a string or a number: {other}"))),
             };
             attrs.insert(k.clone(), a);

@@ -270,7 +270,7 @@ fn json_round_trip_keeps_everything() {
 
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], collector_report::SCHEMA_VERSION);
     let cost = doc["columns"]
         .as_array()
         .unwrap()
