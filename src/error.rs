@@ -116,6 +116,23 @@ pub enum Error {
         /// Those of the sweep given.
         found: String,
     },
+    /// A directory of the cache directory's layout (the cache directory,
+    /// its `db/` or its `media/`) is a symbolic link. Refused: a link
+    /// would let a run, a history trim or a GC write and delete files
+    /// outside the directory the user named.
+    #[error(
+        "{what} {} is a symbolic link (to {}): refused, so that no file outside it is written \
+         or deleted through the link; pass the real directory instead",
+        path.display(), target.display()
+    )]
+    SymlinkedDir {
+        /// Which directory ("cache directory", "database directory", "media directory").
+        what: &'static str,
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
     /// A file-system operation of the facade failed.
     #[error("{what} {}: {source}", path.display())]
     Io {

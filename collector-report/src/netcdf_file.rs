@@ -54,7 +54,10 @@ fn nc_err(path: &Path) -> impl Fn(netcdf::Error) -> Error + '_ {
 /// A timestamp coordinate's `units` holds the CF time units, so the dim's
 /// own units, if any, go to `collector_units`.
 pub fn write_netcdf(ds: &Dataset, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
+    crate::atomic::write_whole(path.as_ref(), |path| write_netcdf_file(ds, path))
+}
+
+fn write_netcdf_file(ds: &Dataset, path: &Path) -> Result<()> {
     let err = nc_err(path);
     // Checked here so that the message is a plain "No such file or
     // directory" naming the file, not an HDF5 error stack.
