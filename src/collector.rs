@@ -297,7 +297,12 @@ impl ResultCollector {
         };
         // Saved even when the run failed: nothing is lost, and an
         // incomplete result is never taken for a hit.
-        db.put_result(&key, sweep.name(), &result)?;
+        if let Err(store) = db.put_result(&key, sweep.name(), &result) {
+            return Err(match stopped {
+                Some(stopped) => crate::Error::NotStored { stopped, store },
+                None => store.into(),
+            });
+        }
         if let Some(source) = stopped.or_else(|| result.check_failures().err()) {
             return Err(crate::Error::RunFailed {
                 source,

@@ -28,6 +28,17 @@ pub enum Error {
         /// Whether the sweep keeps history (no event was added).
         over_time: bool,
     },
+    /// A run stopped (its job records could not be written, a job failed
+    /// under fail-fast, …) and then its result could not be stored either:
+    /// the first error is the cause (a full disk fails the job records
+    /// before the result).
+    #[error("{stopped}; the run's result could not be stored either: {store}")]
+    NotStored {
+        /// Why the run stopped.
+        stopped: collector_core::Error,
+        /// Why its result could not be stored.
+        store: collector_cache::Error,
+    },
     /// A blocking regression under `RunOptions::fail_on_regression`,
     /// found after the result and the event were saved.
     #[error(

@@ -50,6 +50,8 @@
 mod atomic;
 mod csv_file;
 mod error;
+#[cfg(feature = "netcdf")]
+mod hdf5;
 mod html;
 mod images;
 mod json_file;

@@ -54,7 +54,10 @@ fn nc_err(path: &Path) -> impl Fn(netcdf::Error) -> Error + '_ {
 /// A timestamp coordinate's `units` holds the CF time units, so the dim's
 /// own units, if any, go to `collector_units`.
 pub fn write_netcdf(ds: &Dataset, path: impl AsRef<Path>) -> Result<()> {
-    crate::atomic::write_whole(path.as_ref(), |path| write_netcdf_file(ds, path))
+    crate::hdf5::no_cleanup_at_exit();
+    crate::atomic::write_whole(path.as_ref(), |path| {
+        write_netcdf_file(ds, path).map_err(crate::hdf5::with_disk_cause)
+    })
 }
 
 fn write_netcdf_file(ds: &Dataset, path: &Path) -> Result<()> {
