@@ -378,78 +378,44 @@ fn big_base() -> BigBase {
 #[test]
 fn a_run_meets_a_full_disk_and_loses_nothing_acknowledged() {
     let base = big_base();
-    let mut run_points = Points::default();
-    let mut gc_points = Points::default();
     let payload = BIG_JOBS * BIG_CHARS as u64;
     // From just above the open to past the run's three copies (job
     // records, result, event), at uneven steps.
-    let limits: Vec<u64> = (0..12)
-        .map(|k| ABOVE_OPEN + k * (3 * payload + payload / 2) / 12 + 7 * k * k)
+    let limits: Vec<u64> = (0..11)
+        .map(|k| ABOVE_OPEN + k * (3 * payload + payload / 3) / 11 + 7 * k * k)
         .collect();
-    for (k, &limit) in limits.iter().enumerate() {
-        let t = base.work.join(format!("t{k}"));
-        copy_dir(&base.cache, &t);
-        let mut args = vec!["run", s(&base.sweep)];
-        args.extend(BIG_RUN);
-        let o = collector(&t, &args, Some(limit));
-        let step = if o.status.success() {
-            run_points.passed();
-            None
-        } else {
-            let line = full_disk_error(&o, &t);
-            let step = step_of(&line);
-            run_points.failed(step);
-            Some(step)
-        };
-
-        // The disk is still full: a GC (half the limit) replays the failed
-        // run's write-ahead log at its open.
-        let g = collector(&t, &["gc", "--delete", "--grace-secs", "0"], Some(limit / 2));
-        if g.status.success() {
-            gc_points.passed();
-        } else {
-            let line = full_disk_error(&g, &t);
-            gc_points.failed(step_of(&line));
+    // Two points at a time: each has its own copy of the cache.
+    let outcomes: Vec<(Option<&'static str>, Option<&'static str>)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = [0, 1]
+            .map(|lane| {
+                let (base, limits) = (&base, &limits);
+                sc.spawn(move || {
+                    limits
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| k % 2 == lane)
+                        .map(|(k, &limit)| run_point(base, k, limit))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .into_iter()
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a point panicked"))
+            .collect()
+    });
+    let mut run_points = Points::default();
+    let mut gc_points = Points::default();
+    for (run, gc) in outcomes {
+        match run {
+            Some(step) => run_points.failed(step),
+            None => run_points.passed(),
         }
-
-        // The disk has room again: whatever was acknowledged is there, and
-        // what the failed run wrote is absent or whole.
-        let result = export_json(&t, "big", false);
-        let history = export_json(&t, "big", true);
-        let (r0, h0) = &base.before;
-        let (r1, h1) = &base.after;
-        match step {
-            Some("the cache's open" | "job records" | "result write") => {
-                assert!(&result == r0, "limit {limit}: the result changed");
-                assert!(&history == h0, "limit {limit}: the history changed");
-            }
-            Some("history append") => {
-                assert!(&result == r1, "limit {limit}: the stored result is not whole");
-                assert!(&history == h0, "limit {limit}: the history changed");
-            }
-            _ => {
-                assert!(&result == r1, "limit {limit}: the result is not the run's");
-                assert!(&history == h1, "limit {limit}: the history is not the run's");
-            }
+        match gc {
+            Some(step) => gc_points.failed(step),
+            None => gc_points.passed(),
         }
-        // The acknowledged result, by its key, whatever the failed run did.
-        assert!(
-            export_json(&t, &base.old_key, false) == *r0,
-            "limit {limit}: the acknowledged result changed"
-        );
-        // Every record reads (a GC refuses to run on an unreadable one).
-        ok(&t, &["gc"]);
-        // The job records written before the failure are whole: a resumed
-        // run reuses them and ends where an unfailed run ends.
-        let mut args = vec!["run", s(&base.sweep), "--resume"];
-        args.extend(BIG_RUN);
-        ok(&t, &args);
-        assert!(
-            export_json(&t, "big", false) == *r1 && export_json(&t, "big", true) == *h1,
-            "limit {limit}: the resumed run differs from an unfailed one"
-        );
-        assert!(temporaries(&t.join("media")).is_empty());
-        std::fs::remove_dir_all(&t).expect("rm");
     }
     run_points.print("run");
     gc_points.print("GC after the failed run, the disk still full");
@@ -461,6 +427,63 @@ fn a_run_meets_a_full_disk_and_loses_nothing_acknowledged() {
     }
     assert!(run_points.failures() >= 8);
     assert!(gc_points.failures() > 0);
+}
+
+/// One point of the run scenario: the step the run failed at (`None`: it
+/// fit), then the step a GC failed at on the disk still full.
+fn run_point(base: &BigBase, k: usize, limit: u64) -> (Option<&'static str>, Option<&'static str>) {
+    let t = base.work.join(format!("t{k}"));
+    copy_dir(&base.cache, &t);
+    let mut args = vec!["run", s(&base.sweep)];
+    args.extend(BIG_RUN);
+    let o = collector(&t, &args, Some(limit));
+    let step = (!o.status.success()).then(|| step_of(&full_disk_error(&o, &t)));
+
+    // The disk is still full: a GC (half the limit) replays the failed
+    // run's write-ahead log at its open.
+    let g = collector(&t, &["gc", "--delete", "--grace-secs", "0"], Some(limit / 2));
+    let gc = (!g.status.success()).then(|| step_of(&full_disk_error(&g, &t)));
+
+    // The disk has room again: whatever was acknowledged is there, and
+    // what the failed run wrote is absent or whole.
+    let result = export_json(&t, "big", false);
+    let history = export_json(&t, "big", true);
+    let (r0, h0) = &base.before;
+    let (r1, h1) = &base.after;
+    match step {
+        Some("the cache's open" | "job records" | "result write") => {
+            assert!(&result == r0, "limit {limit}: the result changed");
+            assert!(&history == h0, "limit {limit}: the history changed");
+        }
+        Some("history append") => {
+            assert!(&result == r1, "limit {limit}: the stored result is not whole");
+            assert!(&history == h0, "limit {limit}: the history changed");
+        }
+        // It succeeded, or failed after the append (the report).
+        _ => {
+            assert!(&result == r1, "limit {limit}: the result is not the run's");
+            assert!(&history == h1, "limit {limit}: the history is not the run's");
+        }
+    }
+    // The acknowledged result, by its key, whatever the failed run did.
+    assert!(
+        export_json(&t, &base.old_key, false) == *r0,
+        "limit {limit}: the acknowledged result changed"
+    );
+    // Every record reads (a GC refuses to run on an unreadable one).
+    ok(&t, &["gc"]);
+    // The job records written before the failure are whole: a resumed
+    // run reuses them and ends where an unfailed run ends.
+    let mut args = vec!["run", s(&base.sweep), "--resume"];
+    args.extend(BIG_RUN);
+    ok(&t, &args);
+    assert!(
+        export_json(&t, "big", false) == *r1 && export_json(&t, "big", true) == *h1,
+        "limit {limit}: the resumed run differs from an unfailed one"
+    );
+    assert!(temporaries(&t.join("media")).is_empty());
+    std::fs::remove_dir_all(&t).expect("rm");
+    (step, gc)
 }
 
 const MEDIA_JOBS: u64 = 4;

@@ -394,6 +394,48 @@ mod tests {
     }
 
     #[test]
+    fn write_file_goes_through_a_temporary_file_and_leaves_nothing_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = MediaRoot::new(dir.path()).unwrap();
+        let a = root
+            .write_file(ResultKind::Image, "plot", "job1", "fig.svg", b"<svg/>")
+            .unwrap();
+        let b = root
+            .write_file(ResultKind::Image, "plot", "job1", "fig.svg", b"<svg>2</svg>")
+            .unwrap();
+        assert_eq!(a.cell, "image/plot/job1/fig.svg");
+        assert_eq!(b.cell, "image/plot/job1/fig-1.svg");
+        assert_eq!(fs::read(&b.path).unwrap(), b"<svg>2</svg>");
+        // A write that fails halfway (a full disk): no file under its name,
+        // no temporary file, and the error names the file and the cause.
+        let err = root
+            .write_file_with(ResultKind::Image, "plot", "job1", "big.svg", |f| {
+                f.write_all(b"half")?;
+                Err(io::Error::other("disk full"))
+            })
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("big.svg") && msg.contains("disk full"), "{msg}");
+        let mut names: Vec<String> = fs::read_dir(a.path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fig-1.svg", "fig.svg"]);
+        // The job's folder goes when the failed file was its only one.
+        let err = root.write_file_with(ResultKind::Video, "v", "j", "x.mp4", |_| {
+            Err(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert!(!root.job_dir(ResultKind::Video, "v", "j").unwrap().exists());
+        // A copy names an unreadable source.
+        let err = root
+            .copy_file(ResultKind::Image, "plot", "job2", "f.svg", &dir.path().join("none"))
+            .unwrap_err();
+        assert!(err.to_string().contains("none"), "{err}");
+    }
+
+    #[test]
     fn parallel_jobs_never_collide() {
         let dir = tempfile::tempdir().unwrap();
         let root = MediaRoot::new(dir.path()).unwrap();
