@@ -299,7 +299,10 @@ impl ResultCollector {
         // incomplete result is never taken for a hit.
         if let Err(store) = db.put_result(&key, sweep.name(), &result) {
             return Err(match stopped {
-                Some(stopped) => crate::Error::NotStored { stopped, store },
+                Some(stopped) => crate::Error::NotStored {
+                    stopped: Box::new(stopped),
+                    store: Box::new(store),
+                },
                 None => store.into(),
             });
         }

@@ -172,7 +172,13 @@ pub fn job(sweep: &Sweep, media: &MediaRoot, s: &Sample<'_>) -> Result<Outputs, 
     let points: Vec<f64> = sorted.iter().step_by(step).copied().collect();
     let svg = collector_report::line_svg(&points, &title, 240, 140)?;
     // Through a temporary file: a failed write leaves nothing behind.
-    let file = media.write_file(ResultKind::Image, "plot", &key, "sorted.svg", svg.as_bytes())?;
+    let file = media.write_file(
+        ResultKind::Image,
+        "plot",
+        &key,
+        "sorted.svg",
+        svg.as_bytes(),
+    )?;
     Ok(s.outputs()
         .with("time", model + measured)
         .with("quantiles", quantiles)

@@ -35,9 +35,9 @@ pub enum Error {
     #[error("{stopped}; the run's result could not be stored either: {store}")]
     NotStored {
         /// Why the run stopped.
-        stopped: collector_core::Error,
+        stopped: Box<collector_core::Error>,
         /// Why its result could not be stored.
-        store: collector_cache::Error,
+        store: Box<collector_cache::Error>,
     },
     /// A blocking regression under `RunOptions::fail_on_regression`,
     /// found after the result and the event were saved.

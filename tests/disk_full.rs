@@ -84,10 +84,19 @@ fn full_disk_error(o: &Output, under: &Path) -> String {
         !err.contains("panicked") && !err.contains("internal error"),
         "{err}"
     );
-    let line = err.trim_end().lines().last().unwrap_or_default().to_string();
+    let line = err
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     assert!(line.starts_with("error: "), "stderr:\n{err}");
     assert!(line.contains("File too large"), "{line}");
-    assert!(line.contains(s(under)), "`{}` expected in: {line}", s(under));
+    assert!(
+        line.contains(s(under)),
+        "`{}` expected in: {line}",
+        s(under)
+    );
     line
 }
 
@@ -358,7 +367,10 @@ fn big_base() -> BigBase {
         export_json(&reference, "big", false),
         export_json(&reference, "big", true),
     );
-    assert_ne!(before, after, "the third run changes the result and history");
+    assert_ne!(
+        before, after,
+        "the third run changes the result and history"
+    );
     BigBase {
         _dir: dir,
         work,
@@ -441,7 +453,11 @@ fn run_point(base: &BigBase, k: usize, limit: u64) -> (Option<&'static str>, Opt
 
     // The disk is still full: a GC (half the limit) replays the failed
     // run's write-ahead log at its open.
-    let g = collector(&t, &["gc", "--delete", "--grace-secs", "0"], Some(limit / 2));
+    let g = collector(
+        &t,
+        &["gc", "--delete", "--grace-secs", "0"],
+        Some(limit / 2),
+    );
     let gc = (!g.status.success()).then(|| step_of(&full_disk_error(&g, &t)));
 
     // The disk has room again: whatever was acknowledged is there, and
@@ -456,13 +472,19 @@ fn run_point(base: &BigBase, k: usize, limit: u64) -> (Option<&'static str>, Opt
             assert!(&history == h0, "limit {limit}: the history changed");
         }
         Some("history append") => {
-            assert!(&result == r1, "limit {limit}: the stored result is not whole");
+            assert!(
+                &result == r1,
+                "limit {limit}: the stored result is not whole"
+            );
             assert!(&history == h0, "limit {limit}: the history changed");
         }
         // It succeeded, or failed after the append (the report).
         _ => {
             assert!(&result == r1, "limit {limit}: the result is not the run's");
-            assert!(&history == h1, "limit {limit}: the history is not the run's");
+            assert!(
+                &history == h1,
+                "limit {limit}: the history is not the run's"
+            );
         }
     }
     // The acknowledged result, by its key, whatever the failed run did.
@@ -539,9 +561,11 @@ fn media_whole(cache: &Path, sources: &[Vec<u8>], history: &str, at: &str) {
             bytes.len()
         );
     }
-    let named = cells_of_kind(history, "image")
-        .into_iter()
-        .chain(cells_of_kind(history, "blob").into_iter().map(|b| format!("blob/{b}")));
+    let named = cells_of_kind(history, "image").into_iter().chain(
+        cells_of_kind(history, "blob")
+            .into_iter()
+            .map(|b| format!("blob/{b}")),
+    );
     for cell in named {
         assert!(media.join(&cell).is_file(), "{at}: {cell} is gone");
     }
@@ -590,7 +614,10 @@ fn a_media_write_meets_a_full_disk_and_leaves_no_partial_file() {
         std::fs::remove_dir_all(&t).expect("rm");
     }
     points.print("media write");
-    assert!(points.hit("media file") > 0, "no limit failed an image copy");
+    assert!(
+        points.hit("media file") > 0,
+        "no limit failed an image copy"
+    );
     assert!(points.hit("blob") > 0, "no limit failed a blob write");
 
     // GC on a full disk: the cache's open (its manifest, its options file)
@@ -602,10 +629,17 @@ fn a_media_write_meets_a_full_disk_and_leaves_no_partial_file() {
     sources.push(b"<svg/>".to_vec());
     let mut gc_points = Points::default();
     for limit in [700, 2_500, 20_000, 45_000, 60_000] {
-        let g = collector(&cache, &["gc", "--delete", "--grace-secs", "0"], Some(limit));
+        let g = collector(
+            &cache,
+            &["gc", "--delete", "--grace-secs", "0"],
+            Some(limit),
+        );
         let line = full_disk_error(&g, &cache);
         gc_points.failed(step_of(&line));
-        assert!(orphan.is_file(), "limit {limit}: a failed GC deleted a file");
+        assert!(
+            orphan.is_file(),
+            "limit {limit}: a failed GC deleted a file"
+        );
         media_whole(&cache, &sources, &history0, &format!("GC at limit {limit}"));
         assert!(export_json(&cache, "media", true) == history0);
     }
@@ -638,7 +672,11 @@ fn an_export_meets_a_full_disk_and_leaves_no_partial_file() {
         args.extend(["-o", s(&out)]);
         ok(&base.cache, &args);
         let whole = std::fs::read(&out).expect("read the export");
-        assert!(whole.len() as u64 > ABOVE_OPEN + 40_000, "{ext}: {}", whole.len());
+        assert!(
+            whole.len() as u64 > ABOVE_OPEN + 40_000,
+            "{ext}: {}",
+            whole.len()
+        );
         for (k, limit) in [ABOVE_OPEN + 333, (ABOVE_OPEN + whole.len() as u64) / 2]
             .into_iter()
             .enumerate()
@@ -665,7 +703,10 @@ fn an_export_meets_a_full_disk_and_leaves_no_partial_file() {
             let left: Vec<PathBuf> = files_under(&out_dir)
                 .into_iter()
                 .filter(|p| p != &out && !p.ends_with(format!("big.{ext}")))
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
                 .collect();
             assert!(left.is_empty(), "{ext} at {limit}: left {left:?}");
         }

@@ -151,9 +151,16 @@ fn one_error(o: &Output, needles: &[&str]) -> String {
         "stderr:\n{err}\nstdout:\n{}",
         stdout(o)
     );
-    assert!(!err.contains("panicked") && !err.contains("internal error"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
     assert!(err.starts_with("error: "), "stderr:\n{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line expected:\n{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected:\n{err}"
+    );
     for n in needles {
         assert!(err.contains(n), "`{n}` expected in:\n{err}");
     }
@@ -228,7 +235,11 @@ fn a_read_only_cache_directory_is_one_clear_error() {
     }
     assert!(!json.exists() && !html.exists());
     chmod_tree(&cache, 0o777, 0o666);
-    assert_eq!(snapshot(&cache), before, "a refused command changed the cache");
+    assert_eq!(
+        snapshot(&cache),
+        before,
+        "a refused command changed the cache"
+    );
     let listing = env.ok(&cache, &["ls"]);
     assert!(listing.contains("demo"), "{listing}");
 
@@ -275,7 +286,10 @@ fn an_unreadable_media_file_is_named_and_nothing_else_breaks() {
     assert!(!err.contains("panicked"), "{err}");
     let page = std::fs::read_to_string(&html).expect("the page");
     assert!(page.contains("unreadable"), "the page does not say why");
-    assert!(!page.contains("data:image/svg"), "an unreadable image was inlined");
+    assert!(
+        !page.contains("data:image/svg"),
+        "an unreadable image was inlined"
+    );
 
     // Exports and GC do not read media files.
     for format in ["json", "csv", "netcdf"] {
@@ -363,7 +377,11 @@ fn symlinks_never_lead_a_deletion_out_of_the_media_root() {
     let slash = format!("{}/", s(&link));
     let o = common::collector(Path::new(&slash), &["gc", "--delete", "--grace-secs", "0"]);
     one_error(&o, &["symbolic link"]);
-    assert_eq!(snapshot(&real), before, "a refused command changed the cache");
+    assert_eq!(
+        snapshot(&real),
+        before,
+        "a refused command changed the cache"
+    );
     assert!(!json.exists());
 
     // `media/` is a link to a folder laid out like a media root, holding

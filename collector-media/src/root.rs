@@ -199,9 +199,7 @@ impl MediaRoot {
             }
         });
         match (placed, read_failed) {
-            (Err(Error::Io { source, .. }), Some(_)) => {
-                Err(io_err("read the file", from)(source))
-            }
+            (Err(Error::Io { source, .. }), Some(_)) => Err(io_err("read the file", from)(source)),
             (r, _) => r,
         }
     }
@@ -401,7 +399,13 @@ mod tests {
             .write_file(ResultKind::Image, "plot", "job1", "fig.svg", b"<svg/>")
             .unwrap();
         let b = root
-            .write_file(ResultKind::Image, "plot", "job1", "fig.svg", b"<svg>2</svg>")
+            .write_file(
+                ResultKind::Image,
+                "plot",
+                "job1",
+                "fig.svg",
+                b"<svg>2</svg>",
+            )
             .unwrap();
         assert_eq!(a.cell, "image/plot/job1/fig.svg");
         assert_eq!(b.cell, "image/plot/job1/fig-1.svg");
@@ -415,7 +419,10 @@ mod tests {
             })
             .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("big.svg") && msg.contains("disk full"), "{msg}");
+        assert!(
+            msg.contains("big.svg") && msg.contains("disk full"),
+            "{msg}"
+        );
         let mut names: Vec<String> = fs::read_dir(a.path.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -430,7 +437,13 @@ mod tests {
         assert!(!root.job_dir(ResultKind::Video, "v", "j").unwrap().exists());
         // A copy names an unreadable source.
         let err = root
-            .copy_file(ResultKind::Image, "plot", "job2", "f.svg", &dir.path().join("none"))
+            .copy_file(
+                ResultKind::Image,
+                "plot",
+                "job2",
+                "f.svg",
+                &dir.path().join("none"),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("none"), "{err}");
     }
