@@ -17,6 +17,11 @@ use crate::root::{BLOB_DIR, MEDIA_KINDS, MediaRoot, TMP_PREFIX};
 /// so a file being written by a run that has not committed yet survives.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(60 * 60);
 
+/// A temporary file (`.tmp…`, a media file or blob being written) older
+/// than this, and than the grace period, was left by a writer that was
+/// killed (a write never takes this long): GC collects it as an orphan.
+pub const STALE_TEMPORARY: Duration = Duration::from_secs(60 * 60);
+
 /// Deepest directory level GC descends to below a kind directory (media
 /// files sit at depth 3: variable, job key, file).
 const MAX_DEPTH: usize = 16;
@@ -131,7 +136,9 @@ pub struct GcReport {
     pub deleted_bytes: u64,
     /// Unreferenced files spared because they are younger than the grace period.
     pub too_young: usize,
-    /// Temporary files (`.tmp…`) left alone.
+    /// Temporary files (`.tmp…`) left alone: being written (younger than
+    /// [`STALE_TEMPORARY`] or the grace period), or not plain files. Older
+    /// ones, left by a killed writer, are among `orphans`.
     pub temporary: usize,
     /// Foreign entries inside the media and blob directories (symlinks,
     /// files that are not blobs, …) left alone.
@@ -144,8 +151,10 @@ pub struct GcReport {
 /// references, and deletes them when `opts.delete` is set.
 ///
 /// Only `<root>/path|image|video|recording/…` and `<root>/blob/` are
-/// examined; temporary files (`.tmp…`), symlinks and anything else are
-/// left alone, and files younger than `opts.grace` are spared.
+/// examined; temporary files (`.tmp…`) being written, symlinks and
+/// anything else are left alone, and files younger than `opts.grace` are
+/// spared. A temporary file older than both [`STALE_TEMPORARY`] and the
+/// grace period was left by a killed writer: it is an orphan.
 ///
 /// Fails closed: when `refs` records any unreadable record, nothing is
 /// scanned or deleted and [`Error::UnreadableRecords`] says why.
@@ -237,7 +246,7 @@ impl Walk {
             let path = entry.path();
             let key = key.join(&name);
             if name.to_string_lossy().starts_with(TMP_PREFIX) {
-                self.report.temporary += 1;
+                deleted_any |= self.temporary(&entry, &path, &key);
                 continue;
             }
             match entry.file_type() {
@@ -258,7 +267,7 @@ impl Walk {
             let path = entry.path();
             let name = name.to_string_lossy();
             if name.starts_with(TMP_PREFIX) {
-                self.report.temporary += 1;
+                self.temporary(&entry, &path, &Path::new(BLOB_DIR).join(name.as_ref()));
                 continue;
             }
             match entry.file_type() {
@@ -268,6 +277,24 @@ impl Walk {
                 Ok(_) => self.report.foreign += 1,
                 Err(e) => self.report.failed.push((path, e.to_string())),
             }
+        }
+    }
+
+    /// A temporary entry: a plain file older than [`STALE_TEMPORARY`] (and
+    /// the grace period) is a candidate; anything else is left alone.
+    /// Returns whether it was deleted.
+    fn temporary(&mut self, entry: &fs::DirEntry, path: &Path, key: &Path) -> bool {
+        let stale = entry.file_type().is_ok_and(|t| t.is_file())
+            && fs::symlink_metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| self.now.duration_since(m).ok())
+                .is_some_and(|age| age >= STALE_TEMPORARY.max(self.opts.grace));
+        if stale {
+            self.candidate(path, key)
+        } else {
+            self.report.temporary += 1;
+            false
         }
     }
 

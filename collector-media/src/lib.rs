@@ -62,5 +62,5 @@ pub use aging::{null_old_entries, sentinel_for_result_var};
 pub use blob::{blob_name, is_blob_name};
 pub use deletion::{DeletionReport, PendingDeletion, Refusal, live_media_paths};
 pub use error::{Error, Result};
-pub use gc::{DEFAULT_GRACE, GcOptions, GcReferences, GcReport, OrphanFile, gc};
+pub use gc::{DEFAULT_GRACE, GcOptions, GcReferences, GcReport, OrphanFile, STALE_TEMPORARY, gc};
 pub use root::{BLOB_DIR, MEDIA_KINDS, MediaFile, MediaRoot, PlacedFile, TMP_PREFIX};

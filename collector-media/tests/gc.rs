@@ -32,7 +32,8 @@ struct Fixture {
 }
 
 /// Two referenced files (one media, one blob), two old orphans, a young
-/// orphan, a temporary blob and foreign files, all but the young one a day old.
+/// orphan, a temporary blob being written and foreign files, all but the
+/// young one and the temporary one a day old.
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = MediaRoot::new(dir.path().join("cache")).unwrap();
@@ -64,7 +65,6 @@ fn fixture() -> Fixture {
         orphan.path.clone(),
         root.blob_path(&kept_blob).unwrap(),
         root.blob_path(&orphan_blob).unwrap(),
-        temp.clone(),
     ];
     all.extend(foreign.iter().cloned());
     for p in &all {
@@ -210,4 +210,31 @@ fn symlinks_are_foreign() {
     let report = gc(&f.root, &f.refs, opts).unwrap();
     assert_eq!(report.foreign, 3, "{report:?}");
     assert!(outside.join("x.png").is_file());
+}
+
+#[test]
+fn a_stale_temporary_file_is_an_orphan() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = MediaRoot::new(dir.path()).unwrap();
+    // Left by writers killed a day ago (a media file and a blob), and one
+    // being written now.
+    let job = root.job_dir(ResultKind::Image, "img", "job0").unwrap();
+    fs::create_dir_all(&job).unwrap();
+    fs::create_dir_all(root.blob_dir()).unwrap();
+    let stale = [job.join(".tmpAAAA"), root.blob_dir().join(".tmpBBBB")];
+    let fresh = job.join(".tmpCCCC");
+    for p in stale.iter().chain([&fresh]) {
+        fs::write(p, b"partial").unwrap();
+    }
+    for p in &stale {
+        age(p, DAY);
+    }
+    let opts = GcOptions {
+        delete: true,
+        grace: std::time::Duration::ZERO,
+    };
+    let report = gc(&root, &GcReferences::new(), opts).unwrap();
+    assert_eq!(report.deleted, 2, "{report:?}");
+    assert_eq!(report.temporary, 1);
+    assert!(stale.iter().all(|p| !p.exists()) && fresh.is_file());
 }
