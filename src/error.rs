@@ -128,7 +128,8 @@ pub enum Error {
         found: String,
     },
     /// A directory of the cache directory's layout (the cache directory,
-    /// its `db/` or its `media/`) is a symbolic link. Refused: a link
+    /// its `db/` or its `media/`, or the jobs' folder of `collector run`)
+    /// is a symbolic link. Refused: a link
     /// would let a run, a history trim or a GC write and delete files
     /// outside the directory the user named.
     #[error(
@@ -137,7 +138,8 @@ pub enum Error {
         path.display(), target.display()
     )]
     SymlinkedDir {
-        /// Which directory ("cache directory", "database directory", "media directory").
+        /// Which directory ("cache directory", "database directory", "media
+        /// directory", "jobs' folder").
         what: &'static str,
         /// The link.
         path: PathBuf,

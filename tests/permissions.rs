@@ -406,6 +406,23 @@ fn symlinks_never_lead_a_deletion_out_of_the_media_root() {
     }
     assert_eq!(snapshot(&outside), outside_before);
 
+    // `collector run`'s jobs' folder (emptied job by job) is a link.
+    let sweep = dir.path().join("s.toml");
+    std::fs::write(
+        &sweep,
+        "name = \"s\"\n[[input]]\nname = \"i\"\nvalues = [1]\n[command]\nargv = [\"true\"]\noutput = \"none\"\n",
+    )
+    .expect("write");
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(runs.join("media")).expect("mkdir");
+    let jobs_target = dir.path().join("jobs-target");
+    std::fs::create_dir_all(&jobs_target).expect("mkdir");
+    std::fs::write(jobs_target.join("precious.txt"), "keep me").expect("write");
+    std::os::unix::fs::symlink(&jobs_target, runs.join("media/.tmp-jobs")).expect("symlink");
+    let o = common::collector(&runs, &["run", s(&sweep)]);
+    one_error(&o, &[".tmp-jobs", "symbolic link"]);
+    assert!(jobs_target.join("precious.txt").is_file());
+
     // Links inside a real media root, leading out of it.
     let cache = dir.path().join("c");
     common::ok(common::collector(

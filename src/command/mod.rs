@@ -257,6 +257,15 @@ impl<'a> CommandRunner<'a> {
             path: jobs_dir.clone(),
             source,
         })?;
+        // Each job's folder in it is emptied with `remove_dir_all`: never
+        // through a link to elsewhere.
+        if std::fs::symlink_metadata(&jobs_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(crate::Error::SymlinkedDir {
+                what: "jobs' folder",
+                target: std::fs::read_link(&jobs_dir).unwrap_or_default(),
+                path: jobs_dir,
+            });
+        }
         let slots: Vec<Slot> = sweep
             .results()
             .iter()
