@@ -91,6 +91,28 @@ impl CacheDir {
         self.reports().join(format!("{safe}.html"))
     }
 
+    /// Refuses a layout that goes through a symbolic link: the cache
+    /// directory itself, `db/` or `media/` ([`Error::SymlinkedDir`](crate::Error::SymlinkedDir)).
+    /// Through a link, a run would write, and a history trim or a GC would
+    /// delete, files outside the directory given. Links above the cache
+    /// directory (in its parent path) are not looked at.
+    pub fn check_links(&self) -> crate::Result<()> {
+        // `components` drops a trailing `/`, which would make `lstat`
+        // follow the link.
+        let root: PathBuf = self.root.components().collect();
+        for (what, path) in [
+            ("cache directory", root.clone()),
+            ("database directory", root.join("db")),
+            ("media directory", root.join("media")),
+        ] {
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                let target = std::fs::read_link(&path).unwrap_or_default();
+                return Err(crate::Error::SymlinkedDir { what, path, target });
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a cache database exists here (nothing is created).
     pub fn has_cache(&self) -> bool {
         CacheDb::exists(&self.db())

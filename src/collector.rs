@@ -169,12 +169,15 @@ impl ResultCollector {
         &self.dir
     }
 
-    /// The cache database, opened on first use and reused.
+    /// The cache database, opened on first use and reused; refused when
+    /// the cache directory, `db/` or `media/` is a symbolic link
+    /// ([`CacheDir::check_links`]).
     pub fn cache(&self) -> Result<Arc<CacheDb>> {
         let mut slot = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(db) = slot.as_ref() {
             return Ok(Arc::clone(db));
         }
+        self.dir.check_links()?;
         let db = Arc::new(CacheDb::open(&self.dir.db(), self.options.clone())?);
         *slot = Some(Arc::clone(&db));
         Ok(db)
@@ -190,8 +193,11 @@ impl ResultCollector {
             .take();
     }
 
-    /// The media root, `<cache dir>/media`, created when missing.
+    /// The media root, `<cache dir>/media`, created when missing; refused
+    /// when the cache directory or `media/` is a symbolic link
+    /// ([`CacheDir::check_links`]).
     pub fn media_root(&self) -> Result<MediaRoot> {
+        self.dir.check_links()?;
         Ok(MediaRoot::new(self.dir.media())?)
     }
 
@@ -291,7 +297,15 @@ impl ResultCollector {
         };
         // Saved even when the run failed: nothing is lost, and an
         // incomplete result is never taken for a hit.
-        db.put_result(&key, sweep.name(), &result)?;
+        if let Err(store) = db.put_result(&key, sweep.name(), &result) {
+            return Err(match stopped {
+                Some(stopped) => crate::Error::NotStored {
+                    stopped: Box::new(stopped),
+                    store: Box::new(store),
+                },
+                None => store.into(),
+            });
+        }
         if let Some(source) = stopped.or_else(|| result.check_failures().err()) {
             return Err(crate::Error::RunFailed {
                 source,

@@ -19,7 +19,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::Write;
 use std::time::Instant;
 
 use collector_core::{
@@ -33,20 +32,12 @@ pub enum DemoError {
     /// Reading the job's inputs.
     #[error(transparent)]
     Model(#[from] collector_core::Error),
-    /// Creating the job's image file.
+    /// Writing the job's image file (the error names it).
     #[error(transparent)]
     Media(#[from] collector_media::Error),
     /// Drawing the image.
     #[error(transparent)]
     Report(#[from] collector_report::Error),
-    /// Writing the image.
-    #[error("writing {path}: {source}")]
-    Write {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
     /// An input outside what the demo knows.
     #[error("{0}")]
     Input(String),
@@ -176,17 +167,18 @@ pub fn job(sweep: &Sweep, media: &MediaRoot, s: &Sample<'_>) -> Result<Outputs, 
         sorted.last().copied().unwrap_or(f64::NAN),
     ];
     let key = sample_key(sweep, &s.inputs());
-    let mut file = media.new_file(ResultKind::Image, "plot", &key, "sorted.svg")?;
     let title = format!("{algo}, {n} items, {chunks} chunks, repeat {}", s.repeat());
     let step = (sorted.len() / 64).max(1);
     let points: Vec<f64> = sorted.iter().step_by(step).copied().collect();
     let svg = collector_report::line_svg(&points, &title, 240, 140)?;
-    file.file
-        .write_all(svg.as_bytes())
-        .map_err(|source| DemoError::Write {
-            path: file.path.display().to_string(),
-            source,
-        })?;
+    // Through a temporary file: a failed write leaves nothing behind.
+    let file = media.write_file(
+        ResultKind::Image,
+        "plot",
+        &key,
+        "sorted.svg",
+        svg.as_bytes(),
+    )?;
     Ok(s.outputs()
         .with("time", model + measured)
         .with("quantiles", quantiles)

@@ -28,6 +28,17 @@ pub enum Error {
         /// Whether the sweep keeps history (no event was added).
         over_time: bool,
     },
+    /// A run stopped (its job records could not be written, a job failed
+    /// under fail-fast, …) and then its result could not be stored either:
+    /// the first error is the cause (a full disk fails the job records
+    /// before the result).
+    #[error("{stopped}; the run's result could not be stored either: {store}")]
+    NotStored {
+        /// Why the run stopped.
+        stopped: Box<collector_core::Error>,
+        /// Why its result could not be stored.
+        store: Box<collector_cache::Error>,
+    },
     /// A blocking regression under `RunOptions::fail_on_regression`,
     /// found after the result and the event were saved.
     #[error(
@@ -115,6 +126,25 @@ pub enum Error {
         expected: String,
         /// Those of the sweep given.
         found: String,
+    },
+    /// A directory of the cache directory's layout (the cache directory,
+    /// its `db/` or its `media/`, or the jobs' folder of `collector run`)
+    /// is a symbolic link. Refused: a link
+    /// would let a run, a history trim or a GC write and delete files
+    /// outside the directory the user named.
+    #[error(
+        "{what} {} is a symbolic link (to {}): refused, so that no file outside it is written \
+         or deleted through the link; pass the real directory instead",
+        path.display(), target.display()
+    )]
+    SymlinkedDir {
+        /// Which directory ("cache directory", "database directory", "media
+        /// directory", "jobs' folder").
+        what: &'static str,
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
     },
     /// A file-system operation of the facade failed.
     #[error("{what} {}: {source}", path.display())]

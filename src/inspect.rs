@@ -617,10 +617,20 @@ fn write_html_with(
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            what: "creating the directory",
-            path: parent.to_path_buf(),
-            source,
+        std::fs::create_dir_all(parent).map_err(|source| {
+            // `reports` (or another parent) that is a file.
+            let source = match std::fs::metadata(parent) {
+                Ok(m) if !m.is_dir() => std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file is in the way (not a directory); move it away",
+                ),
+                _ => source,
+            };
+            Error::Io {
+                what: "creating the directory",
+                path: parent.to_path_buf(),
+                source,
+            }
         })?;
     }
     collector_report::write_html(ds, failures, path, opts)?;

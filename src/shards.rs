@@ -289,9 +289,19 @@ fn copy_file(from: &Path, to: &Path) -> Result<()> {
         to.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     ));
-    std::fs::copy(from, &tmp).map_err(io("copying a shard's file to", &tmp))?;
-    std::fs::rename(&tmp, to).map_err(io("renaming into place", to))?;
-    Ok(())
+    let copied = std::fs::copy(from, &tmp)
+        .map(|_| ())
+        .map_err(|source| Error::Io {
+            what: "copying a shard's file",
+            path: from.to_path_buf(),
+            source: std::io::Error::new(source.kind(), format!("to {}: {source}", to.display())),
+        })
+        .and_then(|()| std::fs::rename(&tmp, to).map_err(io("renaming into place", to)));
+    if copied.is_err() {
+        // A full disk or an unreadable file: no half copy is left.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied
 }
 
 fn merge_err(message: impl Into<String>) -> Error {

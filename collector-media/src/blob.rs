@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::error::{Error, Result, io_err};
-use crate::root::{MediaRoot, TMP_PREFIX};
+use crate::root::MediaRoot;
 
 /// Length of a blob hash in hex digits (blake3, 32 bytes).
 const HASH_HEX_LEN: usize = 64;
@@ -65,13 +65,14 @@ impl MediaRoot {
             return Ok(name);
         }
         fs::create_dir_all(&dir).map_err(io_err("create the blob directory", &dir))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
+        let mut tmp = crate::root::temp_builder()
             .tempfile_in(&dir)
             .map_err(io_err("create a temporary file in", &dir))?;
+        // On an error the temporary file is removed (dropped); the error
+        // names the blob being written.
         tmp.write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())
-            .map_err(io_err("write blob", tmp.path().to_path_buf()))?;
+            .map_err(io_err("write blob", &path))?;
         match tmp.persist_noclobber(&path) {
             Ok(_) => Ok(name),
             // Another writer stored the same bytes first; ours is dropped.

@@ -131,10 +131,9 @@ pub struct GcReport {
     pub deleted_bytes: u64,
     /// Unreferenced files spared because they are younger than the grace period.
     pub too_young: usize,
-    /// Temporary files (`.tmp…`) left alone: in a media directory, and
-    /// in the blob directory those younger than the grace period (an
-    /// older one is a write killed before its rename, collected as an
-    /// orphan).
+    /// Temporary files (`.tmp…`) left alone: being written (younger than
+    /// the grace period), or not plain files. Older ones, left by a killed
+    /// writer, are among `orphans`.
     pub temporary: usize,
     /// Foreign entries inside the media and blob directories (symlinks,
     /// files that are not blobs, …) left alone.
@@ -147,11 +146,12 @@ pub struct GcReport {
 /// references, and deletes them when `opts.delete` is set.
 ///
 /// Only `<root>/path|image|video|recording/…` and `<root>/blob/` are
-/// examined; temporary files (`.tmp…`), symlinks and anything else are
-/// left alone, except a temporary file of the blob directory older than
-/// the grace period: no blob write takes that long, so it is the leftover
-/// of a process killed while writing a blob, and an orphan. Files younger
-/// than `opts.grace` are spared.
+/// examined; temporary files (`.tmp…`) being written, symlinks and
+/// anything else are left alone, and files younger than `opts.grace` are
+/// spared. A temporary file older than the grace period was left by a
+/// killed writer (no write takes that long): it is an orphan. With a zero
+/// grace period, one being written goes too: zero grace says that no other
+/// writer is at work.
 ///
 /// Fails closed: when `refs` records any unreadable record, nothing is
 /// scanned or deleted and [`Error::UnreadableRecords`] says why.
@@ -243,7 +243,7 @@ impl Walk {
             let path = entry.path();
             let key = key.join(&name);
             if name.to_string_lossy().starts_with(TMP_PREFIX) {
-                self.report.temporary += 1;
+                deleted_any |= self.temporary(&entry, &path, &key);
                 continue;
             }
             match entry.file_type() {
@@ -264,14 +264,7 @@ impl Walk {
             let path = entry.path();
             let name = name.to_string_lossy();
             if name.starts_with(TMP_PREFIX) {
-                // A blob being written, or one whose writer was killed
-                // before the rename: past the grace period, the latter.
-                let file = entry.file_type().is_ok_and(|t| t.is_file());
-                if file && self.old_enough(&path) {
-                    self.candidate(&path, &Path::new(BLOB_DIR).join(name.as_ref()));
-                } else {
-                    self.report.temporary += 1;
-                }
+                self.temporary(&entry, &path, &Path::new(BLOB_DIR).join(name.as_ref()));
                 continue;
             }
             match entry.file_type() {
@@ -284,14 +277,22 @@ impl Walk {
         }
     }
 
-    /// Whether `path` was last modified at least the grace period ago (an
-    /// unreadable or future time is young: when in doubt, keep).
-    fn old_enough(&self, path: &Path) -> bool {
-        fs::symlink_metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|m| self.now.duration_since(m).ok())
-            .is_some_and(|age| age >= self.opts.grace)
+    /// A temporary entry: a plain file older than the grace period is a
+    /// candidate; anything else is left alone.
+    /// Returns whether it was deleted.
+    fn temporary(&mut self, entry: &fs::DirEntry, path: &Path, key: &Path) -> bool {
+        let stale = entry.file_type().is_ok_and(|t| t.is_file())
+            && fs::symlink_metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| self.now.duration_since(m).ok())
+                .is_some_and(|age| age >= self.opts.grace);
+        if stale {
+            self.candidate(path, key)
+        } else {
+            self.report.temporary += 1;
+            false
+        }
     }
 
     /// Examines one file; returns whether it was deleted.

@@ -63,4 +63,4 @@ pub use blob::{blob_name, is_blob_name};
 pub use deletion::{DeletionReport, PendingDeletion, Refusal, live_media_paths};
 pub use error::{Error, Result};
 pub use gc::{DEFAULT_GRACE, GcOptions, GcReferences, GcReport, OrphanFile, gc};
-pub use root::{BLOB_DIR, MEDIA_KINDS, MediaFile, MediaRoot, TMP_PREFIX};
+pub use root::{BLOB_DIR, MEDIA_KINDS, MediaFile, MediaRoot, PlacedFile, TMP_PREFIX};

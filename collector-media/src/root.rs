@@ -2,7 +2,7 @@
 //! made, and how a cell's text is resolved to a file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind, Write};
 use std::path::{Component, Path, PathBuf};
 
 use collector_core::{ResultKind, is_missing_text};
@@ -26,6 +26,17 @@ pub const MEDIA_KINDS: [ResultKind; 4] = [
 
 /// How many deduplicated variants of a file name [`MediaRoot::new_file`] tries.
 const MAX_NAME_TRIES: usize = 10_000;
+
+/// A media file written in full by [`MediaRoot::write_file`],
+/// [`MediaRoot::copy_file`] or [`MediaRoot::write_file_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedFile {
+    /// Its absolute path.
+    pub path: PathBuf,
+    /// What to store in the result cell: the path relative to the root,
+    /// with `/` separators.
+    pub cell: String,
+}
 
 /// The media root, usually the cache directory.
 ///
@@ -120,18 +131,11 @@ impl MediaRoot {
     ) -> Result<MediaFile> {
         check_component("file name", name)?;
         let dir = self.job_dir(kind, var, job_key)?;
-        let (stem, ext) = match name.rsplit_once('.') {
-            Some((s, e)) if !s.is_empty() => (s, Some(e)),
-            _ => (name, None),
-        };
+        let (stem, ext) = split_name(name);
         let mut n = 0;
         let mut dir_retries = 0;
         while n < MAX_NAME_TRIES {
-            let candidate = match (n, ext) {
-                (0, _) => name.to_string(),
-                (_, Some(e)) => format!("{stem}-{n}.{e}"),
-                (_, None) => format!("{stem}-{n}"),
-            };
+            let candidate = candidate_name(name, stem, ext, n);
             fs::create_dir_all(&dir).map_err(io_err("create the job directory", &dir))?;
             let path = dir.join(&candidate);
             match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -144,6 +148,116 @@ impl MediaRoot {
                 // between create_dir_all and open: make it again.
                 Err(e) if e.kind() == ErrorKind::NotFound && dir_retries < 8 => dir_retries += 1,
                 Err(e) => return Err(io_err("create the media file", path)(e)),
+            }
+        }
+        Err(Error::NamesExhausted {
+            name: name.to_string(),
+            dir,
+            tries: MAX_NAME_TRIES,
+        })
+    }
+
+    /// Writes `bytes` as a new media file of a job (see
+    /// [`write_file_with`](Self::write_file_with)).
+    pub fn write_file(
+        &self,
+        kind: ResultKind,
+        var: &str,
+        job_key: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<PlacedFile> {
+        self.write_file_with(kind, var, job_key, name, |f| f.write_all(bytes))
+    }
+
+    /// Copies the file `from` in as a new media file of a job (see
+    /// [`write_file_with`](Self::write_file_with)). An error reading
+    /// `from` names it.
+    pub fn copy_file(
+        &self,
+        kind: ResultKind,
+        var: &str,
+        job_key: &str,
+        name: &str,
+        from: &Path,
+    ) -> Result<PlacedFile> {
+        let mut src = File::open(from).map_err(io_err("read the file", from))?;
+        let mut read_failed = None;
+        let placed = self.write_file_with(kind, var, job_key, name, |f| {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match io::Read::read(&mut src, &mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        read_failed = Some(e.kind());
+                        return Err(e);
+                    }
+                };
+                f.write_all(&buf[..n])?;
+            }
+        });
+        match (placed, read_failed) {
+            (Err(Error::Io { source, .. }), Some(_)) => Err(io_err("read the file", from)(source)),
+            (r, _) => r,
+        }
+    }
+
+    /// Writes a new media file of a job under
+    /// `<root>/<kind>/<variable>/<job key>/`, named `name` or, when that is
+    /// taken, `stem-1.ext`, `stem-2.ext`, … (as [`new_file`](Self::new_file)).
+    ///
+    /// `fill` writes the content into a temporary file (`.tmp…`) in the
+    /// job directory, which is synced, then renamed into place without
+    /// replacing: no file of the media root ever holds part of its content
+    /// under its final name. When `fill` or the sync fails (a full disk),
+    /// the temporary file is removed, and the error names the file that was
+    /// being written.
+    pub fn write_file_with(
+        &self,
+        kind: ResultKind,
+        var: &str,
+        job_key: &str,
+        name: &str,
+        fill: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> Result<PlacedFile> {
+        check_component("file name", name)?;
+        let dir = self.job_dir(kind, var, job_key)?;
+        let mut dir_retries = 0;
+        let mut tmp = loop {
+            fs::create_dir_all(&dir).map_err(io_err("create the job directory", &dir))?;
+            match temp_builder().tempfile_in(&dir) {
+                Ok(t) => break t,
+                // A concurrent deletion pruned the empty job directory.
+                Err(e) if e.kind() == ErrorKind::NotFound && dir_retries < 8 => dir_retries += 1,
+                Err(e) => return Err(io_err("create a temporary file in", &dir)(e)),
+            }
+        };
+        if let Err(e) = fill(tmp.as_file_mut()).and_then(|()| tmp.as_file().sync_all()) {
+            let tmp_path = tmp.path().to_path_buf();
+            if let Err(close) = tmp.close() {
+                tracing::warn!(path = %tmp_path.display(), error = %close,
+                    "could not remove a temporary media file");
+            }
+            // Only when empty: another file of the job may be there.
+            let _ = fs::remove_dir(&dir);
+            return Err(io_err("write the media file", dir.join(name))(e));
+        }
+        let (stem, ext) = split_name(name);
+        for n in 0..MAX_NAME_TRIES {
+            let candidate = candidate_name(name, stem, ext, n);
+            let path = dir.join(&candidate);
+            match tmp.persist_noclobber(&path) {
+                Ok(_) => {
+                    let cell = format!("{}/{var}/{job_key}/{candidate}", kind.name());
+                    return Ok(PlacedFile { path, cell });
+                }
+                Err(e) if e.error.kind() == ErrorKind::AlreadyExists => tmp = e.file,
+                Err(e) => {
+                    drop(e.file);
+                    return Err(io_err("rename into place the media file", path)(e.error));
+                }
             }
         }
         Err(Error::NamesExhausted {
@@ -184,6 +298,36 @@ impl MediaRoot {
     pub fn resolve(&self, cell: &str) -> Option<PathBuf> {
         self.relative_key(cell).map(|k| self.root.join(k))
     }
+}
+
+/// `name` split into its stem and extension (`None` without one).
+fn split_name(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s, Some(e)),
+        _ => (name, None),
+    }
+}
+
+/// The `n`th name tried for `name`: itself, then `stem-n.ext`.
+fn candidate_name(name: &str, stem: &str, ext: Option<&str>, n: usize) -> String {
+    match (n, ext) {
+        (0, _) => name.to_string(),
+        (_, Some(e)) => format!("{stem}-{n}.{e}"),
+        (_, None) => format!("{stem}-{n}"),
+    }
+}
+
+/// A temporary file named `.tmp…`, with the permissions of a file
+/// created the ordinary way (0666 less the umask, not tempfile's 0600).
+pub(crate) fn temp_builder() -> tempfile::Builder<'static, 'static> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(TMP_PREFIX);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(fs::Permissions::from_mode(0o666));
+    }
+    b
 }
 
 /// Checks that `name` is usable as one path component.
@@ -245,6 +389,63 @@ mod tests {
         assert_eq!(e.cell, "video/plot/job1/noext-1");
         assert_eq!(root.resolve(&b.cell).unwrap(), b.path);
         assert!(b.path.is_file());
+    }
+
+    #[test]
+    fn write_file_goes_through_a_temporary_file_and_leaves_nothing_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = MediaRoot::new(dir.path()).unwrap();
+        let a = root
+            .write_file(ResultKind::Image, "plot", "job1", "fig.svg", b"<svg/>")
+            .unwrap();
+        let b = root
+            .write_file(
+                ResultKind::Image,
+                "plot",
+                "job1",
+                "fig.svg",
+                b"<svg>2</svg>",
+            )
+            .unwrap();
+        assert_eq!(a.cell, "image/plot/job1/fig.svg");
+        assert_eq!(b.cell, "image/plot/job1/fig-1.svg");
+        assert_eq!(fs::read(&b.path).unwrap(), b"<svg>2</svg>");
+        // A write that fails halfway (a full disk): no file under its name,
+        // no temporary file, and the error names the file and the cause.
+        let err = root
+            .write_file_with(ResultKind::Image, "plot", "job1", "big.svg", |f| {
+                f.write_all(b"half")?;
+                Err(io::Error::other("disk full"))
+            })
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("big.svg") && msg.contains("disk full"),
+            "{msg}"
+        );
+        let mut names: Vec<String> = fs::read_dir(a.path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["fig-1.svg", "fig.svg"]);
+        // The job's folder goes when the failed file was its only one.
+        let err = root.write_file_with(ResultKind::Video, "v", "j", "x.mp4", |_| {
+            Err(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert!(!root.job_dir(ResultKind::Video, "v", "j").unwrap().exists());
+        // A copy names an unreadable source.
+        let err = root
+            .copy_file(
+                ResultKind::Image,
+                "plot",
+                "job2",
+                "f.svg",
+                &dir.path().join("none"),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("none"), "{err}");
     }
 
     #[test]

@@ -222,3 +222,30 @@ fn symlinks_are_foreign() {
     assert_eq!(report.foreign, 3, "{report:?}");
     assert!(outside.join("x.png").is_file());
 }
+
+#[test]
+fn a_stale_temporary_file_is_an_orphan() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = MediaRoot::new(dir.path()).unwrap();
+    // Left by writers killed a day ago (a media file and a blob), and one
+    // being written now (younger than the grace period).
+    let job = root.job_dir(ResultKind::Image, "img", "job0").unwrap();
+    fs::create_dir_all(&job).unwrap();
+    fs::create_dir_all(root.blob_dir()).unwrap();
+    let stale = [job.join(".tmpAAAA"), root.blob_dir().join(".tmpBBBB")];
+    let fresh = job.join(".tmpCCCC");
+    for p in stale.iter().chain([&fresh]) {
+        fs::write(p, b"partial").unwrap();
+    }
+    for p in &stale {
+        age(p, DAY);
+    }
+    let opts = GcOptions {
+        delete: true,
+        grace: collector_media::DEFAULT_GRACE,
+    };
+    let report = gc(&root, &GcReferences::new(), opts).unwrap();
+    assert_eq!(report.deleted, 2, "{report:?}");
+    assert_eq!(report.temporary, 1);
+    assert!(stale.iter().all(|p| !p.exists()) && fresh.is_file());
+}

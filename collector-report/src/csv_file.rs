@@ -38,13 +38,11 @@ pub fn write_csv_to<W: Write>(ds: &Dataset, w: W) -> Result<()> {
 
 /// Writes the tidy table of `ds` as CSV to the file `path`.
 pub fn write_csv(ds: &Dataset, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let f = std::fs::File::create(path).map_err(crate::error::io(path))?;
-    write_table_to(
-        &TidyTable::from_dataset(ds),
-        std::io::BufWriter::new(f),
-        path,
-    )
+    let table = TidyTable::from_dataset(ds);
+    crate::atomic::write_whole(path.as_ref(), |path| {
+        let f = std::fs::File::create(path).map_err(crate::error::io(path))?;
+        write_table_to(&table, std::io::BufWriter::new(f), path)
+    })
 }
 
 fn write_table_to<W: Write>(t: &TidyTable, w: W, path: &Path) -> Result<()> {

@@ -1163,7 +1163,9 @@ pub fn write_html(
     } else {
         html_report(ds, failures, opts)?
     };
-    std::fs::write(path, page).map_err(crate::error::io(path))
+    crate::atomic::write_whole(path, |path| {
+        std::fs::write(path, page).map_err(crate::error::io(path))
+    })
 }
 
 #[cfg(test)]

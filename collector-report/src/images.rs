@@ -237,6 +237,13 @@ fn url_path(p: &Path) -> String {
     out
 }
 
+/// The note of an image file that cannot be read (a permission): the page
+/// is still written, and a warning names the file.
+fn unreadable(path: &Path, e: &std::io::Error) -> Thumb {
+    tracing::warn!(path = %path.display(), error = %e, "an image of the report cannot be read; its cell shows a note");
+    Thumb::Note(Problem::Unreadable(e.kind().to_string()))
+}
+
 /// What one cell shows; `budget` is what is left of the page's bytes.
 fn thumb(cell: &str, opts: &ImageOptions, budget: &mut u64) -> Thumb {
     if is_missing_text(cell) {
@@ -251,7 +258,7 @@ fn thumb(cell: &str, opts: &ImageOptions, budget: &mut u64) -> Thumb {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Thumb::Note(Problem::Missing);
         }
-        Err(e) => return Thumb::Note(Problem::Unreadable(e.kind().to_string())),
+        Err(e) => return unreadable(&path, &e),
     };
     if !meta.is_file() {
         return Thumb::Note(Problem::NotAFile);
@@ -275,7 +282,7 @@ fn thumb(cell: &str, opts: &ImageOptions, budget: &mut u64) -> Thumb {
     }
     let data = match std::fs::read(&path) {
         Ok(d) => d,
-        Err(e) => return Thumb::Note(Problem::Unreadable(e.kind().to_string())),
+        Err(e) => return unreadable(&path, &e),
     };
     let Some(mime) = mime(&path, &data[..data.len().min(512)]) else {
         return Thumb::Note(Problem::NotAnImage);

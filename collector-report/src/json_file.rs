@@ -218,15 +218,18 @@ pub fn to_json(ds: &Dataset, failures: &[SampleFailure]) -> J {
 
 /// Writes the JSON document of `ds` and `failures` to the file `path`.
 pub fn write_json(ds: &Dataset, failures: &[SampleFailure], path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    let f = std::fs::File::create(path).map_err(crate::error::io(path))?;
-    let mut w = std::io::BufWriter::new(f);
-    serde_json::to_writer_pretty(&mut w, &to_json(ds, failures)).map_err(|source| Error::Json {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    std::io::Write::flush(&mut w).map_err(crate::error::io(path))?;
-    Ok(())
+    crate::atomic::write_whole(path.as_ref(), |path| {
+        let f = std::fs::File::create(path).map_err(crate::error::io(path))?;
+        let mut w = std::io::BufWriter::new(f);
+        serde_json::to_writer_pretty(&mut w, &to_json(ds, failures)).map_err(|source| {
+            Error::Json {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        std::io::Write::flush(&mut w).map_err(crate::error::io(path))?;
+        Ok(())
+    })
 }
 
 /// Reads a file written by [`write_json`].

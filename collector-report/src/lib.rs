@@ -47,8 +47,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod atomic;
 mod csv_file;
 mod error;
+#[cfg(feature = "netcdf")]
+mod hdf5;
 mod html;
 mod images;
 mod json_file;

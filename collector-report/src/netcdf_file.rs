@@ -250,7 +250,13 @@ impl Escapes {
 /// A dataset of more than 32 dims (HDF5's limit) is refused before the
 /// file is created.
 pub fn write_netcdf(ds: &Dataset, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
+    crate::hdf5::no_cleanup_at_exit();
+    crate::atomic::write_whole(path.as_ref(), |path| {
+        write_netcdf_file(ds, path).map_err(crate::hdf5::with_disk_cause)
+    })
+}
+
+fn write_netcdf_file(ds: &Dataset, path: &Path) -> Result<()> {
     let err = nc_err(path);
     // Checked here so that the message is a plain "No such file or
     // directory" naming the file, not an HDF5 error stack.

@@ -257,6 +257,15 @@ impl<'a> CommandRunner<'a> {
             path: jobs_dir.clone(),
             source,
         })?;
+        // Each job's folder in it is emptied with `remove_dir_all`: never
+        // through a link to elsewhere.
+        if std::fs::symlink_metadata(&jobs_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(crate::Error::SymlinkedDir {
+                what: "jobs' folder",
+                target: std::fs::read_link(&jobs_dir).unwrap_or_default(),
+                path: jobs_dir,
+            });
+        }
         let slots: Vec<Slot> = sweep
             .results()
             .iter()
@@ -511,31 +520,42 @@ impl<'a> CommandRunner<'a> {
             .file_name()
             .and_then(OsStr::to_str)
             .ok_or_else(|| format!("{named:?} has no usable file name"))?;
-        let reserved = self
-            .media
-            .new_file(r.kind, &r.name, key, name)
-            .map_err(|e| e.to_string())?;
-        drop(reserved.file);
-        let moved = if inside {
-            std::fs::rename(&src, &reserved.path)
-                .or_else(|_| std::fs::copy(&src, &reserved.path).map(|_| ()))
+        let adopt_err = |e: collector_media::Error| format!("adopting {}: {e}", src.display());
+        // A file of the job's folder is renamed over a reserved name (no
+        // byte written); any other is copied through a temporary file, so
+        // a failed copy (a full disk) leaves no part of it in the media root.
+        let renamed = if inside {
+            let reserved = self
+                .media
+                .new_file(r.kind, &r.name, key, name)
+                .map_err(|e| e.to_string())?;
+            drop(reserved.file);
+            match std::fs::rename(&src, &reserved.path) {
+                Ok(()) => Some((reserved.path, reserved.cell)),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&reserved.path);
+                    None
+                }
+            }
         } else {
-            std::fs::copy(&src, &reserved.path).map(|_| ())
+            None
         };
-        if let Err(e) = moved {
-            let _ = std::fs::remove_file(&reserved.path);
-            return Err(format!(
-                "adopting {} into {}: {e}",
-                src.display(),
-                reserved.path.display()
-            ));
-        }
+        let (placed_path, cell) = match renamed {
+            Some(p) => p,
+            None => {
+                let placed = self
+                    .media
+                    .copy_file(r.kind, &r.name, key, name, &src)
+                    .map_err(adopt_err)?;
+                (placed.path, placed.cell)
+            }
+        };
         if inside {
-            adopted.moved.push((named_path, reserved.path));
+            adopted.moved.push((named_path, placed_path));
         } else {
-            adopted.copied.push(reserved.path);
+            adopted.copied.push(placed_path);
         }
-        Ok(reserved.cell)
+        Ok(cell)
     }
 }
 

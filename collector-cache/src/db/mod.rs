@@ -108,6 +108,15 @@ fn open_error(dir: &Path, e: &rocksdb::Error) -> Error {
             dir: dir.to_path_buf(),
             message,
         }
+    } else if lower.contains("permission denied") || lower.contains("read-only file system") {
+        // RocksDB writes at every open (its log, options and manifest),
+        // even to read.
+        Error::Open {
+            dir: dir.to_path_buf(),
+            message: format!(
+                "{message} (the cache is written at every open, even to read: its directory and files must be writable by this user)"
+            ),
+        }
     } else {
         Error::Open {
             dir: dir.to_path_buf(),

@@ -247,7 +247,12 @@ pub fn account(d: &Done<'_>, a: &EventArgs, check: &RunCheckArgs) -> Result<(Vec
                 title,
                 &page,
             )
-            .with_context(|| format!("writing the report {}", report_path.display()))?;
+            .with_context(|| {
+                format!(
+                    "the run and its history event are saved, but writing the report {} failed",
+                    report_path.display()
+                )
+            })?;
     } else {
         out.push_str("history: none (the sweep keeps no history; set over_time = true)\n");
         write_html(
@@ -256,7 +261,12 @@ pub fn account(d: &Done<'_>, a: &EventArgs, check: &RunCheckArgs) -> Result<(Vec
             &report_path,
             title,
         )
-        .with_context(|| format!("writing the report {}", report_path.display()))?;
+        .with_context(|| {
+            format!(
+                "the run is saved, but writing the report {} failed",
+                report_path.display()
+            )
+        })?;
     }
     let mut code = ExitCode::SUCCESS;
     if check.wanted() {
