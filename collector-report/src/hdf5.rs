@@ -46,6 +46,18 @@ pub(crate) fn with_disk_cause(e: crate::Error) -> crate::Error {
             path,
             source: std::io::Error::new(os.kind(), format!("{os} (netCDF: {source})")),
         },
+        crate::Error::NetcdfItem {
+            path,
+            item,
+            action,
+            source,
+        } if full => crate::Error::Io {
+            path,
+            source: std::io::Error::new(
+                os.kind(),
+                format!("{os} (netCDF: {item}: {action}: {source})"),
+            ),
+        },
         e => e,
     }
 }
