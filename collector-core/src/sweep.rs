@@ -245,31 +245,30 @@ impl InputVar {
                         format!("bounds [{lo}, {hi}] are inverted"),
                     ));
                 }
-                let len = hi
-                    .abs_diff(*lo)
-                    .checked_add(1)
-                    .and_then(|l| usize::try_from(l).ok());
-                let len = match len {
-                    Some(l)
-                        if l <= MAX_STEP_VALUES
-                            || samples.is_some_and(|s| s <= MAX_STEP_VALUES) =>
-                    {
-                        l
-                    }
-                    _ => {
-                        return Err(invalid_var(
-                            name,
-                            format!("range [{lo}, {hi}] is too large; give `samples`"),
-                        ));
-                    }
-                };
+                // Up to 2^64 values (the whole i64 range): u128.
+                let len = u128::from(hi.abs_diff(*lo)) + 1;
+                if len > MAX_STEP_VALUES as u128 && samples.is_none_or(|s| s > MAX_STEP_VALUES) {
+                    return Err(invalid_var(
+                        name,
+                        format!("range [{lo}, {hi}] is too large; give `samples`"),
+                    ));
+                }
                 let idx = subsample(name, len, *samples)?;
-                #[allow(clippy::cast_possible_wrap, reason = "idx < len which fits the range")]
-                Coords::Int(idx.into_iter().map(|i| lo.wrapping_add(i as i64)).collect())
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_possible_wrap,
+                    reason = "idx < len: lo + idx is in the range, taken modulo 2^64"
+                )]
+                Coords::Int(
+                    idx.into_iter()
+                        .map(|i| lo.wrapping_add(i as u64 as i64))
+                        .collect(),
+                )
             }
             InputSpec::Labels { labels, samples } => {
-                let idx = subsample(name, labels.len(), *samples)?;
-                Coords::Str(idx.into_iter().map(|i| labels[i].clone()).collect())
+                let idx = subsample(name, labels.len() as u128, *samples)?;
+                #[allow(clippy::cast_possible_truncation, reason = "idx < labels.len()")]
+                Coords::Str(idx.into_iter().map(|i| labels[i as usize].clone()).collect())
             }
             InputSpec::Bool { default } => Coords::Bool(vec![*default, !*default]),
         };
@@ -317,7 +316,9 @@ fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 
 /// Indices `floor(linspace(0, len - 1, samples))`, deduplicated when
 /// `samples > len`.
-fn subsample(name: &str, len: usize, samples: Option<usize>) -> Result<Vec<usize>> {
+/// `len` is at most 2^64 (a whole i64 range); the caller has checked that
+/// the indices it gets (`len`, or `samples` when smaller) are few.
+fn subsample(name: &str, len: u128, samples: Option<usize>) -> Result<Vec<u128>> {
     if len == 0 {
         return Err(invalid_var(name, "has no values"));
     }
@@ -327,16 +328,17 @@ fn subsample(name: &str, len: usize, samples: Option<usize>) -> Result<Vec<usize
     if s == 0 {
         return Err(invalid_var(name, "samples must be at least 1"));
     }
+    let s = s as u128;
     if s >= len {
         return Ok((0..len).collect());
     }
     if s == 1 {
         return Ok(vec![0]);
     }
-    // Integer form of floor(i * (len-1) / (s-1)): exact, no float rounding.
-    let (l, s1) = ((len - 1) as u128, (s - 1) as u128);
-    #[allow(clippy::cast_possible_truncation, reason = "result <= len - 1")]
-    Ok((0..s as u128).map(|i| (i * l / s1) as usize).collect())
+    // Integer form of floor(i * (len-1) / (s-1)): exact, no float rounding
+    // (i < 2^64 and len - 1 < 2^64: the product fits a u128).
+    let (l, s1) = (len - 1, s - 1);
+    Ok((0..s).map(|i| i * l / s1).collect())
 }
 
 fn check_unique(name: &str, coords: &Coords) -> Result<()> {
@@ -1562,13 +1564,18 @@ impl Sweep {
 
     /// Refuses a sweep one of whose records could not be stored.
     fn check_storable(&self) -> Result<()> {
+        self.check_storable_within(MAX_STORED_VALUE_BYTES)
+    }
+
+    /// [`check_storable`](Self::check_storable) against `limit` bytes.
+    fn check_storable_within(&self, limit: u64) -> Result<()> {
         for (what, floor) in self.stored_floors() {
-            if floor > u128::from(MAX_STORED_VALUE_BYTES) {
+            if floor > u128::from(limit) {
                 return Err(Error::TooLargeToStore {
                     sweep: self.name.clone(),
                     what: what.to_string(),
                     bytes: saturate(floor),
-                    limit: MAX_STORED_VALUE_BYTES,
+                    limit,
                 });
             }
         }
@@ -1590,4 +1597,74 @@ pub(crate) fn human_bytes(bytes: &u64) -> String {
         unit += 1;
     }
     format!("{bytes} bytes ({v:.1} {})", UNITS[unit])
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn refused_record(sweep: &Sweep, limit: u64) -> Option<String> {
+        match sweep.check_storable_within(limit) {
+            Err(Error::TooLargeToStore { what, bytes, .. }) => {
+                assert!(bytes > limit);
+                Some(what)
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(()) => None,
+        }
+    }
+
+    #[test]
+    fn each_record_has_its_floor() {
+        // 1000 labels of 100 bytes: 101 KB of coordinates in the result,
+        // twice that in the history's metadata, as listed in a manifest.
+        let labels: Vec<String> = (0..1000).map(|i| format!("{i:0100}")).collect();
+        let base = || {
+            Sweep::builder("s")
+                .input(InputVar::labels("l", labels.clone()))
+                .result(ResultVar::string("t"))
+        };
+        let plain = base().build().unwrap_or_else(|e| panic!("{e}"));
+        // Result: 101_000 of coordinates, 1000 text cells, 8 of repeat.
+        assert_eq!(refused_record(&plain, 102_008), None);
+        assert_eq!(
+            refused_record(&plain, 102_007).as_deref(),
+            Some("its stored result (and each history event)")
+        );
+        // With history, the metadata holds them twice.
+        let timed = base().over_time(true).build().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused_record(&timed, 150_000).as_deref(),
+            Some("its history's metadata (every input value, twice)")
+        );
+        // A manifest lists the declared labels, before sub-sampling.
+        let sub = Sweep::builder("s")
+            .input(InputVar::labels("l", labels.clone()).samples(2))
+            .result(ResultVar::float("t"))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused_record(&sub, 50_000).as_deref(),
+            Some("a shard manifest (every listed input value)")
+        );
+        // A job record: 9 bytes a number.
+        let wide = Sweep::builder("s")
+            .result(ResultVar::vector("v", 1000))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(refused_record(&wide, 8_500).as_deref(), Some("one job record"));
+        assert_eq!(refused_record(&wide, 9_016), None);
+    }
+
+    #[test]
+    fn component_suffixes_are_read_as_written() {
+        for i in [0, 1, 2, 3, 10, 12345] {
+            let name = vec_component_name("v", i);
+            let (_, suffix) = name.rsplit_once('_').unwrap_or_default();
+            assert_eq!(component_index(suffix), Some(i), "{name}");
+        }
+        for s in ["", "0", "1", "2", "03", "+3", "w", "3a", "x1"] {
+            assert_eq!(component_index(s), None, "{s:?}");
+        }
+    }
 }
