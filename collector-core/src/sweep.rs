@@ -268,7 +268,11 @@ impl InputVar {
             InputSpec::Labels { labels, samples } => {
                 let idx = subsample(name, labels.len() as u128, *samples)?;
                 #[allow(clippy::cast_possible_truncation, reason = "idx < labels.len()")]
-                Coords::Str(idx.into_iter().map(|i| labels[i as usize].clone()).collect())
+                Coords::Str(
+                    idx.into_iter()
+                        .map(|i| labels[i as usize].clone())
+                        .collect(),
+                )
             }
             InputSpec::Bool { default } => Coords::Bool(vec![*default, !*default]),
         };
@@ -1077,9 +1081,7 @@ impl SweepBuilder {
                     return Err(Error::DuplicateName {
                         sweep: self.name.clone(),
                         name: name.to_string(),
-                        message: format!(
-                            "is used twice (again as a column of vec result `{var}`)"
-                        ),
+                        message: format!("is used twice (again as a column of vec result `{var}`)"),
                     });
                 }
             }
@@ -1516,7 +1518,11 @@ impl Sweep {
     /// whatever its jobs return, with what the record is.
     fn stored_floors(&self) -> [(&'static str, u128); 4] {
         let cells = self.jobs as u128;
-        let coords_raw: u128 = self.inputs.iter().map(|i| coords_stored_raw(&i.values)).sum();
+        let coords_raw: u128 = self
+            .inputs
+            .iter()
+            .map(|i| coords_stored_raw(&i.values))
+            .sum();
         let repeat_coords = self.repeats as u128 * 8;
         let mut result = coords_raw + repeat_coords;
         let mut job_record: u128 = 16;
@@ -1632,7 +1638,10 @@ mod limit_tests {
             Some("its stored result (and each history event)")
         );
         // With history, the metadata holds them twice.
-        let timed = base().over_time(true).build().unwrap_or_else(|e| panic!("{e}"));
+        let timed = base()
+            .over_time(true)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             refused_record(&timed, 150_000).as_deref(),
             Some("its history's metadata (every input value, twice)")
@@ -1652,7 +1661,10 @@ mod limit_tests {
             .result(ResultVar::vector("v", 1000))
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(refused_record(&wide, 8_500).as_deref(), Some("one job record"));
+        assert_eq!(
+            refused_record(&wide, 8_500).as_deref(),
+            Some("one job record")
+        );
         assert_eq!(refused_record(&wide, 9_016), None);
     }
 

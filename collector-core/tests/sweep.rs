@@ -204,7 +204,9 @@ fn four_inputs_of_two_thousand_values_are_refused_at_build() {
     assert!(what.contains("stored result"), "{what}");
     let m = e.to_string();
     assert!(
-        m.contains("`four`") && m.contains("128000000064008 bytes") && m.contains("4294967295 bytes"),
+        m.contains("`four`")
+            && m.contains("128000000064008 bytes")
+            && m.contains("4294967295 bytes"),
         "{m}"
     );
 }
@@ -259,7 +261,10 @@ fn a_job_record_over_a_stored_value_is_refused_at_build() {
         .result(ResultVar::vector("v", 400_000_000))
         .build();
     assert!(ok.is_ok(), "{:?}", ok.err());
-    assert!(started.elapsed().as_secs() < 5, "a vec's columns were listed");
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "a vec's columns were listed"
+    );
 }
 
 /// Vec columns are checked against every other name without listing
@@ -285,7 +290,10 @@ fn vec_columns_clash_with_other_names_whatever_their_count() {
         // `v` is the vec's own name: a plain duplicate.
         match with(fine) {
             Ok(_) => assert_ne!(fine, "v"),
-            Err(e) => assert!(fine == "v" && e.to_string().contains("twice"), "{fine}: {e}"),
+            Err(e) => assert!(
+                fine == "v" && e.to_string().contains("twice"),
+                "{fine}: {e}"
+            ),
         }
     }
     // Between results, and with a constant.
@@ -341,7 +349,9 @@ fn huge_sample_counts_and_repeats_are_errors_before_allocation() {
     let e = err(s().input(InputVar::int_range("n", i64::MIN, i64::MAX)));
     assert!(e.contains("too large"), "{e}");
     // An int range sub-sampled to a few values is fine however wide.
-    let ok = s().input(InputVar::int_samples("n", i64::MIN, i64::MAX, 3)).build();
+    let ok = s()
+        .input(InputVar::int_samples("n", i64::MIN, i64::MAX, 3))
+        .build();
     assert!(ok.is_ok(), "{:?}", ok.err());
     // Repeats: an overflow, or a grid no stored value holds.
     let e = s().repeats(usize::MAX).build().unwrap_err();
