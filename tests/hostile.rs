@@ -762,3 +762,180 @@ fn the_generators_reach_every_outcome() {
         "built {built}, refused {refused}"
     );
 }
+
+// ------------------------------------------------------- the memory limit
+
+/// A sweep the cache could store (a billion text cells: at least 1 GB
+/// stored) but no machine here can hold in memory (60 bytes a text cell
+/// and its encoded copy: 60 GB): refused by `ResultCollector::run` under
+/// the default limit, a half of physical memory, before anything is
+/// opened or allocated, with the bytes and the limit.
+#[test]
+fn a_run_too_large_for_memory_is_refused_under_the_default_limit() {
+    let sweep = Sweep::builder("billion")
+        .input(InputVar::int_range("a", 1, 1000))
+        .input(InputVar::int_range("b", 1, 1000))
+        .input(InputVar::int_range("c", 1, 1000))
+        .result(ResultVar::string("s"))
+        .build()
+        .unwrap();
+    let limit = result_collector::default_memory_limit();
+    match result_collector::physical_memory() {
+        Some(m) => assert_eq!(limit, m / 2),
+        None => assert_eq!(limit, result_collector::FALLBACK_MEMORY_LIMIT),
+    }
+    assert!(
+        sweep.memory_bytes() > limit,
+        "this machine's default limit ({limit} bytes) would let the test allocate {} bytes",
+        sweep.memory_bytes()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let collector = ResultCollector::new(Some(dir.path()));
+    assert_eq!(collector.memory_limit_bytes(), limit);
+    let called = AtomicUsize::new(0);
+    let e = collector
+        .run(
+            &sweep,
+            &TimeSrc::Label("v1".into()),
+            &RunOptions::default(),
+            |s| {
+                called.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(s.outputs().with("s", "x"))
+            },
+        )
+        .unwrap_err();
+    let Error::Model(ModelError::OverMemoryLimit {
+        bytes, limit: l, ..
+    }) = &e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!((*bytes, *l), (sweep.memory_bytes(), limit));
+    // 10^9 cells of 24 + 32 + 4 bytes.
+    assert!(*bytes >= 60_000_000_000, "{bytes}");
+    let m = e.to_string();
+    assert!(
+        m.contains("`billion`")
+            && m.contains(&format!("{bytes} bytes"))
+            && m.contains(&format!("{limit} bytes"))
+            && m.contains("memory limit"),
+        "{m}"
+    );
+    assert_eq!(called.load(Ordering::SeqCst), 0);
+    assert!(!collector.cache_dir().has_cache(), "nothing is created");
+}
+
+fn thousand(name: &str) -> Sweep {
+    Sweep::builder(name)
+        .input(InputVar::int_range("n", 1, 1000))
+        .result(ResultVar::float("t"))
+        .over_time(true)
+        .build()
+        .unwrap()
+}
+
+fn square(s: &result_collector::Sample<'_>) -> Result<result_collector::Outputs, String> {
+    let n = s.get::<i64>("n").map_err(|e| e.to_string())?;
+    #[allow(clippy::cast_precision_loss, reason = "small")]
+    Ok(s.outputs().with("t", (n * n) as f64))
+}
+
+/// The limit is settable on the collector and for one run (the run's
+/// wins), and a run under it goes through.
+#[test]
+fn the_memory_limit_is_settable_on_the_collector_and_per_run() {
+    let sweep = thousand("settable");
+    let need = sweep.memory_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let time = TimeSrc::Label("v1".into());
+    let tight = ResultCollector::new(Some(dir.path())).memory_limit(need - 1);
+    assert_eq!(tight.memory_limit_bytes(), need - 1);
+    let e = tight
+        .run(&sweep, &time, &RunOptions::default(), |_| -> Result<_, String> {
+            panic!("not called")
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Model(ModelError::OverMemoryLimit { bytes, limit, .. })
+            if *bytes == need && *limit == need - 1),
+        "{e}"
+    );
+    // A run's own limit overrides the collector's, both ways.
+    let roomy = RunOptions {
+        memory_limit: Some(need),
+        ..RunOptions::default()
+    };
+    let run = tight.run(&sweep, &time, &roomy, square).unwrap();
+    assert_eq!(run.result.stats.attempted, 1000);
+    let other = tempfile::tempdir().unwrap();
+    let loose = ResultCollector::new(Some(other.path()));
+    let strict = RunOptions {
+        memory_limit: Some(need - 1),
+        ..RunOptions::default()
+    };
+    assert!(loose.run(&sweep, &time, &strict, square).is_err());
+}
+
+/// A history too large to load is refused before it is read: by
+/// `history_of`, and by a run that would return it (before any job
+/// runs); a run that does not return it goes on.
+#[test]
+fn a_history_too_large_for_memory_is_refused_before_loading() {
+    let sweep = thousand("grows");
+    let dir = tempfile::tempdir().unwrap();
+    let quiet = RunOptions {
+        history: result_collector::HistoryOptions {
+            return_history: false,
+            ..Default::default()
+        },
+        ..RunOptions::default()
+    };
+    {
+        let c = ResultCollector::new(Some(dir.path()));
+        for i in 0..10 {
+            c.run(&sweep, &TimeSrc::Label(format!("v{i}")), &quiet, square)
+                .unwrap();
+        }
+    }
+    // One run needs about 32 KB; its 10 events 80 KB of cells.
+    let limit = 50_000;
+    assert!(sweep.memory_bytes() < limit);
+    let c = ResultCollector::new(Some(dir.path())).memory_limit(limit);
+    let e = c.history_of(&sweep).unwrap_err();
+    let Error::Model(ModelError::OverMemoryLimit { bytes, what, .. }) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(*bytes, 10 * 1000 * 8);
+    assert!(what.contains("history") && what.contains("10 events"), "{what}");
+    let called = AtomicUsize::new(0);
+    let e = c
+        .run(
+            &sweep,
+            &TimeSrc::Label("v10".into()),
+            &RunOptions::default(),
+            |s| {
+                called.fetch_add(1, Ordering::SeqCst);
+                square(s)
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Model(ModelError::OverMemoryLimit { bytes, .. }) if *bytes == 11 * 8000),
+        "{e}"
+    );
+    assert_eq!(called.load(Ordering::SeqCst), 0);
+    // Trimmed to 5 events, it fits.
+    let trimmed = RunOptions {
+        history: result_collector::HistoryOptions {
+            max_time_events: Some(5),
+            ..Default::default()
+        },
+        ..RunOptions::default()
+    };
+    let run = c
+        .run(&sweep, &TimeSrc::Label("v10".into()), &trimmed, square)
+        .unwrap();
+    let h = run.history.unwrap().dataset.unwrap();
+    assert_eq!(h.shape(), [1000, 1, 5]);
+    assert!(c.history_of(&sweep).unwrap().is_some());
+}
