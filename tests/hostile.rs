@@ -851,9 +851,12 @@ fn the_memory_limit_is_settable_on_the_collector_and_per_run() {
     let tight = ResultCollector::new(Some(dir.path())).memory_limit(need - 1);
     assert_eq!(tight.memory_limit_bytes(), need - 1);
     let e = tight
-        .run(&sweep, &time, &RunOptions::default(), |_| -> Result<_, String> {
-            panic!("not called")
-        })
+        .run(
+            &sweep,
+            &time,
+            &RunOptions::default(),
+            |_| -> Result<_, String> { panic!("not called") },
+        )
         .unwrap_err();
     assert!(
         matches!(&e, Error::Model(ModelError::OverMemoryLimit { bytes, limit, .. })
@@ -906,7 +909,10 @@ fn a_history_too_large_for_memory_is_refused_before_loading() {
         panic!("{e}")
     };
     assert_eq!(*bytes, 10 * 1000 * 8);
-    assert!(what.contains("history") && what.contains("10 events"), "{what}");
+    assert!(
+        what.contains("history") && what.contains("10 events"),
+        "{what}"
+    );
     let called = AtomicUsize::new(0);
     let e = c
         .run(

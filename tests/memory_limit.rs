@@ -112,7 +112,10 @@ fn a_history_over_the_memory_limit_is_refused_by_inspection() {
     );
     let path = file.to_str().unwrap();
     for label in ["a", "b", "c"] {
-        ok(collector(&cache, &["run", path, "--label", label, "--threads", "2"]));
+        ok(collector(
+            &cache,
+            &["run", path, "--label", label, "--threads", "2"],
+        ));
     }
     // Three events of 1000 cells of 8 bytes: 24,000 bytes.
     let err = refused(&collector(
@@ -123,5 +126,8 @@ fn a_history_over_the_memory_limit_is_refused_by_inspection() {
         err.contains("24000 bytes") && err.contains("20000 bytes") && err.contains("history"),
         "{err}"
     );
-    ok(collector(&cache, &["history", "hist", "--memory-limit", "30000"]));
+    ok(collector(
+        &cache,
+        &["history", "hist", "--memory-limit", "30000"],
+    ));
 }
