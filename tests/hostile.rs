@@ -520,7 +520,7 @@ fn quiet_worker_panics() {
     });
 }
 
-fn check(d: &Decl, acts: &[Act], tiny_memory: bool) -> Result<(), TestCaseError> {
+fn check(d: &Decl, acts: &[Act], time: &TimeSrc, tiny_memory: bool) -> Result<(), TestCaseError> {
     let want = oracle(d);
     let built = build(d);
     let sweep = match (&want, built) {
@@ -553,7 +553,7 @@ fn check(d: &Decl, acts: &[Act], tiny_memory: bool) -> Result<(), TestCaseError>
     let results: Vec<(String, Kind)> = d.results.clone();
     let declared: HashSet<&str> = results.iter().map(|(n, _)| n.as_str()).collect();
     let act_of = |job: usize| &acts[job % acts.len()];
-    let run = collector.run(&sweep, &TimeSrc::Label("t1".into()), &opts, |s| {
+    let run = collector.run(&sweep, time, &opts, |s| {
         called.fetch_add(1, Ordering::SeqCst);
         calls.lock().unwrap()[s.job()] += 1;
         match act_of(s.job()) {
@@ -736,9 +736,22 @@ proptest! {
         d in decl(),
         acts in prop::collection::vec(act(), 1..5),
         tiny_memory in prop::bool::weighted(0.1),
+        time in prop_oneof![
+            3 => prop_oneof![3 => any::<String>(), 1 => long_name()].prop_map(TimeSrc::Label),
+            // Timestamps, including ones outside the nanosecond range.
+            1 => prop::sample::select(vec![
+                "1970-01-01T00:00:00Z",
+                "2026-11-28T12:00:00+01:00",
+                "1677-09-21T00:12:44Z",
+                "2262-04-11T23:47:16Z",
+                "0001-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z",
+            ])
+            .prop_map(|t| TimeSrc::parse_rfc3339(t).unwrap()),
+        ],
     ) {
         quiet_worker_panics();
-        check(&d, &acts, tiny_memory)?;
+        check(&d, &acts, &time, tiny_memory)?;
     }
 }
 
