@@ -73,6 +73,8 @@ struct Decl {
     over_time: bool,
     tag: String,
     version: String,
+    /// Units of every input and result.
+    units: String,
 }
 
 /// A long name: thousands of characters of any unicode.
@@ -209,9 +211,10 @@ fn decl() -> impl Strategy<Value = Decl> {
         any::<bool>(),
         prop_oneof![3 => any::<String>(), 1 => long_name()],
         any::<String>(),
+        any::<String>(),
     )
         .prop_map(
-            |(name, inputs, consts, results, repeats, over_time, tag, version)| Decl {
+            |(name, inputs, consts, results, repeats, over_time, tag, version, units)| Decl {
                 name,
                 inputs,
                 consts,
@@ -220,6 +223,7 @@ fn decl() -> impl Strategy<Value = Decl> {
                 over_time,
                 tag,
                 version,
+                units,
             },
         )
 }
@@ -231,26 +235,32 @@ fn build(d: &Decl) -> Result<Sweep, ModelError> {
         .tag(d.tag.clone())
         .version(d.version.clone());
     for (name, i) in &d.inputs {
-        b = b.input(match i {
-            In::FloatValues(v) => InputVar::float_values(name.clone(), v.clone()),
-            In::FloatSamples(lo, hi, n) => InputVar::float_samples(name.clone(), *lo, *hi, *n),
-            In::IntRange(lo, hi, None) => InputVar::int_range(name.clone(), *lo, *hi),
-            In::IntRange(lo, hi, Some(n)) => InputVar::int_samples(name.clone(), *lo, *hi, *n),
-            In::Labels(l, None) => InputVar::labels(name.clone(), l.clone()),
-            In::Labels(l, Some(n)) => InputVar::labels(name.clone(), l.clone()).samples(*n),
-            In::Bool(d) => InputVar::boolean(name.clone(), *d),
-        });
+        b = b.input(
+            match i {
+                In::FloatValues(v) => InputVar::float_values(name.clone(), v.clone()),
+                In::FloatSamples(lo, hi, n) => InputVar::float_samples(name.clone(), *lo, *hi, *n),
+                In::IntRange(lo, hi, None) => InputVar::int_range(name.clone(), *lo, *hi),
+                In::IntRange(lo, hi, Some(n)) => InputVar::int_samples(name.clone(), *lo, *hi, *n),
+                In::Labels(l, None) => InputVar::labels(name.clone(), l.clone()),
+                In::Labels(l, Some(n)) => InputVar::labels(name.clone(), l.clone()).samples(*n),
+                In::Bool(d) => InputVar::boolean(name.clone(), *d),
+            }
+            .units(d.units.clone()),
+        );
     }
     for (name, v) in &d.consts {
         b = b.constant(ConstVar::new(name.clone(), v.clone()));
     }
     for (name, k) in &d.results {
-        b = b.result(match k {
-            Kind::Float => ResultVar::float(name.clone()),
-            Kind::Bool => ResultVar::boolean(name.clone()),
-            Kind::Vec(n) => ResultVar::vector(name.clone(), *n),
-            Kind::Str => ResultVar::string(name.clone()),
-        });
+        b = b.result(
+            match k {
+                Kind::Float => ResultVar::float(name.clone()),
+                Kind::Bool => ResultVar::boolean(name.clone()),
+                Kind::Vec(n) => ResultVar::vector(name.clone(), *n),
+                Kind::Str => ResultVar::string(name.clone()),
+            }
+            .units(d.units.clone()),
+        );
     }
     b.build()
 }
