@@ -87,6 +87,7 @@ pub trait BencherSteps {
 
 impl BencherSteps for ResultCollector {
     fn setup_dataset<'s>(&self, sweep: &'s Sweep, time_src: &TimeSrc) -> Result<Setup<'s>> {
+        sweep.check_memory(self.memory_limit_bytes())?;
         Ok(collector_core::setup_dataset(sweep, time_src)?)
     }
 
@@ -122,6 +123,8 @@ impl BencherSteps for ResultCollector {
             ..declared
         };
         let db = self.cache()?;
+        // The whole history is loaded back after the append.
+        self.check_history_memory(&db, key, 1, max_time_events, self.memory_limit_bytes())?;
         self.append_history(&db, key, dataset, &options, true)
     }
 

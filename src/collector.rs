@@ -100,6 +100,7 @@ pub struct ResultCollector {
     options: CacheOptions,
     pub(crate) reset_policy: ResetPolicy,
     use_cache: bool,
+    memory_limit: Option<u64>,
     db: Mutex<Option<Arc<CacheDb>>>,
 }
 
@@ -117,6 +118,7 @@ impl ResultCollector {
             options: CacheOptions::default(),
             reset_policy: ResetPolicy::Warn,
             use_cache: false,
+            memory_limit: None,
             db: Mutex::new(None),
         }
     }
@@ -162,6 +164,71 @@ impl ResultCollector {
     pub fn use_cache(mut self, on: bool) -> Self {
         self.use_cache = on;
         self
+    }
+
+    /// The most memory, in bytes, a run or a history load may need: a
+    /// run whose dataset would need more ([`Sweep::memory_bytes`]), or a
+    /// history whose events would, is refused before anything is
+    /// allocated ([`collector_core::Error::OverMemoryLimit`]).
+    /// [`RunOptions::memory_limit`] overrides it for one run. Default:
+    /// [`default_memory_limit`](crate::default_memory_limit), a half of
+    /// physical memory.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// The memory limit in force (see [`memory_limit`](Self::memory_limit)).
+    pub fn memory_limit_bytes(&self) -> u64 {
+        self.memory_limit
+            .unwrap_or_else(crate::memory::default_memory_limit)
+    }
+
+    /// Refuses to load the history `key` when its events would need more
+    /// memory than `limit` (`extra` more events: the one a run appends;
+    /// at most `max_events` when a run trims it). A history whose
+    /// metadata holds no identity (its grid is unknown) passes.
+    pub(crate) fn check_history_memory(
+        &self,
+        db: &CacheDb,
+        key: &str,
+        extra: u64,
+        max_events: Option<usize>,
+        limit: u64,
+    ) -> Result<()> {
+        let Some(info) = db.history_info(key)? else {
+            return Ok(());
+        };
+        let Some(identity) = &info.identity else {
+            return Ok(());
+        };
+        let per_event = identity
+            .inputs
+            .iter()
+            .try_fold(identity.repeats, |acc, i| {
+                acc.checked_mul(i.values.len() as u64)
+            })
+            .unwrap_or(u64::MAX);
+        let events = (info.events.len() as u64)
+            .saturating_add(extra)
+            .min(max_events.map_or(u64::MAX, |m| m as u64));
+        let bytes = collector_core::cells_memory_bytes(
+            per_event.saturating_mul(events),
+            info.columns.iter().map(|c| c.kind.storage()),
+        );
+        if bytes > limit {
+            return Err(collector_core::Error::OverMemoryLimit {
+                sweep: info.sweep.clone(),
+                what: format!(
+                    "loading its history {key} ({events} events of {per_event} cells, {} columns)",
+                    info.columns.len()
+                ),
+                bytes,
+                limit,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     /// The cache directory and its layout.
@@ -259,9 +326,24 @@ impl ResultCollector {
         W: Fn(&Sample<'_>) -> std::result::Result<Outputs, E> + Sync,
         E: Display,
     {
+        // Before anything is opened or allocated: a run too large for
+        // memory is an error, never an allocation abort.
+        let limit = opts
+            .memory_limit
+            .unwrap_or_else(|| self.memory_limit_bytes());
+        sweep.check_memory(limit)?;
         let key = cache_key(sweep);
         let hkey = history_key(sweep);
         let db = self.cache()?;
+        // A run that returns (or checks) its history loads it after the
+        // append: refused now, before any job runs, when it cannot.
+        if opts.shard.is_none()
+            && sweep.over_time()
+            && (opts.history.return_history || opts.regressions.is_some())
+            && !opts.history.clear_history
+        {
+            self.check_history_memory(&db, &hkey, 1, opts.history.max_time_events, limit)?;
+        }
         if let Some(shard) = opts.shard {
             return self.run_shard(&db, sweep, time_src, opts, shard, key, hkey, worker);
         }
@@ -455,7 +537,10 @@ impl ResultCollector {
     /// The stored history of `sweep`, `over_time` last; `None` when it has
     /// none.
     pub fn history_of(&self, sweep: &Sweep) -> Result<Option<Dataset>> {
-        Ok(self.cache()?.load_history(&history_key(sweep))?)
+        let db = self.cache()?;
+        let key = history_key(sweep);
+        self.check_history_memory(&db, &key, 0, None, self.memory_limit_bytes())?;
+        Ok(db.load_history(&key)?)
     }
 
     /// Appends `event` (one run, `over_time` last) to the history `key`,

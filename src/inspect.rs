@@ -139,10 +139,9 @@ impl ResultCollector {
         let Some(key) = target.history_key.as_deref() else {
             return Ok(None);
         };
-        Ok(self
-            .cache()?
-            .load_history(key)?
-            .map(|ds| (key.to_string(), ds)))
+        let db = self.cache()?;
+        self.check_history_memory(&db, key, 0, None, self.memory_limit_bytes())?;
+        Ok(db.load_history(key)?.map(|ds| (key.to_string(), ds)))
     }
 
     /// What the history `target` names holds, from its metadata alone

@@ -68,6 +68,7 @@ pub mod demo;
 mod error;
 mod inspect;
 mod maintenance;
+mod memory;
 mod shards;
 pub mod sweep_file;
 
@@ -81,6 +82,9 @@ pub use collector::{HistoryUpdate, NoEvent, ResultCollector, RunReport};
 pub use error::{Error, Result};
 pub use inspect::{ReportOf, ReportOptions, Target, WrittenReport, history_table, write_html};
 pub use maintenance::{DiskUsage, GcSummary, Stats, disk_usage};
+pub use memory::{
+    DEFAULT_MEMORY_FRACTION, FALLBACK_MEMORY_LIMIT, default_memory_limit, physical_memory,
+};
 pub use shards::{MergeOptions, MergeReport, shard_size};
 pub use sweep_file::{SweepFile, SweepFileError};
 

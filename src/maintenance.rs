@@ -86,6 +86,14 @@ impl ResultCollector {
                 records += 1;
             }
             for h in &l.histories {
+                // A history too large to load is unread: then nothing is
+                // deleted, as for any record that cannot be read.
+                let limit = self.memory_limit_bytes();
+                if let Err(e) = self.check_history_memory(&db, &h.key, 0, None, limit) {
+                    refs.mark_unreadable(format!("history {} of `{}`: {e}", h.key, l.name));
+                    records += 1;
+                    continue;
+                }
                 match db.load_history(&h.key) {
                     Ok(Some(ds)) => refs.add_dataset(&ds),
                     Ok(None) => refs.mark_unreadable(format!(

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::sweep::human_bytes;
+
 /// Everything that can go wrong while declaring a sweep, building a dataset
 /// or running jobs. Every message names the sweep, variable, dim or job it
 /// is about.
@@ -44,6 +46,41 @@ pub enum Error {
         sweep: String,
         /// The dimension sizes.
         dims: Vec<usize>,
+    },
+    /// A record that storing the sweep writes would be larger than one
+    /// stored value can be ([`crate::MAX_STORED_VALUE_BYTES`]), whatever
+    /// its jobs return. Refused when the sweep is built.
+    #[error(
+        "sweep `{sweep}`: {what} would take at least {}, over the {} one stored value can hold; declare fewer values or split the sweep",
+        human_bytes(.bytes),
+        human_bytes(.limit)
+    )]
+    TooLargeToStore {
+        /// The sweep's name.
+        sweep: String,
+        /// The record.
+        what: String,
+        /// The fewest bytes it would take.
+        bytes: u64,
+        /// The most one stored value holds.
+        limit: u64,
+    },
+    /// A run, or a history to load, would need more memory than the limit
+    /// allows. Refused before anything is allocated.
+    #[error(
+        "sweep `{sweep}`: {what} needs about {} of memory, over the memory limit of {}; raise the limit (RunOptions::memory_limit, ResultCollector::memory_limit, `--memory-limit`) or declare fewer values",
+        human_bytes(.bytes),
+        human_bytes(.limit)
+    )]
+    OverMemoryLimit {
+        /// The sweep's name.
+        sweep: String,
+        /// What needs the memory.
+        what: String,
+        /// The bytes it needs (an estimate).
+        bytes: u64,
+        /// The limit.
+        limit: u64,
     },
     /// A name is not a variable of the sweep or dataset.
     #[error("unknown {what} `{name}`{hint}")]

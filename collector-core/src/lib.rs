@@ -68,8 +68,9 @@ pub use lineage::{ConstIdentity, HistoryIdentity, InputIdentity, ResetPolicy};
 pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, SweepResult, Writer};
 pub use run::{HistoryOptions, Progress, ProgressFn, RunOptions, run_sweep, run_sweep_logged};
 pub use sweep::{
-    CatchPolicy, ConstVar, Direction, FailThreshold, InputVar, OVER_TIME_DIM, REFERENCE_SENTINEL,
-    REPEAT_DIM, ResolvedInput, ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder,
-    SweepSpec, TEXT_SENTINEL, TimeKind, TimeSrc, UnknownKind, timestamp_ns, vec_component_name,
+    CatchPolicy, ConstVar, Direction, FailThreshold, InputVar, MAX_STEP_VALUES,
+    MAX_STORED_VALUE_BYTES, OVER_TIME_DIM, REFERENCE_SENTINEL, REPEAT_DIM, ResolvedInput,
+    ResultKind, ResultVar, Sentinel, Storage, Sweep, SweepBuilder, SweepSpec, TEXT_SENTINEL,
+    TimeKind, TimeSrc, UnknownKind, cells_memory_bytes, timestamp_ns, vec_component_name,
 };
 pub use value::{Coords, Value, format_time_ns};

@@ -74,6 +74,14 @@ pub struct RunOptions {
     /// Run only this shard's jobs (see [`Shard`]); the others are left
     /// unattempted.
     pub shard: Option<Shard>,
+    /// The most memory, in bytes, a run may need
+    /// ([`Sweep::memory_bytes`]): a run over it is refused with
+    /// [`Error::OverMemoryLimit`] before its dataset is allocated (use
+    /// [`Sweep::check_memory`] before [`crate::setup_dataset`]). `None`
+    /// (the default) leaves it to the caller: the facade's collector then
+    /// applies its own limit, a fraction of physical memory. [`run_sweep`]
+    /// is handed a dataset already allocated and checks nothing.
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for RunOptions {
@@ -89,6 +97,7 @@ impl Default for RunOptions {
             reuse: Reuse::Off,
             record_jobs: true,
             shard: None,
+            memory_limit: None,
         }
     }
 }
@@ -149,6 +158,7 @@ impl std::fmt::Debug for RunOptions {
             .field("reuse", &self.reuse)
             .field("record_jobs", &self.record_jobs)
             .field("shard", &self.shard)
+            .field("memory_limit", &self.memory_limit)
             .finish()
     }
 }

@@ -1,7 +1,7 @@
 //! Declaring a sweep: input, result and constant variables, repeats, tag,
 //! history and failure policies.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -191,6 +191,13 @@ impl InputVar {
                 if *samples == 0 {
                     return Err(invalid_var(name, "samples must be at least 1"));
                 }
+                // Checked before `linspace` allocates them.
+                if *samples > MAX_STEP_VALUES && lo != hi {
+                    return Err(invalid_var(
+                        name,
+                        format!("{samples} samples is more than {MAX_STEP_VALUES} values"),
+                    ));
+                }
                 Coords::Float(linspace(*lo, *hi, *samples))
             }
             InputSpec::FloatStep { lo, hi, step } => {
@@ -199,6 +206,16 @@ impl InputVar {
                     return Err(invalid_var(
                         name,
                         format!("step {step} must be finite and > 0"),
+                    ));
+                }
+                // Refused before a value is pushed, not after 100 M of them.
+                #[allow(clippy::cast_precision_loss, reason = "a bound")]
+                if (hi - lo) / step > MAX_STEP_VALUES as f64 {
+                    return Err(invalid_var(
+                        name,
+                        format!(
+                            "step {step} over [{lo}, {hi}] gives more than {MAX_STEP_VALUES} values"
+                        ),
                     ));
                 }
                 let mut v = Vec::new();
@@ -228,31 +245,34 @@ impl InputVar {
                         format!("bounds [{lo}, {hi}] are inverted"),
                     ));
                 }
-                let len = hi
-                    .abs_diff(*lo)
-                    .checked_add(1)
-                    .and_then(|l| usize::try_from(l).ok());
-                let len = match len {
-                    Some(l)
-                        if l <= MAX_STEP_VALUES
-                            || samples.is_some_and(|s| s <= MAX_STEP_VALUES) =>
-                    {
-                        l
-                    }
-                    _ => {
-                        return Err(invalid_var(
-                            name,
-                            format!("range [{lo}, {hi}] is too large; give `samples`"),
-                        ));
-                    }
-                };
+                // Up to 2^64 values (the whole i64 range): u128.
+                let len = u128::from(hi.abs_diff(*lo)) + 1;
+                if len > MAX_STEP_VALUES as u128 && samples.is_none_or(|s| s > MAX_STEP_VALUES) {
+                    return Err(invalid_var(
+                        name,
+                        format!("range [{lo}, {hi}] is too large; give `samples`"),
+                    ));
+                }
                 let idx = subsample(name, len, *samples)?;
-                #[allow(clippy::cast_possible_wrap, reason = "idx < len which fits the range")]
-                Coords::Int(idx.into_iter().map(|i| lo.wrapping_add(i as i64)).collect())
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_possible_wrap,
+                    reason = "idx < len: lo + idx is in the range, taken modulo 2^64"
+                )]
+                Coords::Int(
+                    idx.into_iter()
+                        .map(|i| lo.wrapping_add(i as u64 as i64))
+                        .collect(),
+                )
             }
             InputSpec::Labels { labels, samples } => {
-                let idx = subsample(name, labels.len(), *samples)?;
-                Coords::Str(idx.into_iter().map(|i| labels[i].clone()).collect())
+                let idx = subsample(name, labels.len() as u128, *samples)?;
+                #[allow(clippy::cast_possible_truncation, reason = "idx < labels.len()")]
+                Coords::Str(
+                    idx.into_iter()
+                        .map(|i| labels[i as usize].clone())
+                        .collect(),
+                )
             }
             InputSpec::Bool { default } => Coords::Bool(vec![*default, !*default]),
         };
@@ -264,9 +284,10 @@ impl InputVar {
     }
 }
 
-/// Upper bound on the values a step or a range may expand to, so that a
-/// typo (`step: 1e-12`) is an error instead of an out-of-memory.
-const MAX_STEP_VALUES: usize = 100_000_000;
+/// Upper bound on the values a step, a range or a sample count may
+/// expand to, so that a typo (`step: 1e-12`, `samples: 1e12`) is an error
+/// instead of an out-of-memory while the sweep is built.
+pub const MAX_STEP_VALUES: usize = 100_000_000;
 
 fn check_bounds(name: &str, lo: f64, hi: f64) -> Result<()> {
     if !(lo.is_finite() && hi.is_finite()) {
@@ -299,7 +320,9 @@ fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 
 /// Indices `floor(linspace(0, len - 1, samples))`, deduplicated when
 /// `samples > len`.
-fn subsample(name: &str, len: usize, samples: Option<usize>) -> Result<Vec<usize>> {
+/// `len` is at most 2^64 (a whole i64 range); the caller has checked that
+/// the indices it gets (`len`, or `samples` when smaller) are few.
+fn subsample(name: &str, len: u128, samples: Option<usize>) -> Result<Vec<u128>> {
     if len == 0 {
         return Err(invalid_var(name, "has no values"));
     }
@@ -309,16 +332,17 @@ fn subsample(name: &str, len: usize, samples: Option<usize>) -> Result<Vec<usize
     if s == 0 {
         return Err(invalid_var(name, "samples must be at least 1"));
     }
+    let s = s as u128;
     if s >= len {
         return Ok((0..len).collect());
     }
     if s == 1 {
         return Ok(vec![0]);
     }
-    // Integer form of floor(i * (len-1) / (s-1)): exact, no float rounding.
-    let (l, s1) = ((len - 1) as u128, (s - 1) as u128);
-    #[allow(clippy::cast_possible_truncation, reason = "result <= len - 1")]
-    Ok((0..s as u128).map(|i| (i * l / s1) as usize).collect())
+    // Integer form of floor(i * (len-1) / (s-1)): exact, no float rounding
+    // (i < 2^64 and len - 1 < 2^64: the product fits a u128).
+    let (l, s1) = (len - 1, s - 1);
+    Ok((0..s).map(|i| i * l / s1).collect())
 }
 
 fn check_unique(name: &str, coords: &Coords) -> Result<()> {
@@ -1007,7 +1031,7 @@ impl SweepBuilder {
                 "fail_on_sample_error fraction {f} is not in [0, 1]"
             )));
         }
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for v in &self.inputs {
             claim(&self.name, &mut seen, &v.name, "input")?;
         }
@@ -1028,11 +1052,37 @@ impl SweepBuilder {
             }
             claim(&self.name, &mut seen, &r.name, "result")?;
         }
-        // Column names of vec results must not clash with any other name.
-        for r in &self.results {
-            if let ResultKind::Vec(_) = r.kind {
-                for c in r.column_names() {
-                    claim(&self.name, &mut seen, &c, "vec component column")?;
+        // The column names of vec results (`v_x`, `v_y`, `v_z`, `v_3`, ...)
+        // must not clash with any other name. They are not listed (a
+        // vec(10^9) would allocate 10^9 names here): a name clashes when it
+        // is `<vec name>_<suffix>` with a suffix of one of its components.
+        // Two vec results never clash with each other: a suffix holds no
+        // `_`, so the last `_` splits a column name into one vec name.
+        let vec_widths: HashMap<&str, usize> = self
+            .results
+            .iter()
+            .filter_map(|r| match r.kind {
+                ResultKind::Vec(n) => Some((r.name.as_str(), n)),
+                _ => None,
+            })
+            .collect();
+        if !vec_widths.is_empty() {
+            let names = self
+                .inputs
+                .iter()
+                .map(|v| v.name.as_str())
+                .chain(self.consts.iter().map(|c| c.name.as_str()))
+                .chain(self.results.iter().map(|r| r.name.as_str()));
+            for name in names {
+                if let Some((var, suffix)) = name.rsplit_once('_')
+                    && let Some(&n) = vec_widths.get(var)
+                    && component_index(suffix).is_some_and(|i| i < n)
+                {
+                    return Err(Error::DuplicateName {
+                        sweep: self.name.clone(),
+                        name: name.to_string(),
+                        message: format!("is used twice (again as a column of vec result `{var}`)"),
+                    });
                 }
             }
         }
@@ -1052,9 +1102,12 @@ impl SweepBuilder {
             })?;
         // Every column holds one 8-byte cell per job: the product must fit
         // an allocation (isize::MAX bytes), or the run would abort.
-        let columns: usize = self.results.iter().map(|r| r.kind.width()).sum();
-        if jobs
-            .checked_mul(columns.max(1))
+        let columns = self
+            .results
+            .iter()
+            .try_fold(0usize, |acc, r| acc.checked_add(r.kind.width()));
+        if columns
+            .and_then(|c| jobs.checked_mul(c.max(1)))
             .and_then(|c| c.checked_mul(8))
             .is_none_or(|b| b > isize::MAX as usize)
         {
@@ -1064,7 +1117,7 @@ impl SweepBuilder {
             });
         }
         let result_names = intern_names(self.results.iter().map(|r| r.name.clone()).collect());
-        Ok(Sweep {
+        let sweep = Sweep {
             result_names,
             name: self.name,
             title: self.title,
@@ -1080,7 +1133,22 @@ impl SweepBuilder {
             fail_on: self.fail_on,
             shape_no_time,
             jobs,
-        })
+        };
+        sweep.check_storable()?;
+        Ok(sweep)
+    }
+}
+
+/// The component index a vec column suffix names: `x`, `y`, `z` are 0, 1,
+/// 2; a decimal `k >= 3` written as [`vec_component_name`] writes it (no
+/// sign, no leading zero) is `k`.
+fn component_index(suffix: &str) -> Option<usize> {
+    match suffix {
+        "x" => Some(0),
+        "y" => Some(1),
+        "z" => Some(2),
+        _ if suffix.starts_with('0') || !suffix.bytes().all(|b| b.is_ascii_digit()) => None,
+        _ => suffix.parse::<usize>().ok().filter(|k| *k >= 3),
     }
 }
 
@@ -1102,7 +1170,7 @@ fn intern_names(names: Vec<String>) -> &'static [String] {
     leaked
 }
 
-fn claim(sweep: &str, seen: &mut Vec<String>, name: &str, role: &str) -> Result<()> {
+fn claim<'a>(sweep: &str, seen: &mut HashSet<&'a str>, name: &'a str, role: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidSweep {
             sweep: sweep.to_string(),
@@ -1116,14 +1184,13 @@ fn claim(sweep: &str, seen: &mut Vec<String>, name: &str, role: &str) -> Result<
             message: format!("is reserved for a meta dim and cannot name a {role}"),
         });
     }
-    if seen.iter().any(|s| s == name) {
+    if !seen.insert(name) {
         return Err(Error::DuplicateName {
             sweep: sweep.to_string(),
             name: name.to_string(),
             message: format!("is used twice (again as a {role})"),
         });
     }
-    seen.push(name.to_string());
     Ok(())
 }
 
@@ -1303,6 +1370,313 @@ impl Sweep {
             over_time: self.over_time,
             catch: self.catch,
             fail_on: self.fail_on,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ limits
+
+/// The most bytes one stored value can hold. The cache writes each record
+/// (a result, a history event, a history's metadata, a shard manifest) as
+/// one MessagePack value, whose lengths are 32-bit, and each job record as
+/// one RocksDB value, whose length is 32-bit too. [`SweepBuilder::build`]
+/// refuses a sweep one of whose records would be larger, so that it is
+/// never refused after its jobs have run.
+pub const MAX_STORED_VALUE_BYTES: u64 = u32::MAX as u64;
+
+/// Bytes the heap gives a string of `len` bytes: nothing when empty, else
+/// a malloc chunk (16-byte granularity, 32 at least, 8 of header).
+fn heap_bytes(len: usize) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        (((len as u128) + 8).div_ceil(16) * 16).max(32)
+    }
+}
+
+/// Bytes of one in-memory cell of a column of `storage`: a text cell is a
+/// `String` (24 bytes) holding the 3-byte sentinel `"NAN"` until a job
+/// writes it (one malloc chunk).
+fn cell_memory(storage: Storage) -> u128 {
+    match storage {
+        Storage::F64 | Storage::I64 => 8,
+        Storage::Text => std::mem::size_of::<String>() as u128 + heap_bytes(TEXT_SENTINEL.len()),
+    }
+}
+
+/// Bytes of `coords` in memory.
+fn coords_memory(c: &Coords) -> u128 {
+    let strings = |v: &[String]| {
+        v.iter()
+            .map(|s| std::mem::size_of::<String>() as u128 + heap_bytes(s.len()))
+            .sum()
+    };
+    match c {
+        Coords::Float(v) => v.len() as u128 * 8,
+        Coords::Int(v) | Coords::Time(v) => v.len() as u128 * 8,
+        Coords::Str(v) | Coords::Label(v) => strings(v),
+        Coords::Bool(v) => v.len() as u128,
+    }
+}
+
+/// Fewest bytes `coords` take stored as raw little-endian arrays (numbers)
+/// or MessagePack strings (at least a 1-byte header each).
+fn coords_stored_raw(c: &Coords) -> u128 {
+    match c {
+        Coords::Float(v) => v.len() as u128 * 8,
+        Coords::Int(v) | Coords::Time(v) => v.len() as u128 * 8,
+        Coords::Str(v) | Coords::Label(v) => v.iter().map(|s| 1 + s.len() as u128).sum(),
+        Coords::Bool(v) => v.len() as u128,
+    }
+}
+
+/// Fewest bytes `coords` take as MessagePack values one by one (a float 9
+/// bytes, an integer at least 1, a string its bytes and a header).
+fn coords_stored_msgpack(c: &Coords) -> u128 {
+    match c {
+        Coords::Float(v) => v.len() as u128 * 9,
+        Coords::Int(v) | Coords::Time(v) => v.len() as u128,
+        Coords::Str(v) | Coords::Label(v) => v.iter().map(|s| 1 + s.len() as u128).sum(),
+        Coords::Bool(v) => v.len() as u128,
+    }
+}
+
+fn saturate(b: u128) -> u64 {
+    u64::try_from(b).unwrap_or(u64::MAX)
+}
+
+/// Bytes `cells` cells of columns of the given storages take in memory
+/// (the cells alone: for a history loaded from the cache, `cells` is the
+/// events times the cells of one event).
+///
+/// ```
+/// use collector_core::{Storage, cells_memory_bytes};
+/// assert_eq!(cells_memory_bytes(1000, [Storage::F64, Storage::F64]), 16_000);
+/// assert!(cells_memory_bytes(1000, [Storage::Text]) >= 24_000);
+/// ```
+pub fn cells_memory_bytes(cells: u64, columns: impl IntoIterator<Item = Storage>) -> u64 {
+    let per_cell: u128 = columns.into_iter().map(cell_memory).sum();
+    saturate(per_cell * u128::from(cells))
+}
+
+impl Sweep {
+    /// An estimate of the memory one run of this sweep needs at its peak:
+    /// its dataset (every cell of every column, at its sentinel until a
+    /// job writes it; the coordinates) and the encoded copy the cache
+    /// writes when it stores the result (8 bytes a number, 4 a text
+    /// sentinel). It is checked against a memory limit before the dataset
+    /// is allocated ([`Sweep::check_memory`]).
+    ///
+    /// ```
+    /// use collector_core::{InputVar, ResultVar, Sweep};
+    /// let s = Sweep::builder("s")
+    ///     .input(InputVar::int_range("n", 1, 1000))
+    ///     .result(ResultVar::float("t"))
+    ///     .build()?;
+    /// // 1000 cells of 8 bytes, and their encoded copy.
+    /// assert!(s.memory_bytes() >= 16_000 && s.memory_bytes() < 64_000);
+    /// # Ok::<(), collector_core::Error>(())
+    /// ```
+    pub fn memory_bytes(&self) -> u64 {
+        let cells = self.jobs as u128;
+        let mut bytes: u128 = 0;
+        for r in &self.results {
+            let storage = r.kind.storage();
+            let encoded = match storage {
+                Storage::F64 | Storage::I64 => 8,
+                Storage::Text => 1 + TEXT_SENTINEL.len() as u128,
+            };
+            // Per column: its cells, their encoded copy, and the column's
+            // own record (name, attributes).
+            let per_column = cells * (cell_memory(storage) + encoded) + 256;
+            bytes = bytes.saturating_add(per_column.saturating_mul(r.kind.width() as u128));
+        }
+        for i in &self.inputs {
+            bytes = bytes.saturating_add(coords_memory(&i.values) * 2);
+        }
+        bytes = bytes.saturating_add(self.repeats as u128 * 16);
+        saturate(bytes)
+    }
+
+    /// Refuses a run whose [`memory_bytes`](Sweep::memory_bytes) is over
+    /// `limit` bytes, with [`Error::OverMemoryLimit`] naming both, before
+    /// anything is allocated.
+    pub fn check_memory(&self, limit: u64) -> Result<()> {
+        let bytes = self.memory_bytes();
+        if bytes > limit {
+            return Err(Error::OverMemoryLimit {
+                sweep: self.name.clone(),
+                what: format!("a run of its {} jobs", self.jobs),
+                bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The fewest bytes each record storing this sweep writes would take,
+    /// whatever its jobs return, with what the record is.
+    fn stored_floors(&self) -> [(&'static str, u128); 4] {
+        let cells = self.jobs as u128;
+        let coords_raw: u128 = self
+            .inputs
+            .iter()
+            .map(|i| coords_stored_raw(&i.values))
+            .sum();
+        let repeat_coords = self.repeats as u128 * 8;
+        let mut result = coords_raw + repeat_coords;
+        let mut job_record: u128 = 16;
+        for r in &self.results {
+            let (cell, recorded) = match r.kind.storage() {
+                Storage::F64 => (8, 9),
+                Storage::I64 => (8, 0),
+                Storage::Text => (1, 5),
+            };
+            let width = r.kind.width() as u128;
+            result = result.saturating_add(cells.saturating_mul(cell * width));
+            job_record = job_record.saturating_add(recorded * width);
+        }
+        // The history's metadata holds the inputs twice: its identity (one
+        // MessagePack value each) and its schema (raw arrays).
+        let meta = if self.over_time {
+            self.inputs
+                .iter()
+                .map(|i| coords_stored_msgpack(&i.values))
+                .sum::<u128>()
+                + coords_raw
+        } else {
+            0
+        };
+        // A shard manifest holds the declaration: the listed values.
+        let manifest: u128 = self
+            .inputs
+            .iter()
+            .map(|i| match &i.var.spec {
+                InputSpec::FloatValues(v) => v.len() as u128 * 9,
+                InputSpec::IntValues(v) => v.len() as u128,
+                InputSpec::Labels { labels, .. } => {
+                    labels.iter().map(|s| 1 + s.len() as u128).sum()
+                }
+                _ => 0,
+            })
+            .sum();
+        [
+            ("its stored result (and each history event)", result),
+            ("its history's metadata (every input value, twice)", meta),
+            ("a shard manifest (every listed input value)", manifest),
+            ("one job record", job_record),
+        ]
+    }
+
+    /// Refuses a sweep one of whose records could not be stored.
+    fn check_storable(&self) -> Result<()> {
+        self.check_storable_within(MAX_STORED_VALUE_BYTES)
+    }
+
+    /// [`check_storable`](Self::check_storable) against `limit` bytes.
+    fn check_storable_within(&self, limit: u64) -> Result<()> {
+        for (what, floor) in self.stored_floors() {
+            if floor > u128::from(limit) {
+                return Err(Error::TooLargeToStore {
+                    sweep: self.name.clone(),
+                    what: what.to_string(),
+                    bytes: saturate(floor),
+                    limit,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `bytes` for a message: `1234567 bytes (1.2 MiB)`.
+pub(crate) fn human_bytes(bytes: &u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if *bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    #[allow(clippy::cast_precision_loss, reason = "a rounded display")]
+    let mut v = *bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{bytes} bytes ({v:.1} {})", UNITS[unit])
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn refused_record(sweep: &Sweep, limit: u64) -> Option<String> {
+        match sweep.check_storable_within(limit) {
+            Err(Error::TooLargeToStore { what, bytes, .. }) => {
+                assert!(bytes > limit);
+                Some(what)
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(()) => None,
+        }
+    }
+
+    #[test]
+    fn each_record_has_its_floor() {
+        // 1000 labels of 100 bytes: 101 KB of coordinates in the result,
+        // twice that in the history's metadata, as listed in a manifest.
+        let labels: Vec<String> = (0..1000).map(|i| format!("{i:0100}")).collect();
+        let base = || {
+            Sweep::builder("s")
+                .input(InputVar::labels("l", labels.clone()))
+                .result(ResultVar::string("t"))
+        };
+        let plain = base().build().unwrap_or_else(|e| panic!("{e}"));
+        // Result: 101_000 of coordinates, 1000 text cells, 8 of repeat.
+        assert_eq!(refused_record(&plain, 102_008), None);
+        assert_eq!(
+            refused_record(&plain, 102_007).as_deref(),
+            Some("its stored result (and each history event)")
+        );
+        // With history, the metadata holds them twice.
+        let timed = base()
+            .over_time(true)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused_record(&timed, 150_000).as_deref(),
+            Some("its history's metadata (every input value, twice)")
+        );
+        // A manifest lists the declared labels, before sub-sampling.
+        let sub = Sweep::builder("s")
+            .input(InputVar::labels("l", labels.clone()).samples(2))
+            .result(ResultVar::float("t"))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused_record(&sub, 50_000).as_deref(),
+            Some("a shard manifest (every listed input value)")
+        );
+        // A job record: 9 bytes a number.
+        let wide = Sweep::builder("s")
+            .result(ResultVar::vector("v", 1000))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused_record(&wide, 8_500).as_deref(),
+            Some("one job record")
+        );
+        assert_eq!(refused_record(&wide, 9_016), None);
+    }
+
+    #[test]
+    fn component_suffixes_are_read_as_written() {
+        for i in [0, 1, 2, 3, 10, 12345] {
+            let name = vec_component_name("v", i);
+            let (_, suffix) = name.rsplit_once('_').unwrap_or_default();
+            assert_eq!(component_index(suffix), Some(i), "{name}");
+        }
+        for s in ["", "0", "1", "2", "03", "+3", "w", "3a", "x1"] {
+            assert_eq!(component_index(s), None, "{s:?}");
         }
     }
 }

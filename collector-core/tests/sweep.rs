@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use collector_core::{
-    ConstVar, Coords, Error, FailThreshold, InputVar, ResultVar, Sweep, TimeSrc, setup_dataset,
+    ConstVar, Coords, Error, FailThreshold, InputVar, MAX_STEP_VALUES, MAX_STORED_VALUE_BYTES,
+    ResultVar, Sweep, TimeSrc, setup_dataset,
 };
 
 fn values(v: InputVar) -> Coords {
@@ -166,15 +167,232 @@ fn a_job_count_whose_cells_cannot_be_allocated_is_an_error() {
         .build()
         .unwrap_err();
     assert!(matches!(e, Error::TooManyJobs { .. }), "{e}");
-    // 2^59 jobs: 2^62 bytes for one float column fit; five columns do not.
+    // 2^59 jobs: 2^62 bytes for one float column fit an allocation, but
+    // not a stored value; five columns do not fit an allocation.
     let edge = Sweep::builder("edge")
         .input(input("a", 1 << 20))
         .input(input("b", 1 << 20))
         .input(input("c", 1 << 19))
         .result(ResultVar::float("t"));
-    assert!(edge.clone().build().is_ok());
+    let e = edge.clone().build().unwrap_err();
+    assert!(matches!(e, Error::TooLargeToStore { .. }), "{e}");
     let e = edge.result(ResultVar::vector("v", 4)).build().unwrap_err();
     assert!(matches!(e, Error::TooManyJobs { .. }), "{e}");
+}
+
+/// The sweep of issue 15: four inputs of 2,000 values and one float
+/// result, 1.6e13 jobs. Its cells alone are 128 TB: no stored value (nor
+/// memory) holds them. Refused when it is built, naming the bytes and
+/// the limit.
+#[test]
+fn four_inputs_of_two_thousand_values_are_refused_at_build() {
+    let mut b = Sweep::builder("four").result(ResultVar::float("t"));
+    for name in ["a", "b", "c", "d"] {
+        b = b.input(InputVar::int_range(name, 1, 2000));
+    }
+    let e = b.build().unwrap_err();
+    let Error::TooLargeToStore {
+        bytes, limit, what, ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    // 1.6e13 cells of 8 bytes, 4 x 2000 coordinates and one repeat.
+    assert_eq!(*bytes, 16_000_000_000_000 * 8 + 4 * 2000 * 8 + 8);
+    assert_eq!(*limit, MAX_STORED_VALUE_BYTES);
+    assert_eq!(*limit, u64::from(u32::MAX));
+    assert!(what.contains("stored result"), "{what}");
+    let m = e.to_string();
+    assert!(
+        m.contains("`four`")
+            && m.contains("128000000064008 bytes")
+            && m.contains("4294967295 bytes"),
+        "{m}"
+    );
+}
+
+/// A stored result holds its numbers as raw 8-byte arrays and its text as
+/// MessagePack strings (at least 1 byte each) in one value of at most
+/// 4 GiB - 1: the largest grid of one float result is just under 2^29
+/// jobs. Neither side allocates the grid.
+#[test]
+fn the_stored_result_limit_is_exact_for_numbers() {
+    let grid = |b: i64| {
+        Sweep::builder("grid")
+            .input(InputVar::int_range("a", 1, 1 << 16))
+            .input(InputVar::int_range("b", 1, b))
+    };
+    // (2^29 - 2^17) cells x 8 + (2^16 + 2^13 - 2) x 8 + 8 < 2^32 - 1.
+    let fits = grid((1 << 13) - 2).result(ResultVar::float("t")).build();
+    assert!(fits.is_ok(), "{:?}", fits.err());
+    // (2^29 - 2^16) cells x 8 + (2^16 + 2^13 - 1) x 8 + 8 > 2^32 - 1.
+    let e = grid((1 << 13) - 1)
+        .result(ResultVar::float("t"))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLargeToStore { .. }), "{e}");
+    // The same grid of text cells is a quarter of the floor... and fits.
+    assert!(grid(1 << 13).result(ResultVar::string("t")).build().is_ok());
+    // A second float column does not.
+    let e = grid((1 << 13) - 2)
+        .result(ResultVar::float("t"))
+        .result(ResultVar::boolean("u"))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLargeToStore { .. }), "{e}");
+}
+
+/// One job of a vec(480 M): its result (3.8 GB) fits a stored value, its
+/// job record (9 bytes a number: 4.3 GB) does not. Nothing is allocated
+/// per column while building.
+#[test]
+fn a_job_record_over_a_stored_value_is_refused_at_build() {
+    let started = std::time::Instant::now();
+    let e = Sweep::builder("wide")
+        .result(ResultVar::vector("v", 480_000_000))
+        .build()
+        .unwrap_err();
+    let Error::TooLargeToStore { what, bytes, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(what, "one job record");
+    assert_eq!(*bytes, 16 + 9 * 480_000_000);
+    let ok = Sweep::builder("wide")
+        .result(ResultVar::vector("v", 400_000_000))
+        .build();
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "a vec's columns were listed"
+    );
+}
+
+/// Vec columns are checked against every other name without listing
+/// them: `v_x`, `v_y`, `v_z`, then `v_3`, ... `v_<n-1>`.
+#[test]
+fn vec_columns_clash_with_other_names_whatever_their_count() {
+    let n = 400_000_000;
+    let with = |other: &str| {
+        Sweep::builder("s")
+            .result(ResultVar::vector("v", n))
+            .input(InputVar::int_range(other, 0, 0))
+            .build()
+    };
+    for clash in ["v_x", "v_y", "v_z", "v_3", "v_399999999"] {
+        let e = with(clash).unwrap_err();
+        assert!(
+            matches!(&e, Error::DuplicateName { name, .. } if name == clash)
+                && e.to_string().contains("vec result `v`"),
+            "{clash}: {e}"
+        );
+    }
+    for fine in ["v_400000000", "v_0", "v_03", "v_", "v", "w_x", "v_x_"] {
+        // `v` is the vec's own name: a plain duplicate.
+        match with(fine) {
+            Ok(_) => assert_ne!(fine, "v"),
+            Err(e) => assert!(
+                fine == "v" && e.to_string().contains("twice"),
+                "{fine}: {e}"
+            ),
+        }
+    }
+    // Between results, and with a constant.
+    let e = Sweep::builder("s")
+        .result(ResultVar::vector("p", 5))
+        .result(ResultVar::float("p_4"))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("`p_4`"), "{e}");
+    let e = Sweep::builder("s")
+        .result(ResultVar::vector("p", 2))
+        .constant(ConstVar::new("p_y", 1))
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("`p_y`"), "{e}");
+    // Two vec results never clash: `p_3`'s columns are `p_3_x`, ...
+    assert!(
+        Sweep::builder("s")
+            .result(ResultVar::vector("p", 5))
+            .result(ResultVar::vector("p_3", 5))
+            .build()
+            .is_err_and(|e| e.to_string().contains("`p_3`"))
+    );
+    assert!(
+        Sweep::builder("s")
+            .result(ResultVar::vector("p", 3))
+            .result(ResultVar::vector("p_3", 5))
+            .build()
+            .is_ok()
+    );
+}
+
+/// Counts that would allocate without bound while building are errors
+/// before any value is made.
+#[test]
+fn huge_sample_counts_and_repeats_are_errors_before_allocation() {
+    let started = std::time::Instant::now();
+    let s = || Sweep::builder("s").result(ResultVar::float("t"));
+    let e = err(s().input(InputVar::float_samples("x", 0.0, 1.0, usize::MAX)));
+    assert!(e.contains("`x`") && e.contains("samples"), "{e}");
+    let e = err(s().input(InputVar::float_samples("x", 0.0, 1.0, MAX_STEP_VALUES + 1)));
+    assert!(e.contains("more than"), "{e}");
+    // lo == hi is one value, whatever the count.
+    assert!(
+        s().input(InputVar::float_samples("x", 1.0, 1.0, usize::MAX))
+            .build()
+            .is_ok()
+    );
+    let e = err(s().input(InputVar::float_step("x", 0.0, 1.0, 1e-12)));
+    assert!(e.contains("step") && e.contains("more than"), "{e}");
+    let e = err(s().input(InputVar::int_samples("n", 0, i64::MAX, usize::MAX)));
+    assert!(e.contains("too large"), "{e}");
+    let e = err(s().input(InputVar::int_range("n", i64::MIN, i64::MAX)));
+    assert!(e.contains("too large"), "{e}");
+    // An int range sub-sampled to a few values is fine however wide.
+    let ok = s()
+        .input(InputVar::int_samples("n", i64::MIN, i64::MAX, 3))
+        .build();
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    // Repeats: an overflow, or a grid no stored value holds.
+    let e = s().repeats(usize::MAX).build().unwrap_err();
+    assert!(matches!(e, Error::TooManyJobs { .. }), "{e}");
+    let e = s().repeats(1 << 40).build().unwrap_err();
+    assert!(matches!(e, Error::TooLargeToStore { .. }), "{e}");
+    assert!(started.elapsed().as_secs() < 5);
+}
+
+#[test]
+fn the_memory_estimate_counts_every_cell_and_its_encoded_copy() {
+    let sweep = Sweep::builder("mem")
+        .input(InputVar::int_range("n", 1, 1000))
+        .result(ResultVar::float("t"))
+        .result(ResultVar::vector("v", 3))
+        .result(ResultVar::string("s"))
+        .repeats(2)
+        .build()
+        .unwrap();
+    // 2000 cells: 4 float columns of 8 + 8 bytes, a text column of a
+    // String (24) with its "NAN" (32) and 4 encoded bytes.
+    let cells = 2000 * (4 * 16 + 24 + 32 + 4);
+    let bytes = sweep.memory_bytes();
+    assert!(bytes >= cells && bytes < cells + 64_000, "{bytes}");
+    assert!(sweep.check_memory(bytes).is_ok());
+    let e = sweep.check_memory(bytes - 1).unwrap_err();
+    let Error::OverMemoryLimit {
+        bytes: b, limit, ..
+    } = &e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!((*b, *limit), (bytes, bytes - 1));
+    let m = e.to_string();
+    assert!(
+        m.contains("`mem`")
+            && m.contains(&format!("{bytes} bytes"))
+            && m.contains(&format!("{} bytes", bytes - 1))
+            && m.contains("memory limit"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -29,6 +29,16 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
 
+    /// The most memory a run or a history load may need (bytes, or with a suffix K, M, G, T: powers of 1024); one over it is refused before anything is allocated. Default: half of physical memory.
+    #[arg(
+        long,
+        global = true,
+        env = "RESULT_COLLECTOR_MEMORY_LIMIT",
+        value_name = "SIZE",
+        value_parser = parse_size
+    )]
+    pub memory_limit: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -368,6 +378,36 @@ fn parse_fdr(s: &str) -> Result<f64, String> {
         Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
         _ => Err(format!("`{s}` is not a rate in (0, 1]")),
     }
+}
+
+/// A size in bytes: `1000000`, `512M`, `8G` (K, M, G, T: powers of 1024,
+/// an optional `iB` or `B` after).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("`{s}`: unknown unit `{c}` (expected K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (bytes, or a number with K, M, G or T)"))?;
+    n.checked_mul(1 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("`{s}` is not a size between 1 byte and 16 EiB"))
 }
 
 fn parse_shard(s: &str) -> Result<result_collector::Shard, String> {

@@ -11,11 +11,17 @@ use result_collector::{CacheDir, ResultCollector, demo};
 use crate::cli::DemoArgs;
 use crate::run::{Done, account, progress_bar, run_options, time_src};
 
-pub fn demo(dir: CacheDir, a: &DemoArgs, quiet: bool) -> Result<(Vec<u8>, ExitCode)> {
+pub fn demo(
+    dir: CacheDir,
+    a: &DemoArgs,
+    quiet: bool,
+    limit: Option<u64>,
+) -> Result<(Vec<u8>, ExitCode)> {
     let sweep = demo::sweep_at(a.event.code_version.as_deref().unwrap_or(""))
         .context("declaring the demo sweep")?;
     let time_src = time_src(&a.event)?;
-    let collector = ResultCollector::on(dir).use_cache(a.event.use_cache);
+    let collector = crate::with_limit(ResultCollector::on(dir), limit).use_cache(a.event.use_cache);
+    sweep.check_memory(collector.memory_limit_bytes())?;
     let media = collector.media_root()?;
 
     let bar = progress_bar(sweep.name(), sweep.job_count(), quiet)?;

@@ -119,21 +119,30 @@ fn init_logs(verbose: u8, quiet: u8) {
 /// `--fail-on-regression` exit non-zero on success).
 fn run(cli: &Cli) -> anyhow::Result<(Vec<u8>, ExitCode)> {
     let dir = CacheDir::new(&cli.cache_dir);
+    let limit = cli.memory_limit;
     // Inspection never creates a cache.
-    let open = || ResultCollector::open_existing(dir.clone());
+    let open = || ResultCollector::open_existing(dir.clone()).map(|c| with_limit(c, limit));
     let out = match &cli.command {
-        Command::Demo(a) => return demo::demo(dir.clone(), a, cli.quiet > 0),
-        Command::Run(a) => return run::run(dir.clone(), a, cli.quiet > 0),
+        Command::Demo(a) => return demo::demo(dir.clone(), a, cli.quiet > 0, limit),
+        Command::Run(a) => return run::run(dir.clone(), a, cli.quiet > 0, limit),
         Command::Ls => inspect::ls(&open()?),
         Command::Show(a) => inspect::show(&open()?, a),
         Command::History(a) => inspect::history(&open()?, &a.target),
         Command::Export(a) => inspect::export(&open()?, a),
         Command::Report(a) => inspect::report(&open()?, a),
-        Command::Merge(a) => merge::merge(&dir, a, cli.quiet > 0),
+        Command::Merge(a) => merge::merge(&dir, a, cli.quiet > 0, limit),
         Command::Jobs(a) => maintenance::jobs(&open()?, a),
         Command::Gc(a) => maintenance::gc(&open()?, a),
         Command::Stats => maintenance::stats(&open()?),
         Command::Check(a) => return check::check(&open()?, a),
     }?;
     Ok((out, ExitCode::SUCCESS))
+}
+
+/// `collector` with `--memory-limit` applied, when given.
+pub fn with_limit(c: ResultCollector, limit: Option<u64>) -> ResultCollector {
+    match limit {
+        Some(bytes) => c.memory_limit(bytes),
+        None => c,
+    }
 }

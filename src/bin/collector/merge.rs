@@ -8,7 +8,7 @@ use result_collector::{
 use crate::cli::MergeArgs;
 use crate::fmt::{plural, short};
 
-pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool) -> Result<Vec<u8>> {
+pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool, limit: Option<u64>) -> Result<Vec<u8>> {
     let into = a.into.as_ref().map_or_else(|| dir.clone(), CacheDir::new);
     let time_src = match (&a.label, &a.timestamp) {
         (Some(l), _) if l.trim().is_empty() => bail!("--label must not be empty"),
@@ -16,7 +16,7 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool) -> Result<Vec<u8>> {
         (None, Some(t)) => TimeSrc::parse_rfc3339(t).map_err(|e| anyhow!("--timestamp: {e}"))?,
         (None, None) => TimeSrc::now(),
     };
-    let collector = ResultCollector::on(into);
+    let collector = crate::with_limit(ResultCollector::on(into), limit);
     let opts = MergeOptions {
         sweep: a.sweep.clone(),
         partial: a.partial,

@@ -311,7 +311,12 @@ fn shard_account(d: &Done<'_>) -> Vec<u8> {
 }
 
 /// `collector run SWEEP.toml`.
-pub fn run(dir: CacheDir, a: &RunArgs, quiet: bool) -> Result<(Vec<u8>, ExitCode)> {
+pub fn run(
+    dir: CacheDir,
+    a: &RunArgs,
+    quiet: bool,
+    limit: Option<u64>,
+) -> Result<(Vec<u8>, ExitCode)> {
     // Everything that can be refused is refused before the cache is touched.
     let file = SweepFile::load(&a.file)?;
     let sweep = match &a.event.code_version {
@@ -319,7 +324,9 @@ pub fn run(dir: CacheDir, a: &RunArgs, quiet: bool) -> Result<(Vec<u8>, ExitCode
         None => file.sweep().clone(),
     };
     let time_src = time_src(&a.event)?;
-    let collector = ResultCollector::on(dir).use_cache(a.event.use_cache);
+    let collector = crate::with_limit(ResultCollector::on(dir), limit).use_cache(a.event.use_cache);
+    // Before the cache or the media root is touched.
+    sweep.check_memory(collector.memory_limit_bytes())?;
     let runner = CommandRunner::new(file.command(), &sweep, collector.media_root()?)?;
 
     let bar = progress_bar(sweep.name(), sweep.job_count(), quiet)?;
