@@ -28,7 +28,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{stderr, stdout};
+use common::{failed, files_under, s};
 
 /// Runs the collector on `cache` with `args`, with the file-size limit
 /// `limit` (bytes) when given.
@@ -65,25 +65,11 @@ fn ok(cache: &Path, args: &[&str]) -> String {
     common::ok(collector(cache, args, None))
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
 /// A failure at a full disk: exit 1, the last line of stderr one
 /// `error: …` naming a path under `under` and saying the file is too
 /// large, no panic. Returns that line.
 fn full_disk_error(o: &Output, under: &Path) -> String {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr:\n{err}\nstdout:\n{}",
-        stdout(o)
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "{err}"
-    );
+    let err = failed(o);
     let line = err
         .trim_end()
         .lines()
@@ -135,24 +121,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&src, &dst).expect("copy");
         }
     }
-}
-
-/// Every file under `dir` (hidden ones too), recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Every entry under `dir` whose name starts with `.tmp` (temporary files

@@ -23,7 +23,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{stderr, stdout};
+use common::{failed, s, stderr};
 
 const NOBODY: u32 = 65_534;
 
@@ -137,24 +137,10 @@ fn chmod_tree(dir: &Path, dir_mode: u32, file_mode: u32) {
     chmod(dir, dir_mode);
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("a UTF-8 path")
-}
-
 /// One clear error: exit 1, stderr is one `error: …` line holding every
 /// needle, no panic.
 fn one_error(o: &Output, needles: &[&str]) -> String {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr:\n{err}\nstdout:\n{}",
-        stdout(o)
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "{err}"
-    );
+    let err = failed(o);
     assert!(err.starts_with("error: "), "stderr:\n{err}");
     assert_eq!(
         err.trim_end().lines().count(),

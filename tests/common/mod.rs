@@ -2,7 +2,7 @@
 //! on a cache directory, and reading its output.
 #![allow(dead_code, reason = "each test file uses a part")]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs the binary with `--cache-dir cache` and `args`, in `cwd` when
@@ -45,4 +45,43 @@ pub fn ok(o: Output) -> String {
         stderr(&o)
     );
     stdout(&o)
+}
+
+/// `p` as text (the tests' paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+/// Every file under `dir` (hidden ones too), recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Checks a clean failure: exit code 1 and no panic. Returns stderr.
+pub fn failed(o: &Output) -> String {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "stderr:\n{err}\nstdout:\n{}",
+        stdout(o)
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
+    err
 }
