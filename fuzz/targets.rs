@@ -1,0 +1,83 @@
+//! The bodies of the fuzz targets, one function per decoder of stored or
+//! imported bytes. Included by `#[path]` both in the cargo-fuzz binaries
+//! (`fuzz/fuzz_targets/*.rs`, nightly) and in the stable test
+//! `tests/fuzz_corpus.rs`, which replays the saved corpus and every past
+//! crash: a body must never panic, whatever the bytes; a decoder's `Err`
+//! is a success.
+
+#![allow(dead_code, reason = "each fuzz binary uses one target")]
+
+use std::path::Path;
+
+use result_collector::{SweepFile, cache::fuzzing, report};
+
+/// Every target: its name (the directory of its corpus) and its body.
+pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+    ("result_envelope", result_envelope),
+    ("event_envelope", event_envelope),
+    ("records", records),
+    ("job_record", job_record),
+    ("json_reader", json_reader),
+    ("csv_reader", csv_reader),
+    ("netcdf_reader", netcdf_reader),
+    ("sweep_file", sweep_file),
+];
+
+/// A stored result (`results` family): envelope, MessagePack payload,
+/// dataset with raw numeric columns, failures and counters.
+pub fn result_envelope(data: &[u8]) {
+    if let Ok(r) = fuzzing::decode_result(data) {
+        // A decoded dataset is usable: printing walks every cell.
+        let _ = r.dataset.to_string();
+    }
+}
+
+/// One history event (`history_events` family), decoded whole and in
+/// place (the path of a history load).
+pub fn event_envelope(data: &[u8]) {
+    if let Ok((_, ds)) = fuzzing::decode_event(data) {
+        let _ = ds.to_string();
+    }
+}
+
+/// Index entries, history metadata, lineages, job sets, shard manifests,
+/// the format version, and every family's keys.
+pub fn records(data: &[u8]) {
+    let _ = fuzzing::decode_records(data);
+}
+
+/// A job record (`RJ`, `job_records` family).
+pub fn job_record(data: &[u8]) {
+    let _ = fuzzing::decode_job(data);
+}
+
+/// The JSON export reader: what `report::read_json` does after reading
+/// the file.
+pub fn json_reader(data: &[u8]) {
+    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = report::from_json(&doc);
+    }
+}
+
+/// The CSV export reader.
+pub fn csv_reader(data: &[u8]) {
+    let _ = report::read_csv_from(data, Path::new("fuzz.csv"));
+}
+
+/// The netCDF reader (libnetcdf and HDF5 underneath), through a file.
+pub fn netcdf_reader(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let path = dir.path().join("fuzz.nc");
+    if std::fs::write(&path, data).is_ok() {
+        let _ = report::read_netcdf(&path);
+    }
+}
+
+/// A sweep file (`collector run`'s TOML).
+pub fn sweep_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = SweepFile::parse(text, Path::new("fuzz.toml"));
+    }
+}
