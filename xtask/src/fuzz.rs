@@ -5,16 +5,26 @@
 //!
 //! - Needs the nightly toolchain and cargo-fuzz; cargo-fuzz is installed
 //!   (`cargo install cargo-fuzz`) when missing.
-//! - The fuzz build (nightly, sanitizers: RocksDB's C++ is compiled again,
-//!   about 20 minutes on 2 cores the first time) goes to the target dir
+//! - The fuzz build (nightly, sanitizers) goes to the target dir
 //!   `$CARGO_TARGET_DIR/fuzz` (`target/fuzz` without it), which later runs
-//!   reuse.
+//!   reuse. It links the `librocksdb.a` a stable build of this workspace
+//!   made already (found under `$CARGO_TARGET_DIR/{debug,release}/build`,
+//!   copied to `<fuzz target dir>/prebuilt-rocksdb/`, passed as
+//!   `ROCKSDB_LIB_DIR`): the fuzz targets decode bytes and never open a
+//!   database, and compiling RocksDB's C++ again took over 40 minutes on
+//!   2 busy cores. Without a prebuilt library (or with `ROCKSDB_LIB_DIR`
+//!   set by the caller) the build does what librocksdb-sys does.
 //! - Each target fuzzes from the committed corpus (`fuzz/corpus/<target>`,
 //!   read only) and a scratch corpus in that target dir that keeps what
 //!   the fuzzer learnt between runs. Crashes are written to
 //!   `fuzz/artifacts/<target>/`; once fixed, move each to
 //!   `fuzz/regressions/<target>/`, which the stable test
-//!   `tests/fuzz_corpus.rs` replays in CI (it replays local artifacts too).
+//!   `tests/fuzz_corpus.rs` replays in CI.
+//! - `netcdf_reader` runs in libFuzzer's fork mode, going on past crashes:
+//!   libnetcdf and HDF5 (C) crash on some corrupt files (see
+//!   `fuzz/known-crashes/README.md`). Each crash input is replayed and
+//!   counted as the C libraries' when its stack reaches libnetcdf or HDF5
+//!   before any Rust frame of ours; only the others fail the task.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,8 +55,11 @@ const DEFAULT_SECS: u64 = 600;
 pub(crate) struct Outcome {
     /// Inputs executed (libFuzzer's `stat::number_of_executed_units`).
     pub(crate) execs: Option<u64>,
-    /// The crash inputs it wrote (crash, leak, OOM or timeout).
+    /// The crash inputs it wrote (crash, leak, OOM or timeout) that are
+    /// ours to fix.
     pub(crate) crashes: Vec<PathBuf>,
+    /// Those that crashed inside libnetcdf or HDF5 (C code).
+    pub(crate) in_c_libraries: Vec<PathBuf>,
 }
 
 /// `cargo xtask fuzz …`.
@@ -67,25 +80,43 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     let root = root();
     let target_dir = fuzz_target_dir(&root);
     let td = target_dir.to_string_lossy().to_string();
+    let rocksdb = prebuilt_rocksdb(&target_dir)?;
+    match &rocksdb {
+        Some(d) => eprintln!("xtask: linking the prebuilt RocksDB in {}", d.display()),
+        None => eprintln!(
+            "xtask: no prebuilt librocksdb.a found: the fuzz build compiles RocksDB's C++ (20+ minutes)"
+        ),
+    }
     let mut build = nightly();
+    with_rocksdb(&mut build, rocksdb.as_deref());
     build.args(["fuzz", "build", "--target-dir", &td]);
     run(
         build,
-        &format!("cargo +nightly fuzz build --target-dir {td} (the first build compiles RocksDB's C++ again: ~20 min on 2 cores)"),
+        &format!("cargo +nightly fuzz build --target-dir {td}"),
     )?;
     let mut rows = Vec::new();
     for t in &targets {
         let start = Instant::now();
-        let outcome = run_target(&root, &target_dir, t, secs)?;
+        let outcome = run_target(&root, &target_dir, rocksdb.as_deref(), t, secs)?;
         rows.push((t.clone(), outcome, start.elapsed().as_secs_f64()));
     }
-    println!("\n{:<16} {:>14} {:>9}  crashes", "target", "inputs", "seconds");
+    println!(
+        "\n{:<16} {:>14} {:>9}  crashes (in libnetcdf/HDF5)",
+        "target", "inputs", "seconds"
+    );
     let mut open = 0;
     for (t, o, s) in &rows {
         let execs = o.execs.map_or("?".to_string(), |n| n.to_string());
-        println!("{t:<16} {execs:>14} {s:>9.0}  {}", o.crashes.len());
+        println!(
+            "{t:<16} {execs:>14} {s:>9.0}  {} ({})",
+            o.crashes.len(),
+            o.in_c_libraries.len()
+        );
         for c in &o.crashes {
             println!("    {}", c.display());
+        }
+        for c in &o.in_c_libraries {
+            println!("    in libnetcdf/HDF5: {}", c.display());
         }
         open += o.crashes.len();
     }
@@ -134,6 +165,53 @@ pub(crate) fn fuzz_target_dir(root: &Path) -> PathBuf {
         .join("fuzz")
 }
 
+/// The directory of a prebuilt `librocksdb.a` to link (see the module
+/// doc): `<fuzz target dir>/prebuilt-rocksdb/`, filled from the newest one
+/// a stable build left under the cargo target dir. `None` when the caller
+/// set `ROCKSDB_LIB_DIR` (theirs is used) or when there is none.
+fn prebuilt_rocksdb(fuzz_target_dir: &Path) -> Result<Option<PathBuf>> {
+    if std::env::var_os("ROCKSDB_LIB_DIR").is_some() {
+        return Ok(None);
+    }
+    let dir = fuzz_target_dir.join("prebuilt-rocksdb");
+    let lib = dir.join("librocksdb.a");
+    if lib.is_file() {
+        return Ok(Some(dir));
+    }
+    let Some(cargo_target) = fuzz_target_dir.parent() else {
+        return Ok(None);
+    };
+    let newest = ["debug", "release"]
+        .iter()
+        .filter_map(|p| std::fs::read_dir(cargo_target.join(p).join("build")).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("librocksdb-sys-"))
+        })
+        .map(|p| p.join("out/librocksdb.a"))
+        .filter_map(|a| Some((a.metadata().ok()?.modified().ok()?, a)))
+        .max();
+    let Some((_, found)) = newest else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A hard link when the file system allows it (the library is ~1 GB).
+    if std::fs::hard_link(&found, &lib).is_err() {
+        std::fs::copy(&found, &lib)
+            .with_context(|| format!("copying {} to {}", found.display(), lib.display()))?;
+    }
+    Ok(Some(dir))
+}
+
+/// Links RocksDB from `dir` when given.
+fn with_rocksdb(c: &mut Command, dir: Option<&Path>) {
+    if let Some(d) = dir {
+        c.env("ROCKSDB_LIB_DIR", d).env("ROCKSDB_STATIC", "1");
+    }
+}
+
 /// `cargo +nightly` through rustup's proxy, in the repository root,
 /// without the toolchain choice of the `cargo xtask` that runs it.
 fn nightly() -> Command {
@@ -170,7 +248,13 @@ fn ensure_cargo_fuzz() -> Result<()> {
 }
 
 /// Runs one target for `secs` seconds.
-fn run_target(root: &Path, target_dir: &Path, target: &str, secs: u64) -> Result<Outcome> {
+fn run_target(
+    root: &Path,
+    target_dir: &Path,
+    rocksdb: Option<&Path>,
+    target: &str,
+    secs: u64,
+) -> Result<Outcome> {
     let seeds = root.join("fuzz/corpus").join(target);
     let scratch = target_dir.join("corpus").join(target);
     std::fs::create_dir_all(&scratch)
@@ -178,6 +262,10 @@ fn run_target(root: &Path, target_dir: &Path, target: &str, secs: u64) -> Result
     let artifacts = root.join("fuzz/artifacts").join(target);
     let before = crash_files(&artifacts);
     let mut c = nightly();
+    with_rocksdb(&mut c, rocksdb);
+    // Leaks inside libnetcdf and HDF5 are theirs (see the file).
+    let supp = root.join("fuzz/lsan.supp");
+    c.env("LSAN_OPTIONS", format!("suppressions={}", supp.display()));
     c.args(["fuzz", "run", target, "--target-dir"])
         .arg(target_dir)
         // New inputs go to the first corpus directory: the scratch one.
@@ -190,16 +278,33 @@ fn run_target(root: &Path, target_dir: &Path, target: &str, secs: u64) -> Result
         .arg("-rss_limit_mb=2048")
         .arg("-print_final_stats=1")
         .stderr(Stdio::piped());
+    let fork = target == "netcdf_reader";
+    if fork {
+        c.args([
+            "-fork=1",
+            "-ignore_crashes=1",
+            "-ignore_ooms=1",
+            "-ignore_timeouts=1",
+        ]);
+    }
     eprintln!("xtask: cargo +nightly fuzz run {target} ({secs} s)");
     let out = c
         .output()
         .with_context(|| format!("could not start cargo fuzz run {target}"))?;
     let log = String::from_utf8_lossy(&out.stderr);
-    let crashes: Vec<PathBuf> = crash_files(&artifacts)
+    let new: Vec<PathBuf> = crash_files(&artifacts)
         .into_iter()
         .filter(|p| !before.contains(p))
         .collect();
-    if !out.status.success() && crashes.is_empty() {
+    let (mut crashes, mut in_c_libraries) = (Vec::new(), Vec::new());
+    for p in new {
+        if fork && crashed_in_c_library(target_dir, target, &supp, &p) {
+            in_c_libraries.push(p);
+        } else {
+            crashes.push(p);
+        }
+    }
+    if !out.status.success() && crashes.is_empty() && in_c_libraries.is_empty() {
         // Not a crash the fuzzer saved: a build or start failure.
         eprintln!("{}", tail(&log, 40));
         bail!("cargo fuzz run {target} failed ({})", out.status);
@@ -210,7 +315,45 @@ fn run_target(root: &Path, target_dir: &Path, target: &str, secs: u64) -> Result
     Ok(Outcome {
         execs: executed(&log),
         crashes,
+        in_c_libraries,
     })
+}
+
+/// Replays one crash input and tells whether its stack reaches libnetcdf
+/// or HDF5 before any frame of our Rust code (`collector_report`, the
+/// `netcdf` crate): the C libraries crashed, hung or allocated on their
+/// own.
+fn crashed_in_c_library(target_dir: &Path, target: &str, supp: &Path, input: &Path) -> bool {
+    let bin = target_dir
+        .join("x86_64-unknown-linux-gnu/release")
+        .join(target);
+    let Ok(out) = Command::new(bin)
+        .arg("-timeout=10")
+        .arg("-rss_limit_mb=2048")
+        .arg(input)
+        .env("LSAN_OPTIONS", format!("suppressions={}", supp.display()))
+        .output()
+    else {
+        return false;
+    };
+    c_frames_first(&String::from_utf8_lossy(&out.stderr))
+}
+
+/// Whether the first stack of a sanitizer or libFuzzer report has a frame
+/// in libnetcdf or HDF5 before any frame of our Rust code.
+pub(crate) fn c_frames_first(report: &str) -> bool {
+    for l in report.lines().map(str::trim_start) {
+        if !l.starts_with('#') {
+            continue;
+        }
+        if l.contains("libhdf5") || l.contains("libnetcdf") {
+            return true;
+        }
+        if l.contains("collector_report") || l.contains("netcdf-0.") || l.contains("targets::") {
+            return false;
+        }
+    }
+    false
 }
 
 /// The crash inputs under `dir` (libFuzzer's `crash-`, `leak-`, `oom-`,
@@ -234,12 +377,19 @@ fn crash_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// libFuzzer's count of executed inputs, from its final stats.
+/// libFuzzer's count of executed inputs: from its final stats, or (fork
+/// mode prints none) its last status line `#N: cov: …`.
 pub(crate) fn executed(log: &str) -> Option<u64> {
-    log.lines()
+    let stats = log
+        .lines()
         .filter_map(|l| l.trim().strip_prefix("stat::number_of_executed_units:"))
         .filter_map(|n| n.trim().parse().ok())
-        .next_back()
+        .next_back();
+    stats.or_else(|| {
+        log.lines()
+            .filter_map(|l| l.strip_prefix('#')?.split(':').next()?.parse().ok())
+            .next_back()
+    })
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -275,6 +425,21 @@ mod tests {
                    stat::number_of_executed_units: 1234\nstat::peak_rss_mb: 80\n";
         assert_eq!(executed(log), Some(1234));
         assert_eq!(executed("no stats"), None);
+        let fork = "#100: cov: 5 ft: 9 corp: 3\n#67899: cov: 1541 ft: 3208 corp: 19\nINFO: exiting: 0";
+        assert_eq!(executed(fork), Some(67899));
+    }
+
+    #[test]
+    fn a_crash_is_the_c_libraries_when_their_frames_come_first() {
+        let hdf5 = "==1==ERROR: AddressSanitizer: SEGV\n    #0 0x1 in free asan_malloc_linux.cpp\n    \
+                    #4 0x2 in H5MM_xfree (/lib/x86_64-linux-gnu/libhdf5_serial.so.103+0x1)\n    \
+                    #20 0x3 in collector_report::netcdf_file::read_netcdf\n";
+        assert!(c_frames_first(hdf5));
+        let ours = "==1==ERROR: AddressSanitizer: SEGV\n    #0 0x1 in core::panicking\n    \
+                    #3 0x2 in collector_report::netcdf_file::read_dim\n    \
+                    #9 0x3 in nc_open (/lib/x86_64-linux-gnu/libnetcdf.so.19+0x1)\n";
+        assert!(!c_frames_first(ours));
+        assert!(!c_frames_first("no stack"));
     }
 
     /// The list here is the one of `fuzz/Cargo.toml`.
