@@ -93,7 +93,12 @@ fn the_seeds_of_the_cache_targets_decode() {
     let seeds = |t: &str| -> Vec<(PathBuf, Vec<u8>)> {
         let v: Vec<_> = files(&root.join(t))
             .into_iter()
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seed-"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("seed-")
+            })
             .map(|p| {
                 let d = fs::read(&p).unwrap();
                 (p, d)
@@ -187,7 +192,11 @@ fn write_seeds() {
     let corpus = fuzz_dir().join("corpus");
     for (name, _) in targets::TARGETS {
         for p in files(&corpus.join(name)) {
-            if p.file_name().unwrap().to_string_lossy().starts_with("seed-") {
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("seed-")
+            {
                 fs::remove_file(p).unwrap();
             }
         }
@@ -294,13 +303,26 @@ fn write_seeds() {
             );
         }
     }
-    for family in ["results", "history_events", "job_records", "index", "history_meta"] {
-        assert!(count.contains_key(family), "no `{family}` record: {count:?}");
+    for family in [
+        "results",
+        "history_events",
+        "job_records",
+        "index",
+        "history_meta",
+    ] {
+        assert!(
+            count.contains_key(family),
+            "no `{family}` record: {count:?}"
+        );
     }
 
     // ---- the exports of the report crate ----
     let result = &run.as_ref().unwrap().result;
-    assert_eq!(result.failures.len(), 1, "job 5 fails: a failure in the seeds");
+    assert_eq!(
+        result.failures.len(),
+        1,
+        "job 5 fails: a failure in the seeds"
+    );
     let history = collector.history_of(&h1).unwrap().unwrap();
     let timed = collector.history_of(&h2).unwrap().unwrap();
     let exports = tmp.path().join("exports");
@@ -325,7 +347,11 @@ fn write_seeds() {
         );
         let mut csv = Vec::new();
         report::write_csv_to(ds, &mut csv).unwrap();
-        write_seed(&corpus.join("csv_reader"), &format!("seed-{what}.csv"), &csv);
+        write_seed(
+            &corpus.join("csv_reader"),
+            &format!("seed-{what}.csv"),
+            &csv,
+        );
         let nc = exports.join(format!("{what}.nc"));
         match report::write_netcdf(ds, &nc) {
             Ok(()) => write_seed(
@@ -339,7 +365,11 @@ fn write_seeds() {
     }
     // A small classic netCDF-3 file and HDF5 signature: the reader's
     // first bytes, for the fuzzer to start from.
-    write_seed(&corpus.join("netcdf_reader"), "seed-cdf1-header", b"CDF\x01\0\0\0\0");
+    write_seed(
+        &corpus.join("netcdf_reader"),
+        "seed-cdf1-header",
+        b"CDF\x01\0\0\0\0",
+    );
     write_seed(
         &corpus.join("netcdf_reader"),
         "seed-hdf5-signature",
@@ -354,7 +384,11 @@ fn write_seeds() {
             let parsed = SweepFile::parse(&text, &p);
             assert!(parsed.is_ok(), "{}: {parsed:?}", p.display());
             let name = p.file_name().unwrap().to_string_lossy().to_string();
-            write_seed(&corpus.join("sweep_file"), &format!("seed-{name}"), text.as_bytes());
+            write_seed(
+                &corpus.join("sweep_file"),
+                &format!("seed-{name}"),
+                text.as_bytes(),
+            );
         }
     }
     drop(cache);

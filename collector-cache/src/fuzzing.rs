@@ -10,13 +10,12 @@
 
 use collector_core::{Dataset, JobRecord};
 
-use crate::schema::FAMILY_NAMES;
-use crate::{CacheDb, StoredResult};
 use crate::codec::{Assembler, ColumnPlan, Corrupt};
+use crate::schema::FAMILY_NAMES;
 use crate::schema::{
-    Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta, Results,
-    Shards,
+    Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta, Results, Shards,
 };
+use crate::{CacheDb, StoredResult};
 
 fn text(e: Corrupt) -> String {
     e.0
@@ -113,10 +112,13 @@ pub fn decode_records(bytes: &[u8]) -> Vec<(&'static str, Result<(), String>)> {
     ]
 }
 
-/// Every record of every family of `cache` as stored: (family, key,
-/// value). The seed corpus of the fuzz targets is written from these, so
-/// that it holds the current format.
-pub fn raw_records(cache: &CacheDb) -> crate::Result<Vec<(&'static str, Vec<u8>, Vec<u8>)>> {
+/// One stored record: its family's name, its key and its value, as bytes.
+pub type RawRecord = (&'static str, Vec<u8>, Vec<u8>);
+
+/// Every record of every family of `cache` as stored. The seed corpus of
+/// the fuzz targets is written from these, so that it holds the current
+/// format.
+pub fn raw_records(cache: &CacheDb) -> crate::Result<Vec<RawRecord>> {
     let mut out = Vec::new();
     for name in FAMILY_NAMES {
         for (k, v) in cache.raw_records(name)? {

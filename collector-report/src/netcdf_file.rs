@@ -255,7 +255,8 @@ fn check_magic(path: &Path) -> Result<()> {
     let mut at = 0u64;
     while at.saturating_add(8) <= len {
         let mut sig = [0u8; 8];
-        f.seek(SeekFrom::Start(at)).map_err(crate::error::io(path))?;
+        f.seek(SeekFrom::Start(at))
+            .map_err(crate::error::io(path))?;
         f.read_exact(&mut sig).map_err(crate::error::io(path))?;
         if &sig == HDF5_MAGIC {
             return Ok(());

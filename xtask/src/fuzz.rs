@@ -257,8 +257,7 @@ fn run_target(
 ) -> Result<Outcome> {
     let seeds = root.join("fuzz/corpus").join(target);
     let scratch = target_dir.join("corpus").join(target);
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("creating {}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let artifacts = root.join("fuzz/artifacts").join(target);
     let before = crash_files(&artifacts);
     let mut c = nightly();
@@ -425,7 +424,8 @@ mod tests {
                    stat::number_of_executed_units: 1234\nstat::peak_rss_mb: 80\n";
         assert_eq!(executed(log), Some(1234));
         assert_eq!(executed("no stats"), None);
-        let fork = "#100: cov: 5 ft: 9 corp: 3\n#67899: cov: 1541 ft: 3208 corp: 19\nINFO: exiting: 0";
+        let fork =
+            "#100: cov: 5 ft: 9 corp: 3\n#67899: cov: 1541 ft: 3208 corp: 19\nINFO: exiting: 0";
         assert_eq!(executed(fork), Some(67899));
     }
 
@@ -445,9 +445,10 @@ mod tests {
     /// The list here is the one of `fuzz/Cargo.toml`.
     #[test]
     fn every_target_is_a_binary_of_the_fuzz_crate() {
-        let manifest =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml"))
-                .unwrap();
+        let manifest = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/Cargo.toml"),
+        )
+        .unwrap();
         let bins = manifest.matches("[[bin]]").count();
         assert_eq!(bins, TARGETS.len());
         for t in TARGETS {
