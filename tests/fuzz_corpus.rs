@@ -399,3 +399,22 @@ fn write_seeds() {
         assert!(n > 0, "no seed for {name}");
     }
 }
+
+/// A corrupt netCDF-4 file on which the `netcdf` crate's iterator unwraps
+/// a library error (it panicked out of `read_netcdf` before the fix): an
+/// error naming the file now. A file without a netCDF magic is refused
+/// before libnetcdf sees it.
+#[test]
+fn corrupt_netcdf_files_are_errors_naming_the_file() {
+    let p = fuzz_dir().join("regressions/netcdf_reader/netcdf-crate-unwrap-panic.nc");
+    let e = report::read_netcdf(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("netcdf-crate-unwrap-panic.nc") && e.contains("corrupt netCDF file"),
+        "{e}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.nc");
+    fs::write(&junk, b"PK\x03\x04 not netCDF").unwrap();
+    let e = report::read_netcdf(&junk).unwrap_err().to_string();
+    assert!(e.contains("junk.nc") && e.contains("not a netCDF file"), "{e}");
+}
