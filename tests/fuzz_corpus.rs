@@ -416,5 +416,8 @@ fn corrupt_netcdf_files_are_errors_naming_the_file() {
     let junk = tmp.path().join("junk.nc");
     fs::write(&junk, b"PK\x03\x04 not netCDF").unwrap();
     let e = report::read_netcdf(&junk).unwrap_err().to_string();
-    assert!(e.contains("junk.nc") && e.contains("not a netCDF file"), "{e}");
+    assert!(
+        e.contains("junk.nc") && e.contains("not a netCDF file"),
+        "{e}"
+    );
 }
