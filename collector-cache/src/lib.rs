@@ -59,6 +59,8 @@ mod codec;
 mod db;
 mod error;
 mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod history;
 mod jobs;
 mod listing;

@@ -544,8 +544,72 @@ fn write_column(
 
 /// Reads a file written by [`write_netcdf`] back into a dataset, through
 /// the `netcdf` crate's reader.
+///
+/// A file that is not netCDF (neither the `CDF` magic of netCDF-3 nor the
+/// HDF5 signature of netCDF-4) is refused before libnetcdf sees it. A
+/// corrupt netCDF file is an error too: the `netcdf` crate panics on some
+/// library errors (its iterators over dims, variables and attributes
+/// unwrap them), and those panics are caught here and returned as
+/// [`Error::Format`] naming the file; the panic hook still runs (the
+/// default one prints the message on stderr). A crash inside libnetcdf or
+/// HDF5 themselves (C code) cannot be caught.
 pub fn read_netcdf(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
+    check_magic(path)?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_checked(path))).unwrap_or_else(
+        |panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            Err(format_err(
+                path.display().to_string(),
+                format!("corrupt netCDF file: the netCDF reader failed ({why})"),
+            ))
+        },
+    )
+}
+
+/// The HDF5 signature (netCDF-4 files are HDF5 files).
+const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+
+/// Refuses a file that is neither netCDF-3 (`CDF` and version 1, 2 or 5)
+/// nor HDF5 (its signature at offset 0, 512, 1024, 2048, …: HDF5 allows a
+/// user block before it), so that junk never reaches the C library.
+fn check_magic(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    // A file that cannot be opened is left to libnetcdf, whose error says
+    // why (and names the file).
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let len = f.metadata().map_err(crate::error::io(path))?.len();
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head).map_err(crate::error::io(path))?;
+    let head = &head[..n];
+    if head.len() >= 4 && head.starts_with(b"CDF") && matches!(head[3], 1 | 2 | 5) {
+        return Ok(());
+    }
+    let mut at = 0u64;
+    while at.saturating_add(8) <= len {
+        let mut sig = [0u8; 8];
+        f.seek(SeekFrom::Start(at))
+            .map_err(crate::error::io(path))?;
+        f.read_exact(&mut sig).map_err(crate::error::io(path))?;
+        if &sig == HDF5_MAGIC {
+            return Ok(());
+        }
+        at = if at == 0 { 512 } else { at.saturating_mul(2) };
+    }
+    Err(format_err(
+        path.display().to_string(),
+        "not a netCDF file: it starts with neither the netCDF-3 magic `CDF` nor the HDF5 signature of netCDF-4",
+    ))
+}
+
+/// [`read_netcdf`] once the file's magic is checked.
+fn read_checked(path: &Path) -> Result<Dataset> {
     let err = nc_err(path);
     let file = netcdf::open(path).map_err(&err)?;
     let what = path.display().to_string();

@@ -10,7 +10,8 @@
 //! - `screenshot`: the HTML reports rendered by headless Chromium;
 //! - `regression-check`: our regression detector against the seed's
 //!   (bencher's `regression.py`) on generated histories;
-//! - `soak`: the SIGKILL soak (`tests/soak.rs`) with 100 kills.
+//! - `soak [KILLS]`: the SIGKILL soak (`tests/soak.rs`), 100 kills by default;
+//! - `fuzz [SECS]`: every cargo-fuzz target of `fuzz/`, SECS seconds each.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +19,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod checks;
+mod fuzz;
 mod layering;
 mod regression;
 mod setup;
@@ -41,13 +43,14 @@ fn main() -> Result<()> {
         }
         "regression-check" => regression::regression_check(),
         "soak" => soak::soak(rest),
+        "fuzz" => fuzz::fuzz(rest),
         "screenshot" => {
             setup()?;
             checks::screenshot(&root())
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, layering, tests, clippy and tests with --no-default-features, rustdoc -D warnings\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/\n  regression-check  our regression detector against the seed's on generated histories (skipped without the holobench venv)\n  soak [KILLS]  the SIGKILL soak of tests/soak.rs with KILLS kills (default 100; COLLECTOR_SOAK_SEED replays)"
+                "usage: cargo xtask <task>\n\n  ci        set-up, fmt, clippy -D warnings, layering, tests, clippy and tests with --no-default-features, rustdoc -D warnings\n  demo      set-up, then `collector demo` on ./cachedir (extra args go to the demo)\n  bench     criterion benches (extra args go to cargo bench)\n  setup     install libclang-dev when missing (needed to build RocksDB)\n  layering  check the crate layering rules of ARCHITECTURE.md\n  xarray-check  write a netCDF fixture and compare it through Python's xarray (skipped without Python)\n  screenshot    render the demo HTML reports with headless Chromium into target/screenshots/\n  regression-check  our regression detector against the seed's on generated histories (skipped without the holobench venv)\n  soak [KILLS]  the SIGKILL soak of tests/soak.rs with KILLS kills (default 100; COLLECTOR_SOAK_SEED replays)\n  fuzz [SECS] [TARGET..]  every fuzz target (nightly, cargo-fuzz) for SECS seconds each (default 600); `fuzz seeds` writes the seed corpus"
             );
             if task == "help" {
                 Ok(())

@@ -136,6 +136,19 @@ impl CacheDb {
         Ok(self.db.iterator_cf(h, IteratorMode::Start).next().is_none())
     }
 
+    /// Every record of the family named `name` as stored, undecoded, in
+    /// key order (for the seed corpus of the fuzz targets).
+    pub(crate) fn raw_records(&self, name: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let h = self.handle(name)?;
+        self.db
+            .iterator_cf(h, IteratorMode::Start)
+            .map(|item| {
+                item.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                    .map_err(|e| self.db_err(format!("scanning `{name}`"), &e))
+            })
+            .collect()
+    }
+
     /// Every record of the family, in key order, each decoded as it is
     /// reached.
     pub(crate) fn scan<F: Family>(&self) -> Result<impl Iterator<Item = Result<Scanned<F>>> + '_> {

@@ -210,7 +210,7 @@ impl HistoryRec {
     }
 
     /// The stored schema: the non-time dims.
-    pub(super) fn schema_dims(&self) -> Result<Vec<Dim>, Corrupt> {
+    pub(crate) fn schema_dims(&self) -> Result<Vec<Dim>, Corrupt> {
         codec::decode_dims(&self.schema)
     }
 

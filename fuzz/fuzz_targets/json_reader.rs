@@ -1,0 +1,8 @@
+//! Fuzz target `json_reader`: its body is `targets::json_reader` (shared with the
+//! stable test `tests/fuzz_corpus.rs`).
+#![no_main]
+
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::json_reader(data));

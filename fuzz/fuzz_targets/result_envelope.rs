@@ -1,0 +1,8 @@
+//! Fuzz target `result_envelope`: its body is `targets::result_envelope` (shared with the
+//! stable test `tests/fuzz_corpus.rs`).
+#![no_main]
+
+#[path = "../targets.rs"]
+mod targets;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| targets::result_envelope(data));
