@@ -4,7 +4,7 @@
 //!
 //! Each function hands untrusted bytes to the real decoder of one stored
 //! format, exactly as a read from the database would (through the
-//! column family's declared codec, [`crate::schema`]), and returns its
+//! column family's declared codec, `schema.rs`), and returns its
 //! outcome. None duplicates a decoder; a decoder that panics, aborts or
 //! allocates without bound on junk is a bug of that decoder.
 
