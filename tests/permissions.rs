@@ -23,7 +23,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{failed, s, stderr};
+use common::{one_error, s, stderr};
 
 const NOBODY: u32 = 65_534;
 
@@ -135,22 +135,6 @@ fn chmod_tree(dir: &Path, dir_mode: u32, file_mode: u32) {
         }
     }
     chmod(dir, dir_mode);
-}
-
-/// One clear error: exit 1, stderr is one `error: …` line holding every
-/// needle, no panic.
-fn one_error(o: &Output, needles: &[&str]) -> String {
-    let err = failed(o);
-    assert!(err.starts_with("error: "), "stderr:\n{err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected:\n{err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "`{n}` expected in:\n{err}");
-    }
-    err
 }
 
 /// Every file and symlink under `dir` with its content (a link: its

@@ -5,33 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use common::{collector, files_under, ok, s, stderr, stdout};
+use common::{collector, files_under, ok, one_error, s, stderr, stdout};
 use std::time::{Duration, Instant};
-
-/// A failure: exit code 1, one `error: …` line on stderr holding every
-/// needle, no panic.
-fn fails(o: &Output, needles: &[&str]) -> String {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "stderr:\n{err}\nstdout:\n{}",
-        stdout(o)
-    );
-    assert!(err.starts_with("error: "), "stderr:\n{err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "one line expected:\n{err}"
-    );
-    for n in needles {
-        assert!(err.contains(n), "`{n}` expected in:\n{err}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -119,9 +95,9 @@ fn a_real_program_over_a_grid_with_history_then_a_cache_hit() {
             "not netCDF"
         );
     } else {
-        fails(&export, &["without the `netcdf` feature"]);
+        one_error(&export, &["without the `netcdf` feature"]);
     }
-    fails(
+    one_error(
         &collector(&cache, &["export", "dd", "--format", "netcdf"]),
         &["-o FILE"],
     );
@@ -212,7 +188,7 @@ output = "key-value"
             "name = \"fails\"\nfail_on_sample_error = \"any\"",
         ),
     );
-    fails(
+    one_error(
         &collector(&cache, &["run", s(&strict)]),
         &["2 of 4 jobs failed", "collector show fails"],
     );
@@ -283,12 +259,12 @@ fn bad_sweep_files_give_the_line_and_column() {
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let file = sweep_file(dir.path(), &format!("bad{i}.toml"), text);
-        fails(
+        one_error(
             &collector(&cache, &["run", s(&file)]),
             &[&format!("bad{i}.toml{needle}")],
         );
     }
-    fails(
+    one_error(
         &collector(&cache, &["run", s(&dir.path().join("none.toml"))]),
         &["none.toml: cannot read the sweep file"],
     );
@@ -316,7 +292,7 @@ fn a_missing_program_is_refused_before_any_job_runs() {
             ),
         );
         let t0 = Instant::now();
-        let err = fails(
+        let err = one_error(
             &collector(&cache, &["run", s(&file)]),
             &[&format!("{name}:6:9: program")],
         );
@@ -334,7 +310,7 @@ fn a_missing_program_is_refused_before_any_job_runs() {
         "plain.toml",
         "name = \"m\"\n[command]\nargv = [\"./plain.sh\"]\noutput = \"none\"\n",
     );
-    fails(
+    one_error(
         &collector(&cache, &["run", s(&file)]),
         &["plain.toml:3:9", "not executable"],
     );

@@ -82,15 +82,7 @@ pub fn decode_records(bytes: &[u8]) -> Vec<(&'static str, Result<(), String>)> {
     }
     let history = HistoryMeta::decode(bytes).and_then(|m| {
         let schema = m.schema_dims()?;
-        let plans = m
-            .columns
-            .iter()
-            .map(|c| ColumnPlan {
-                name: c.name.clone(),
-                var: c.var.clone(),
-                kind: c.kind,
-            })
-            .collect();
+        let plans = m.columns.iter().map(|c| c.plan()).collect();
         Assembler::new(schema, plans, m.events.len()).map(|_| ())
     });
     vec![

@@ -85,3 +85,19 @@ pub fn failed(o: &Output) -> String {
     );
     err
 }
+
+/// One clear error: exit 1, stderr is one `error: …` line holding every
+/// needle, no panic.
+pub fn one_error(o: &Output, needles: &[&str]) -> String {
+    let err = failed(o);
+    assert!(err.starts_with("error: "), "stderr:\n{err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected:\n{err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "`{n}` expected in:\n{err}");
+    }
+    err
+}

@@ -9,7 +9,7 @@ use super::media_paths;
 use super::meta::HistoryRec;
 use rayon::prelude::*;
 
-use crate::codec::{Assembler, ColumnPlan, Corrupt, EventMeta};
+use crate::codec::{Assembler, Corrupt, EventMeta};
 use crate::db::{CacheDb, Decoded, lock};
 use crate::error::Result;
 use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
@@ -84,15 +84,7 @@ impl CacheDb {
         meta: &HistoryRec,
         schema: Vec<collector_core::Dim>,
     ) -> Result<(Option<Dataset>, Vec<u64>)> {
-        let plans = meta
-            .columns
-            .iter()
-            .map(|c| ColumnPlan {
-                name: c.name.clone(),
-                var: c.var.clone(),
-                kind: c.kind,
-            })
-            .collect();
+        let plans = meta.columns.iter().map(|c| c.plan()).collect();
         let mut asm = Assembler::new(schema, plans, meta.events.len())
             .map_err(|e| self.corrupt_history(history_key, &e))?;
         let (reader, slots) = asm.parts();

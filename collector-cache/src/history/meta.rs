@@ -74,6 +74,17 @@ impl At {
     }
 }
 
+impl ColumnRec {
+    /// What a history load reads into this column.
+    pub(crate) fn plan(&self) -> crate::codec::ColumnPlan {
+        crate::codec::ColumnPlan {
+            name: self.name.clone(),
+            var: self.var.clone(),
+            kind: self.kind,
+        }
+    }
+}
+
 /// One column of a history and its identity (name, kind, units, meaning
 /// version).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
