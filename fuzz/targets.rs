@@ -49,8 +49,10 @@ pub fn records(data: &[u8]) {
     let _ = fuzzing::decode_records(data);
 }
 
-/// A job record (`RJ`, `job_records` family).
+/// A chunk of job records (`RC`, the `job_records` family), and the same
+/// bytes as one job record (`RJ`, an entry of a chunk).
 pub fn job_record(data: &[u8]) {
+    let _ = fuzzing::decode_job_chunk(data);
     let _ = fuzzing::decode_job(data);
 }
 

@@ -63,9 +63,20 @@ pub fn decode_event(bytes: &[u8]) -> Result<(u64, Dataset), String> {
     Ok((ev.seq, ds))
 }
 
-/// Decodes a value of the `job_records` family (an `RJ` job record).
+/// Decodes a value of the `job_records` family (an `RC` chunk of `RJ`
+/// job records): each entry's job and its record, or why it cannot be read.
+pub fn decode_job_chunk(bytes: &[u8]) -> Result<JobChunkEntries, String> {
+    JobRecords::decode(bytes)
+        .map(|c| c.0.into_iter().map(|(j, r)| (j, r.map_err(text))).collect())
+        .map_err(text)
+}
+
+/// The entries of a decoded chunk of job records.
+pub type JobChunkEntries = Vec<([u8; 16], Result<JobRecord, String>)>;
+
+/// Decodes one `RJ` job record (an entry of a chunk).
 pub fn decode_job(bytes: &[u8]) -> Result<JobRecord, String> {
-    JobRecords::decode(bytes).map_err(text)
+    crate::codec::decode_job(bytes).map_err(text)
 }
 
 /// Decodes `bytes` as the value of every small-record family (index

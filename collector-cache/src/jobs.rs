@@ -1,25 +1,53 @@
 //! Job records: one per finished job, grouped by job set (a sweep's
-//! identity without its grid), with a summary per set for eviction, stats
-//! and removal; and the manifests that shard runs write.
+//! identity without its grid) and stored a chunk per write (the jobs of one
+//! stored batch), with a summary per set for eviction, stats and removal;
+//! and the manifests that shard runs write.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use collector_core::{BoxError, JobBatch, JobKey, JobLog, JobRecord, Sweep, SweepSpec, job_set};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::codec::{encode_job, encode_record};
+use crate::codec::{ChunkWriter, JobChunk, chunk_jobs, encode_job, encode_record};
 use crate::db::{CacheDb, Scanned, lock, now_ms};
 use crate::error::{Error, Result};
 use crate::results::{JobSetEntry, ResultBook, delete_evicted};
-use crate::schema::{self, JobRecords, JobSets, ShardKey, Shards, hex16};
+use crate::schema::{self, ChunkKey, Family, JobRecords, JobSets, ShardKey, Shards, hex16};
+
+/// The job of a key: its second half (the first is its job set).
+fn job_of(key: &JobKey) -> [u8; 16] {
+    let mut j = [0; 16];
+    j.copy_from_slice(&key.0[16..]);
+    j
+}
+
+/// The key of `job` in job set `set`.
+fn key_of(set: &[u8; 16], job: &[u8; 16]) -> JobKey {
+    let mut k = [0; 32];
+    k[..16].copy_from_slice(set);
+    k[16..].copy_from_slice(job);
+    JobKey(k)
+}
 
 /// The summary of one job set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct JobSetRec {
     pub(crate) sweep: String,
+    /// Distinct jobs recorded.
     pub(crate) records: u64,
+    /// Stored size of its chunks (keys and values).
     pub(crate) bytes: u64,
     pub(crate) stored_seq: u64,
     pub(crate) updated_at_ms: u64,
+    /// Entries in its chunks, superseded ones included.
+    #[serde(default)]
+    pub(crate) entries: u64,
+    /// The number of its next chunk.
+    #[serde(default)]
+    pub(crate) next_chunk: u64,
 }
 
 /// One job set, as listed.
@@ -86,18 +114,38 @@ pub struct CacheJobLog<'a> {
     /// The set held no record when the log was made (the run's start): no
     /// key the run writes can replace a record.
     fresh: bool,
-    /// The set's records, read in one scan at the first lookup when there
-    /// are at most [`SCAN_LIMIT`] of them (a scan in key order is several
-    /// times faster than point reads of random keys); each is handed out
-    /// once. `None`: not scanned (point reads).
-    scanned: std::sync::Mutex<Option<std::collections::HashMap<JobKey, JobRecord>>>,
+    /// What lookups read from, made at the first one.
+    found: Mutex<Option<Found>>,
+    /// The jobs of the set that hold a record: read at the first write
+    /// that cannot tell whether its jobs replace records (a run that did
+    /// not look them up), then kept up to date.
+    known: Mutex<Option<HashSet<[u8; 16], FxBuildHasher>>>,
     /// Records in the set at the start, from its summary.
     records_at_start: u64,
 }
 
-/// A set with at most this many records is read in one scan on resume;
-/// a larger one by point reads (bounded memory).
+/// The recorded jobs lookups take from.
+#[derive(Debug)]
+enum Found {
+    /// Every record of the set, read in one scan (a scan in key order
+    /// decodes whole chunks; each record is handed out once).
+    Records(FxHashMap<[u8; 16], JobRecord>),
+    /// For a set of more than [`SCAN_LIMIT`] records: the chunk that holds
+    /// each job's newest record; a lookup reads the chunks it needs.
+    Chunks(FxHashMap<[u8; 16], u64>),
+}
+
+/// A set with at most this many records is held whole in memory on
+/// resume; a larger one through an index of its chunks (bounded memory).
 const SCAN_LIMIT: u64 = 1 << 20;
+
+/// Entries per chunk in an import and a compaction.
+const CHUNK_ENTRIES: usize = 8192;
+
+/// A set is compacted (each job's superseded records dropped) once at
+/// least this many of its entries are superseded and they are at least as
+/// many as its records.
+const COMPACT_MIN: u64 = 256;
 
 impl CacheDb {
     /// The job log of `sweep` (its job set, [`collector_core::job_set`]).
@@ -117,7 +165,8 @@ impl CacheDb {
             set,
             sweep: sweep.name().to_string(),
             fresh,
-            scanned: std::sync::Mutex::new(None),
+            found: Mutex::new(None),
+            known: Mutex::new(None),
             records_at_start,
         })
     }
@@ -219,25 +268,52 @@ impl CacheDb {
         Ok(sets.iter().map(|(_, n)| n).sum())
     }
 
-    /// Every record of the job set `set`, in key order; unreadable records
-    /// are logged and left out.
-    pub fn job_records(&self, set: &[u8; 16]) -> Result<Vec<(JobKey, JobRecord)>> {
-        let mut out = Vec::new();
+    /// The newest record of each job of `set` (a job recorded again
+    /// supersedes its older records), in chunk order; unreadable chunks
+    /// and records are logged and left out.
+    fn newest_records(&self, set: &[u8; 16]) -> Result<FxHashMap<[u8; 16], JobRecord>> {
+        let mut out = FxHashMap::default();
         for entry in self.scan_prefix::<JobRecords>(set)? {
             let Scanned { key, value } = entry?;
-            match (key.parse(), value) {
-                (Some(k), Ok(r)) => out.push((k, r)),
-                (_, value) => {
-                    warn!(dir = %self.dir().display(), key = %key.text(), error = ?value.err(),
-                        "skipping a corrupt job record");
+            match value {
+                Ok(JobChunk(entries)) => {
+                    for (job, rec) in entries {
+                        match rec {
+                            Ok(r) => {
+                                out.insert(job, r);
+                            }
+                            Err(e) => {
+                                warn!(dir = %self.dir().display(), key = %key_of(set, &job).hex(),
+                                    error = %e, "skipping a corrupt job record; the job runs again");
+                                // An older record of it is superseded too.
+                                out.remove(&job);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(dir = %self.dir().display(), key = %key.text(), error = %e,
+                        "skipping a corrupt chunk of job records; its jobs run again");
                 }
             }
         }
         Ok(out)
     }
 
+    /// Every record of the job set `set` (the newest of each job), in key
+    /// order; unreadable records are logged and left out.
+    pub fn job_records(&self, set: &[u8; 16]) -> Result<Vec<(JobKey, JobRecord)>> {
+        let mut out: Vec<(JobKey, JobRecord)> = self
+            .newest_records(set)?
+            .into_iter()
+            .map(|(job, r)| (key_of(set, &job), r))
+            .collect();
+        out.sort_unstable_by_key(|(k, _)| *k);
+        Ok(out)
+    }
+
     /// Writes `records` (encoded as a run would) into the job set `set`
-    /// under `sweep_name`, in batches: what a merge imports.
+    /// under `sweep_name`, in chunks: what a merge imports.
     pub fn import_job_records(
         &self,
         sweep_name: &str,
@@ -249,23 +325,19 @@ impl CacheDb {
             set: *set,
             sweep: sweep_name.to_string(),
             fresh: false,
-            scanned: std::sync::Mutex::new(None),
+            found: Mutex::new(None),
+            known: Mutex::new(None),
             records_at_start: 0,
         };
-        for chunk in records.chunks(8192) {
-            let encoded: Vec<(JobKey, Vec<u8>)> = chunk
-                .iter()
-                .map(|(k, r)| {
-                    let mut buf = Vec::new();
-                    encode_record(&mut buf, r);
-                    (*k, buf)
-                })
-                .collect();
-            let refs: Vec<(&JobKey, &[u8], Option<bool>)> = encoded
-                .iter()
-                .map(|(k, v)| (k, v.as_slice(), None))
-                .collect();
-            log.write(&refs)?;
+        for part in records.chunks(CHUNK_ENTRIES) {
+            let mut chunk = ChunkWriter::with_capacity(part.len() * 64);
+            let mut jobs = Vec::with_capacity(part.len());
+            for (k, r) in part {
+                let job = job_of(k);
+                chunk.push(&job, |buf| encode_record(buf, r));
+                jobs.push((job, None));
+            }
+            log.write(chunk, &jobs)?;
         }
         Ok(())
     }
@@ -279,25 +351,33 @@ impl CacheDb {
         let mut unreadable = Vec::new();
         for entry in self.scan::<JobRecords>()? {
             let Scanned { key, value } = entry?;
-            match value {
-                Ok(r) => {
-                    if let collector_core::RecordedOutcome::Done(cells) = &r.outcome {
-                        for c in cells {
-                            let (t, media) = match c {
-                                collector_core::RecordedCell::Media(t) => (t, true),
-                                collector_core::RecordedCell::Blob(t) => (t, false),
-                                _ => continue,
-                            };
-                            if !collector_core::is_missing_text(t) {
-                                visit(t, media);
-                            }
+            let Some(ck) = key.parse() else {
+                unreadable.push(format!("job-record chunk {}", key.text()));
+                continue;
+            };
+            let Ok(JobChunk(entries)) = value else {
+                unreadable.push(JobRecords::describe(&ck));
+                continue;
+            };
+            // Superseded records count too: a file stays until the set is
+            // compacted or removed.
+            for (job, rec) in entries {
+                let Ok(r) = rec else {
+                    unreadable.push(format!("job record {}", key_of(&ck.set, &job).hex()));
+                    continue;
+                };
+                if let collector_core::RecordedOutcome::Done(cells) = &r.outcome {
+                    for c in cells {
+                        let (t, media) = match c {
+                            collector_core::RecordedCell::Media(t) => (t, true),
+                            collector_core::RecordedCell::Blob(t) => (t, false),
+                            _ => continue,
+                        };
+                        if !collector_core::is_missing_text(t) {
+                            visit(t, media);
                         }
                     }
                 }
-                Err(_) => unreadable.push(match key.parse() {
-                    Some(k) => format!("job record {}", k.hex()),
-                    None => format!("job record {}", key.text()),
-                }),
             }
         }
         Ok(unreadable)
@@ -361,12 +441,154 @@ fn shard_key(m: &ShardManifest) -> Result<ShardKey> {
     })
 }
 
+impl CacheDb {
+    /// The jobs of `set` that hold a record (superseded or not); jobs of
+    /// unreadable chunks are left out.
+    fn recorded_jobs(&self, set: &[u8; 16]) -> Result<HashSet<[u8; 16], FxBuildHasher>> {
+        let mut out = HashSet::default();
+        for entry in self.scan_raw_prefix::<JobRecords>(set)? {
+            let (_, v) = entry?;
+            if let Ok(jobs) = chunk_jobs(&v) {
+                out.extend(jobs);
+            }
+        }
+        Ok(out)
+    }
+
+    /// For each job of `set`, the number of the chunk that holds its
+    /// newest record; jobs of unreadable chunks are left out.
+    fn chunk_index(&self, set: &[u8; 16]) -> Result<FxHashMap<[u8; 16], u64>> {
+        let mut out = FxHashMap::default();
+        for entry in self.scan_raw_prefix::<JobRecords>(set)? {
+            let (k, v) = entry?;
+            if let (Some(ck), Ok(jobs)) = (JobRecords::parse_key(&k), chunk_jobs(&v)) {
+                out.extend(jobs.into_iter().map(|j| (j, ck.n)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewrites the chunks of `set` with the newest record of each job
+    /// only, in one batch (unreadable records are dropped: their jobs run
+    /// again anyway). Returns the set's new summary. The caller holds the
+    /// book's lock.
+    fn compact_job_set(&self, set: &[u8; 16], rec: &JobSetRec) -> Result<JobSetRec> {
+        let newest = self.newest_records(set)?;
+        let mut b = self.batch();
+        b.delete_range::<JobRecords>(
+            &ChunkKey { set: *set, n: 0 },
+            &ChunkKey {
+                set: *set,
+                n: rec.next_chunk,
+            },
+        )?;
+        let mut out = JobSetRec {
+            records: newest.len() as u64,
+            entries: newest.len() as u64,
+            bytes: 0,
+            ..rec.clone()
+        };
+        let mut jobs: Vec<_> = newest.into_iter().collect();
+        jobs.sort_unstable_by_key(|(j, _)| *j);
+        for part in jobs.chunks(CHUNK_ENTRIES) {
+            let mut chunk = ChunkWriter::with_capacity(part.len() * 64);
+            for (job, r) in part {
+                chunk.push(job, |buf| encode_record(buf, r));
+            }
+            let key = ChunkKey {
+                set: *set,
+                n: out.next_chunk,
+            };
+            out.bytes += b.put::<JobRecords>(&key, &chunk.finish())? + 24;
+            out.next_chunk += 1;
+        }
+        b.put::<JobSets>(set, &out)?;
+        b.commit(format!(
+            "compacting the job records of sweep `{}` (job set {})",
+            rec.sweep,
+            hex16(set)
+        ))?;
+        Ok(out)
+    }
+}
+
+impl CacheDb {
+    /// Rewrites the job records of a format-3 cache (one value per job,
+    /// under its 32-byte job key) as chunks, set by set, each set in one
+    /// batch with its summary. The records' bytes are kept as they are.
+    /// Returns the records moved.
+    pub(crate) fn upgrade_job_records_from_v3(&self) -> Result<u64> {
+        let mut moved = 0;
+        let mut set: Option<[u8; 16]> = None;
+        let mut part: Vec<(Box<[u8]>, Box<[u8]>)> = Vec::new();
+        let mut flush = |set: &[u8; 16], part: &mut Vec<(Box<[u8]>, Box<[u8]>)>| -> Result<()> {
+            moved += part.len() as u64;
+            self.upgrade_job_set(set, std::mem::take(part))
+        };
+        for entry in self.scan_raw::<JobRecords>()? {
+            let (k, v) = entry?;
+            let Ok(key) = <[u8; 32]>::try_from(&*k) else {
+                continue;
+            };
+            let this: [u8; 16] = key[..16].try_into().unwrap_or_default();
+            if let Some(s) = set.filter(|s| *s != this) {
+                flush(&s, &mut part)?;
+            }
+            set = Some(this);
+            part.push((k, v));
+        }
+        if let Some(s) = set {
+            flush(&s, &mut part)?;
+        }
+        Ok(moved)
+    }
+
+    fn upgrade_job_set(&self, set: &[u8; 16], old: Vec<(Box<[u8]>, Box<[u8]>)>) -> Result<()> {
+        let mut b = self.batch();
+        let summary = self.get::<JobSets>(set)?.and_then(|r| r.ok());
+        let mut rec = JobSetRec {
+            sweep: summary
+                .as_ref()
+                .map_or_else(String::new, |r| r.sweep.clone()),
+            records: old.len() as u64,
+            bytes: 0,
+            stored_seq: summary.as_ref().map_or(0, |r| r.stored_seq),
+            updated_at_ms: summary.as_ref().map_or_else(now_ms, |r| r.updated_at_ms),
+            entries: old.len() as u64,
+            next_chunk: 0,
+        };
+        for part in old.chunks(CHUNK_ENTRIES) {
+            let mut chunk =
+                ChunkWriter::with_capacity(part.iter().map(|(_, v)| v.len() + 20).sum());
+            for (k, v) in part {
+                b.delete_raw::<JobRecords>(k)?;
+                let mut job = [0; 16];
+                job.copy_from_slice(&k[16..]);
+                chunk.push(&job, |buf| buf.extend_from_slice(v));
+            }
+            let key = ChunkKey {
+                set: *set,
+                n: rec.next_chunk,
+            };
+            rec.bytes += b.put::<JobRecords>(&key, &chunk.finish())? + 24;
+            rec.next_chunk += 1;
+        }
+        b.put::<JobSets>(set, &rec)?;
+        b.commit(format!(
+            "upgrading the job records of job set {} to chunks",
+            hex16(set)
+        ))
+    }
+}
+
 impl CacheJobLog<'_> {
-    /// Writes encoded records in one batch, with the set's summary, and
-    /// evicts other results and job sets past `cache_size`. A record that
-    /// replaces one (a job run again) is counted once.
-    fn write(&self, records: &[(&JobKey, &[u8], Option<bool>)]) -> Result<()> {
-        if records.is_empty() {
+    /// Writes a chunk of records (`jobs`: each entry's job, and whether it
+    /// replaces a record, when the run knows) in one batch with the set's
+    /// summary, and evicts other results and job sets past `cache_size`.
+    /// A job recorded again is counted once; once superseded entries
+    /// outnumber the records, the set is compacted.
+    fn write(&self, chunk: ChunkWriter, jobs: &[([u8; 16], Option<bool>)]) -> Result<()> {
+        if chunk.len() == 0 {
             return Ok(());
         }
         let db = self.db;
@@ -376,41 +598,41 @@ impl CacheJobLog<'_> {
             false => None,
         };
         // Only a set that held records before this run can hold some of
-        // these keys already; the run says which it knows of, and the
-        // others are looked up.
-        let unknown: Vec<JobKey> = if old.is_some() && !self.fresh {
-            records
-                .iter()
-                .filter(|(_, _, r)| *r != Some(false))
-                .map(|(k, _, _)| **k)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let mut sizes = db.stored_sizes::<JobRecords>(&unknown)?.into_iter();
-        let room: u64 = records.iter().map(|(_, v, _)| 48 + v.len() as u64).sum();
-        let mut b = db.batch_with_room(room);
-        b.put_job_records(records.iter().map(|(k, v, _)| (*k, *v)))?;
-        let (mut added, mut bytes) = (0u64, old.as_ref().map_or(0, |o| o.bytes));
-        for (_, v, known) in records {
-            let was = if unknown.is_empty() || *known == Some(false) {
-                None
-            } else {
-                sizes.next().flatten()
-            };
-            match was {
-                Some(was) => bytes = bytes.saturating_sub(32 + was),
-                None => added += 1,
-            }
-            bytes += 32 + v.len() as u64;
+        // these jobs already; the run says which it knows of, and the
+        // others are looked up in the set's jobs, read once.
+        let mut known = lock(&self.known);
+        if old.is_some() && !self.fresh && known.is_none() && jobs.iter().any(|(_, r)| r.is_none())
+        {
+            *known = Some(db.recorded_jobs(&self.set)?);
         }
+        let mut added = 0u64;
+        for (job, replaces) in jobs {
+            let new = match (&mut *known, replaces) {
+                (Some(k), _) => k.insert(*job) && *replaces != Some(true),
+                (None, Some(r)) => !r,
+                (None, None) => old.is_none() || self.fresh,
+            };
+            added += u64::from(new);
+        }
+        let n = u64::from(chunk.len());
+        let old_rec = old.as_ref();
+        let key = ChunkKey {
+            set: self.set,
+            n: old_rec.map_or(0, |o| o.next_chunk),
+        };
+        let value = chunk.finish();
+        let mut b = db.batch_with_room(value.len() as u64);
+        let size = b.put::<JobRecords>(&key, &value)?;
+        drop(value);
         let seq = book.next_store_seq;
-        let rec = JobSetRec {
+        let mut rec = JobSetRec {
             sweep: self.sweep.clone(),
-            records: old.as_ref().map_or(0, |o| o.records) + added,
-            bytes,
+            records: old_rec.map_or(0, |o| o.records) + added,
+            bytes: old_rec.map_or(0, |o| o.bytes) + 24 + size,
             stored_seq: seq,
             updated_at_ms: now_ms(),
+            entries: old_rec.map_or(0, |o| o.entries) + n,
+            next_chunk: key.n + 1,
         };
         b.put::<JobSets>(&self.set, &rec)?;
         let old_bytes = book.job_sets.get(&self.set).map_or(0, |e| e.bytes);
@@ -420,12 +642,22 @@ impl CacheJobLog<'_> {
             delete_evicted(&mut b, e)?;
         }
         b.commit(format!(
-            "recording {} jobs of sweep `{}` (job set {})",
-            records.len(),
+            "recording {n} jobs of sweep `{}` (job set {})",
             self.sweep,
             hex16(&self.set)
         ))?;
         book.forget(&evict);
+        let superseded = rec.entries.saturating_sub(rec.records);
+        if superseded >= COMPACT_MIN && superseded >= rec.records {
+            let before = rec.bytes;
+            rec = db.compact_job_set(&self.set, &rec)?;
+            total = total.saturating_sub(before) + rec.bytes;
+            // The chunk index of a large set's lookups names chunks that
+            // are gone now.
+            if matches!(*lock(&self.found), Some(Found::Chunks(_))) {
+                *lock(&self.found) = Some(Found::Chunks(db.chunk_index(&self.set)?));
+            }
+        }
         book.job_sets.insert(
             self.set,
             JobSetEntry {
@@ -438,6 +670,47 @@ impl CacheJobLog<'_> {
         book.next_store_seq = seq + 1;
         Ok(())
     }
+
+    /// The newest records of `keys` read through a chunk index: each
+    /// chunk needed is read once.
+    fn lookup_chunks(
+        &self,
+        index: &FxHashMap<[u8; 16], u64>,
+        keys: &[JobKey],
+    ) -> Result<Vec<Option<JobRecord>>> {
+        let mut wanted: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(&n) = index.get(&job_of(k)) {
+                wanted.entry(n).or_default().push(i);
+            }
+        }
+        let mut out: Vec<Option<JobRecord>> = vec![None; keys.len()];
+        for (n, at) in wanted {
+            let key = ChunkKey { set: self.set, n };
+            let entries = match self.db.get::<JobRecords>(&key)? {
+                Some(Ok(JobChunk(e))) => e,
+                Some(Err(e)) => {
+                    warn!(dir = %self.db.dir().display(), chunk = %JobRecords::describe(&key),
+                        sweep = %self.sweep, error = %e, "corrupt chunk of job records; its jobs run again");
+                    continue;
+                }
+                None => continue,
+            };
+            let mut by_job: FxHashMap<[u8; 16], Result<JobRecord, crate::codec::Corrupt>> =
+                entries.into_iter().collect();
+            for i in at {
+                match by_job.remove(&job_of(&keys[i])) {
+                    Some(Ok(r)) => out[i] = Some(r),
+                    Some(Err(e)) => {
+                        warn!(dir = %self.db.dir().display(), key = %keys[i].hex(), sweep = %self.sweep,
+                            error = %e, "corrupt job record; the job runs again");
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl JobLog for CacheJobLog<'_> {
@@ -445,57 +718,111 @@ impl JobLog for CacheJobLog<'_> {
         if self.fresh {
             return Ok(vec![None; keys.len()]);
         }
-        if self.records_at_start <= SCAN_LIMIT {
-            let mut slot = lock(&self.scanned);
-            if slot.is_none() {
-                *slot = Some(self.db.job_records(&self.set)?.into_iter().collect());
-            }
-            if let Some(map) = slot.as_mut() {
-                return Ok(keys.iter().map(|k| map.remove(k)).collect());
-            }
+        let mut found = lock(&self.found);
+        if found.is_none() {
+            *found = Some(if self.records_at_start <= SCAN_LIMIT {
+                Found::Records(self.db.newest_records(&self.set)?)
+            } else {
+                Found::Chunks(self.db.chunk_index(&self.set)?)
+            });
         }
-        let found = self.db.get_many::<JobRecords>(keys)?;
-        Ok(found
-            .into_iter()
-            .zip(keys)
-            .map(|(v, k)| match v {
-                None => None,
-                Some(Ok(r)) => Some(r),
-                Some(Err(e)) => {
-                    warn!(dir = %self.db.dir().display(), key = %k.hex(), sweep = %self.sweep,
-                        error = %e, "corrupt job record; the job runs again");
-                    None
-                }
-            })
-            .collect())
+        match found.as_mut() {
+            Some(Found::Records(map)) => Ok(keys.iter().map(|k| map.remove(&job_of(k))).collect()),
+            Some(Found::Chunks(index)) => Ok(self.lookup_chunks(index, keys)?),
+            None => Ok(vec![None; keys.len()]),
+        }
     }
 
     fn record(&self, batch: &JobBatch<'_>) -> std::result::Result<(), BoxError> {
-        // One buffer for every record of the batch; offsets into it.
-        let mut buf = Vec::with_capacity(batch.len() * 48);
-        let mut ends = Vec::with_capacity(batch.len());
+        let mut chunk = ChunkWriter::with_capacity(batch.len() * 64);
+        let mut jobs = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
-            encode_job(
-                &mut buf,
-                batch.duration_ns(i),
-                batch.outcome(i),
-                batch.cells(i),
-            );
-            ends.push(buf.len());
+            let job = job_of(batch.key(i));
+            chunk.push(&job, |buf| {
+                encode_job(buf, batch.duration_ns(i), batch.outcome(i), batch.cells(i));
+            });
+            jobs.push((job, batch.replaces(i)));
         }
-        let mut start = 0;
-        let mut records: Vec<(&JobKey, &[u8], Option<bool>)> = (0..batch.len())
-            .map(|i| {
-                let v = &buf[start..ends[i]];
-                start = ends[i];
-                (batch.key(i), v, batch.replaces(i))
-            })
-            .collect();
-        // In key order: RocksDB's memtable inserts sorted keys several
-        // times faster than random ones (each starts from the last one's
-        // place in the skip list).
-        records.sort_unstable_by_key(|(k, _, _)| **k);
-        self.write(&records)?;
+        self.write(chunk, &jobs)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use collector_core::{
+        InputVar, JobKeyer, ResultVar, Reuse, RunOptions, TimeSrc, run_sweep_logged, setup_dataset,
+    };
+
+    fn sweep() -> Sweep {
+        Sweep::builder("chunks")
+            .input(InputVar::int_values("n", [1, 2, 3]))
+            .result(ResultVar::float("v"))
+            .repeats(2)
+            .build()
+            .unwrap()
+    }
+
+    /// Runs the sweep without reuse, each job giving `n * scale`.
+    fn run(db: &CacheDb, s: &Sweep, scale: f64) {
+        let mut r = setup_dataset(s, &TimeSrc::Label("t".into()))
+            .unwrap()
+            .result;
+        let log = db.job_log(s).unwrap();
+        let opts = RunOptions {
+            threads: Some(1),
+            batch: 4,
+            reuse: Reuse::Off,
+            ..RunOptions::default()
+        };
+        run_sweep_logged(&mut r, &opts, Some(&log), |x| {
+            #[allow(clippy::cast_precision_loss, reason = "small")]
+            let v = x.get::<i64>("n")? as f64 * scale;
+            Ok::<_, collector_core::Error>(x.outputs().with("v", v))
+        })
+        .unwrap();
+    }
+
+    fn value(r: &JobRecord) -> f64 {
+        match &r.outcome {
+            collector_core::RecordedOutcome::Done(c) => match c[0] {
+                collector_core::RecordedCell::F64(x) => x,
+                _ => f64::NAN,
+            },
+            _ => f64::NAN,
+        }
+    }
+
+    /// A set past the scan limit is read through its chunk index: each
+    /// lookup gives the newest record of each job, as a whole scan does.
+    #[test]
+    fn lookups_through_the_chunk_index_give_the_newest_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = CacheDb::open(dir.path(), crate::CacheOptions::default()).unwrap();
+        let s = sweep();
+        run(&db, &s, 1.0);
+        run(&db, &s, 10.0);
+        let keyer = JobKeyer::new(&s);
+        let keys: Vec<JobKey> = (0..6).map(|j| keyer.key(&s, j)).collect();
+        let mut log = db.job_log(&s).unwrap();
+        assert!(!log.fresh);
+        log.records_at_start = SCAN_LIMIT + 1;
+        // Two lookups, as two batches make them.
+        let mut got = log.lookup(&keys[..3]).unwrap();
+        got.extend(log.lookup(&keys[3..]).unwrap());
+        assert!(matches!(*lock(&log.found), Some(Found::Chunks(_))));
+        let values: Vec<f64> = got.iter().map(|r| value(r.as_ref().unwrap())).collect();
+        assert_eq!(values, [10.0, 10.0, 20.0, 20.0, 30.0, 30.0]);
+        // The same through a whole scan.
+        let whole = db.job_log(&s).unwrap();
+        let scanned: Vec<f64> = whole
+            .lookup(&keys)
+            .unwrap()
+            .iter()
+            .map(|r| value(r.as_ref().unwrap()))
+            .collect();
+        assert_eq!(scanned, values);
     }
 }

@@ -11,12 +11,11 @@ use std::marker::PhantomData;
 
 use collector_core::{Dataset, SweepResult};
 
-use crate::codec::{self, Corrupt, Encoded, StoredEvent, StoredResult};
+use crate::codec::{self, Corrupt, Encoded, JobChunk, StoredEvent, StoredResult};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRec, LineageRec};
 use crate::jobs::{JobSetRec, ShardManifest};
 use crate::results::IndexRec;
-use collector_core::{JobKey, JobRecord};
 
 /// Version of the whole on-disk format: column families, key layouts and
 /// the envelope payloads. Bump it when a change makes a database written
@@ -29,10 +28,15 @@ use collector_core::{JobKey, JobRecord};
 /// 3: adds the job-record families (`job_records`, `job_sets`,
 /// `shards`). A version-2 database is upgraded in place at open: its
 /// families and values are unchanged, the new families start empty.
-pub const FORMAT_VERSION: u32 = 3;
+///
+/// 4: job records are stored a chunk per write (`job_records` keyed by
+/// job set and chunk number) instead of one value per job. A version-3
+/// database is upgraded in place at open: its records are moved into
+/// chunks, their bytes unchanged.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The versions an open upgrades in place to [`FORMAT_VERSION`].
-pub(crate) const UPGRADABLE_FROM: [u32; 1] = [2];
+pub(crate) const UPGRADABLE_FROM: [u32; 2] = [2, 3];
 
 /// Version of the value envelope and of the MessagePack payloads in it
 /// (written in every envelope). Version 3 of the database changed no
@@ -353,34 +357,50 @@ impl Family for Lineages {
 
 // ------------------------------------------------------------------- jobs
 
-/// job key (job set, 16 bytes, then the job, 16 bytes) → one finished
-/// job (a compact binary record of its own: see `codec/jobs.rs`; not a
-/// MessagePack envelope, so that recording a job costs well under a
-/// microsecond). A prefix scan by job set returns one sweep's records.
+/// A chunk of job records: its job set and its number in the set (chunks
+/// are numbered in write order, from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ChunkKey {
+    pub(crate) set: [u8; 16],
+    pub(crate) n: u64,
+}
+
+/// chunk key (job set, 16 bytes, then the chunk number, u64 big-endian)
+/// → the records of the jobs of one stored batch (a compact binary
+/// encoding of its own: see `codec/jobs.rs`; not a MessagePack envelope,
+/// so that recording a job costs a fraction of a microsecond). A prefix
+/// scan by job set returns one sweep's chunks in write order.
 pub(crate) struct JobRecords;
 
 impl Family for JobRecords {
     const NAME: &'static str = "job_records";
-    type Key = JobKey;
-    /// A record encoded already (by `codec::encode_job`, straight from
+    type Key = ChunkKey;
+    /// A chunk encoded already (by `codec::ChunkWriter`, straight from
     /// the batch that ran).
     type Write = [u8];
-    type Value = JobRecord;
+    type Value = JobChunk;
 
-    fn key_bytes(k: &JobKey) -> Vec<u8> {
-        k.0.to_vec()
+    fn key_bytes(k: &ChunkKey) -> Vec<u8> {
+        let mut b = Vec::with_capacity(24);
+        b.extend_from_slice(&k.set);
+        b.extend_from_slice(&k.n.to_be_bytes());
+        b
     }
-    fn parse_key(bytes: &[u8]) -> Option<JobKey> {
-        <[u8; 32]>::try_from(bytes).ok().map(JobKey)
+    fn parse_key(bytes: &[u8]) -> Option<ChunkKey> {
+        let (set, n) = bytes.split_at_checked(16)?;
+        Some(ChunkKey {
+            set: set.try_into().ok()?,
+            n: u64::from_be_bytes(n.try_into().ok()?),
+        })
     }
-    fn describe(k: &JobKey) -> String {
-        format!("job record {}", k.hex())
+    fn describe(k: &ChunkKey) -> String {
+        format!("job-record chunk {} of job set {}", k.n, hex16(&k.set))
     }
-    fn encode(_: &JobKey, bytes: &[u8]) -> Result<Encoded> {
+    fn encode(_: &ChunkKey, bytes: &[u8]) -> Result<Encoded> {
         Ok(Encoded::raw(bytes.to_vec()))
     }
-    fn decode(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
-        codec::decode_job(bytes)
+    fn decode(bytes: &[u8]) -> Result<JobChunk, Corrupt> {
+        codec::decode_chunk(bytes)
     }
 }
 
@@ -573,15 +593,34 @@ mod tests {
     }
 
     #[test]
-    fn a_job_record_key_is_its_bytes() {
-        // `Batch::put_job_records` writes `key.0` as the key.
-        let k = JobKey([7; 32]);
-        assert_eq!(JobRecords::key_bytes(&k), k.0);
-        assert_eq!(JobRecords::parse_key(&k.0), Some(k));
+    fn job_record_chunk_keys_are_golden_and_sort_in_write_order() {
+        let k = ChunkKey {
+            set: [7; 16],
+            n: 258,
+        };
+        let mut golden = vec![7u8; 16];
+        golden.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(JobRecords::key_bytes(&k), golden);
+        assert_eq!(JobRecords::parse_key(&golden), Some(k));
+        // A key of format 3 (a 32-byte job key) is not a chunk key.
+        assert_eq!(JobRecords::parse_key(&[7; 32]), None);
+        let next = ChunkKey {
+            set: [7; 16],
+            n: 259,
+        };
+        assert!(JobRecords::key_bytes(&k) < JobRecords::key_bytes(&next));
         let (start, end) = JobRecords::prefix_range(&[7; 16]);
-        assert!(start.as_slice() <= &k.0[..] && &k.0[..] < end.as_slice());
+        for n in [0, 1, u64::MAX] {
+            let b = JobRecords::key_bytes(&ChunkKey { set: [7; 16], n });
+            assert!(start <= b && b < end);
+        }
         let (_, end) = JobRecords::prefix_range(&[0xff; 16]);
-        assert!(JobRecords::key_bytes(&JobKey([0xff; 32])) < end);
+        assert!(
+            JobRecords::key_bytes(&ChunkKey {
+                set: [0xff; 16],
+                n: u64::MAX
+            }) < end
+        );
     }
 
     #[test]

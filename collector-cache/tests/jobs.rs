@@ -33,12 +33,17 @@ fn fresh(s: &Sweep) -> SweepResult {
 
 /// Runs `s` with reuse `reuse` on `db`; returns the worker's calls.
 fn run(db: &CacheDb, s: &Sweep, reuse: Reuse) -> (SweepResult, usize) {
+    run_batched(db, s, reuse, 4)
+}
+
+/// [`run`] with batches of `batch` jobs.
+fn run_batched(db: &CacheDb, s: &Sweep, reuse: Reuse, batch: usize) -> (SweepResult, usize) {
     let calls = AtomicUsize::new(0);
     let mut r = fresh(s);
     let log = db.job_log(s).unwrap();
     let opts = RunOptions {
         threads: Some(2),
-        batch: 4,
+        batch,
         reuse,
         ..RunOptions::default()
     };
@@ -82,11 +87,40 @@ fn a_rerun_replaces_records_and_counts_them_once() {
     let once = db.job_totals().unwrap();
     run(&db, &s, Reuse::Off);
     let twice = db.job_totals().unwrap();
-    assert_eq!(once, twice);
-    assert!(once.bytes > 6 * 32, "{once:?}");
+    assert_eq!((once.sets, once.records), (twice.sets, twice.records));
+    // The superseded records stay stored (and counted in bytes) until the
+    // set is compacted.
+    assert!(once.bytes > 6 * 16, "{once:?}");
+    assert!(twice.bytes > once.bytes, "{once:?} then {twice:?}");
+    // What is read back is the newest record of each job, once.
+    assert_eq!(db.job_records(&job_set(&s)).unwrap().len(), 6);
     // A grown grid adds only its new jobs.
     run(&db, &sweep(&[1, 2, 3, 4]), Reuse::Resume);
     assert_eq!(db.job_totals().unwrap().records, 8);
+}
+
+/// The stored key of chunk `n` of job set `set`.
+fn chunk_key(set: [u8; 16], n: u64) -> Vec<u8> {
+    let mut k = set.to_vec();
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// The entries of a stored chunk: each job (second half of its key), the
+/// offset of its record and the record's bytes.
+fn entries(chunk: &[u8]) -> Vec<([u8; 16], usize, Vec<u8>)> {
+    assert_eq!(&chunk[..3], b"RC\x01");
+    let n = u32::from_le_bytes(chunk[3..7].try_into().unwrap()) as usize;
+    let mut at = 7;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let job: [u8; 16] = chunk[at..at + 16].try_into().unwrap();
+        let len = u32::from_le_bytes(chunk[at + 16..at + 20].try_into().unwrap()) as usize;
+        out.push((job, at + 20, chunk[at + 20..at + 20 + len].to_vec()));
+        at += 20 + len;
+    }
+    assert_eq!(at, chunk.len());
+    out
 }
 
 #[test]
@@ -96,17 +130,100 @@ fn a_corrupt_record_is_a_warning_and_its_job_runs_again() {
     let db = open(dir.path());
     let (first, _) = run(&db, &s, Reuse::Off);
     drop(db);
-    let key = JobKeyer::new(&s).key(&s, 1);
-    assert!(peek(dir.path(), "job_records", &key.0).is_some());
-    poke(
-        dir.path(),
-        "job_records",
-        &key.0,
-        Some(b"RJ\x01garbage".to_vec()),
-    );
+    // Four jobs, one batch of four: one chunk.
+    let key = chunk_key(job_set(&s), 0);
+    let mut chunk = peek(dir.path(), "job_records", &key).unwrap();
+    assert!(peek(dir.path(), "job_records", &chunk_key(job_set(&s), 1)).is_none());
+    let job = JobKeyer::new(&s).key(&s, 1);
+    let (_, at, rec) = entries(&chunk)
+        .into_iter()
+        .find(|(j, _, _)| j[..] == job.0[16..])
+        .unwrap();
+    // A record version this build does not read, its framing kept.
+    chunk[at + 2] = 9;
+    assert_eq!(chunk[at..at + 2], rec[..2]);
+    poke(dir.path(), "job_records", &key, Some(chunk));
     let db = open(dir.path());
     let (again, calls) = run(&db, &s, Reuse::Resume);
     assert_eq!(calls, 1);
+    assert_eq!(again.dataset, first.dataset);
+    drop(db);
+    // A chunk whose framing is corrupt: its jobs run again; nothing else
+    // is lost (the record written by the resume is in a later chunk).
+    poke(
+        dir.path(),
+        "job_records",
+        &key,
+        Some(b"RC\x01garbage".to_vec()),
+    );
+    let db = open(dir.path());
+    let (again, calls) = run(&db, &s, Reuse::Resume);
+    assert_eq!(calls, 3);
+    assert_eq!(again.dataset, first.dataset);
+    let (_, calls) = run(&db, &s, Reuse::Resume);
+    assert_eq!(calls, 0);
+}
+
+#[test]
+fn a_format_3_cache_is_upgraded_and_its_records_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(&[1, 2, 3]);
+    let db = open(dir.path());
+    let (first, _) = run(&db, &s, Reuse::Off);
+    let before = db.job_totals().unwrap();
+    drop(db);
+    // Back to the layout of format 3: one value per job, under its job key.
+    let set = job_set(&s);
+    let mut n = 0;
+    while let Some(chunk) = peek(dir.path(), "job_records", &chunk_key(set, n)) {
+        for (job, _, rec) in entries(&chunk) {
+            let mut k = set.to_vec();
+            k.extend_from_slice(&job);
+            poke(dir.path(), "job_records", &k, Some(rec));
+        }
+        poke(dir.path(), "job_records", &chunk_key(set, n), None);
+        n += 1;
+    }
+    assert_eq!(n, 2, "six jobs in batches of four");
+    poke(
+        dir.path(),
+        "meta",
+        b"format_version",
+        Some(3u32.to_le_bytes().to_vec()),
+    );
+    let db = open(dir.path());
+    let t = db.job_totals().unwrap();
+    assert_eq!((t.sets, t.records), (before.sets, before.records));
+    let (again, calls) = run(&db, &s, Reuse::Resume);
+    assert_eq!(calls, 0);
+    assert_eq!(again.dataset, first.dataset);
+    drop(db);
+    assert!(peek(dir.path(), "job_records", &chunk_key(set, 0)).is_some());
+    let mut old = set.to_vec();
+    old.extend_from_slice(&JobKeyer::new(&s).key(&s, 0).0[16..]);
+    assert!(peek(dir.path(), "job_records", &old).is_none());
+}
+
+#[test]
+fn superseded_records_are_compacted_away() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4,200 jobs: enough superseded entries to compact after a rerun.
+    let s = sweep(&(0..2100).collect::<Vec<_>>());
+    let db = open(dir.path());
+    let (first, _) = run_batched(&db, &s, Reuse::Off, 512);
+    let once = db.job_totals().unwrap();
+    assert_eq!(once.records, 4200);
+    for _ in 0..3 {
+        run_batched(&db, &s, Reuse::Off, 512);
+    }
+    let after = db.job_totals().unwrap();
+    assert_eq!(after.records, 4200);
+    // Without compaction, four runs would store four times the bytes.
+    assert!(after.bytes < 2 * once.bytes, "{once:?} then {after:?}");
+    drop(db);
+    let db = open(dir.path());
+    let (again, calls) = run_batched(&db, &s, Reuse::Resume, 512);
+    assert_eq!(calls, 0);
     assert_eq!(again.dataset, first.dataset);
 }
 

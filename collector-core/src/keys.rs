@@ -360,13 +360,27 @@ fn coords_kind(c: &Coords) -> u8 {
 #[derive(Debug, Clone)]
 pub struct JobKeyer {
     set: [u8; 16],
+    /// Per input, the canonical bytes of each of its values (encoded once:
+    /// a key is computed per job, on the store loop's path).
+    values: Vec<Vec<Box<[u8]>>>,
 }
 
 impl JobKeyer {
     /// The keyer of `sweep`'s jobs.
     pub fn new(sweep: &Sweep) -> Self {
+        let values = sweep
+            .inputs()
+            .iter()
+            .map(|inp| {
+                (0..inp.values.len())
+                    .filter_map(|i| inp.values.get(i))
+                    .map(|v| Canon::new().value(&v).as_bytes().into())
+                    .collect()
+            })
+            .collect();
         JobKeyer {
             set: job_set(sweep),
+            values,
         }
     }
 
@@ -382,15 +396,15 @@ impl JobKeyer {
         h.update(b"result-collector/job");
         h.update(&self.set);
         let idx = crate::jobs::unravel(linear, sweep.shape());
-        let mut c = Canon::new();
-        for (i, inp) in sweep.inputs().iter().enumerate() {
-            if let Some(v) = inp.values.get(idx[i]) {
-                c.value(&v);
+        // The canonical encoding of the job's values, then its repeat
+        // number (1-based), hashed piece by piece.
+        for (values, &i) in self.values.iter().zip(&idx) {
+            if let Some(b) = values.get(i) {
+                h.update(b);
             }
         }
-        let repeat = idx.get(sweep.inputs().len()).map_or(0, |r| *r as u64);
-        c.u64(repeat + 1);
-        h.update(c.as_bytes());
+        let repeat = idx.get(self.values.len()).map_or(0, |r| *r as u64);
+        h.update(&(repeat + 1).to_le_bytes());
         let job = h.finalize();
         let mut k = [0; 32];
         k[..16].copy_from_slice(&self.set);

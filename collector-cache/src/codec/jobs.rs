@@ -1,17 +1,26 @@
-//! The binary encoding of one job record. Records are many and small
-//! (one per job), so they skip the MessagePack envelope:
+//! The binary encoding of job records. Records are many and small (one
+//! per job), so they skip the MessagePack envelope, and the records of one
+//! stored batch go in one value, a chunk (one database write per batch,
+//! not one per job):
 //!
 //! ```text
-//! "RJ" (2 bytes)  record version (1 byte, 1)  status (1 byte: 0 done, 1 failed)
-//! duration in ns (u64 LE)
-//! done:   cell count (u32 LE), then per cell a tag (0: f64 LE, 8 bytes;
-//!         1: text, 2: a media file's path, 3: a blob's name, each a
-//!         u32 LE length then UTF-8 bytes)
-//! failed: kind (1 byte: 0 error, 1 panic, 2 contract), message (u32 LE
-//!         length then UTF-8 bytes)
+//! chunk:  "RC" (2 bytes)  chunk version (1 byte, 1)  entry count (u32 LE)
+//!         then per entry: the job (16 bytes: the second half of its job
+//!         key; the first half, the job set, is in the chunk's key)
+//!         record length (u32 LE)  record
+//! record: "RJ" (2 bytes)  record version (1 byte, 1)  status (1 byte: 0 done, 1 failed)
+//!         duration in ns (u64 LE)
+//!         done:   cell count (u32 LE), then per cell a tag (0: f64 LE, 8 bytes;
+//!                 1: text, 2: a media file's path, 3: a blob's name, each a
+//!                 u32 LE length then UTF-8 bytes)
+//!         failed: kind (1 byte: 0 error, 1 panic, 2 contract), message (u32 LE
+//!                 length then UTF-8 bytes)
 //! ```
 //!
-//! Nothing may follow. Golden tests pin the bytes.
+//! Nothing may follow a record or the last entry of a chunk. A job recorded
+//! again (a failure rerun, a run without reuse) gets a new entry in a later
+//! chunk: the entry in the chunk with the highest number wins. Golden tests
+//! pin the bytes.
 
 use collector_core::{
     FailureKind, JobCellRef, JobRecord, OutcomeRef, RecordedCell, RecordedOutcome,
@@ -21,6 +30,10 @@ use super::envelope::{Corrupt, corrupt};
 
 const MAGIC: &[u8; 2] = b"RJ";
 const RECORD_VERSION: u8 = 1;
+const CHUNK_MAGIC: &[u8; 2] = b"RC";
+const CHUNK_VERSION: u8 = 1;
+/// The bytes of a chunk's header.
+const CHUNK_HEADER: usize = 7;
 const DONE: u8 = 0;
 const FAILED: u8 = 1;
 const CELL_F64: u8 = 0;
@@ -116,6 +129,107 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, r: &JobRecord) {
         ),
     }
 }
+
+/// The records of one write, as one chunk.
+pub(crate) struct ChunkWriter {
+    buf: Vec<u8>,
+    count: u32,
+}
+
+impl ChunkWriter {
+    /// An empty chunk with room for `bytes` of entries.
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(CHUNK_HEADER.saturating_add(bytes));
+        buf.extend_from_slice(CHUNK_MAGIC);
+        buf.push(CHUNK_VERSION);
+        buf.extend_from_slice(&[0; 4]);
+        ChunkWriter { buf, count: 0 }
+    }
+
+    /// Adds the entry of `job` (the second half of its key); `write`
+    /// appends its record to the buffer it is given.
+    pub(crate) fn push(&mut self, job: &[u8; 16], write: impl FnOnce(&mut Vec<u8>)) {
+        self.buf.extend_from_slice(job);
+        let len_at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        write(&mut self.buf);
+        // A record is far under 4 GiB: the sweep's limits bound its cells.
+        let len = u32::try_from(self.buf.len() - len_at - 4).unwrap_or(u32::MAX);
+        self.buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// The entries added.
+    pub(crate) fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// The chunk's bytes.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.buf[3..7].copy_from_slice(&self.count.to_le_bytes());
+        self.buf
+    }
+}
+
+/// The entries of a chunk, in order: each job (the second half of its
+/// key) with its record's bytes. `Err` when the chunk's framing is
+/// corrupt: then none of its entries can be trusted.
+pub(crate) fn chunk_entries(bytes: &[u8]) -> Result<Vec<([u8; 16], &[u8])>, Corrupt> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(2, "the chunk's magic")? != CHUNK_MAGIC {
+        return Err(corrupt("job records: bad chunk magic"));
+    }
+    let version = r.u8("the chunk version")?;
+    if version != CHUNK_VERSION {
+        return Err(corrupt(format!(
+            "job-record chunk version {version} (this build reads {CHUNK_VERSION})"
+        )));
+    }
+    let n = r.u32("the entry count")? as usize;
+    // Each entry takes at least 20 bytes: a count larger than the bytes
+    // left is corrupt (and must not allocate).
+    if n > (bytes.len() - r.at) / 20 {
+        return Err(corrupt(format!(
+            "job records: {n} entries cannot fit in {} bytes",
+            bytes.len() - r.at
+        )));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut job = [0; 16];
+        job.copy_from_slice(r.take(16, "an entry's job")?);
+        let len = r.u32("an entry's length")? as usize;
+        out.push((job, r.take(len, "an entry's record")?));
+    }
+    if r.at != bytes.len() {
+        return Err(corrupt(format!(
+            "job records: {} bytes after the chunk's last entry",
+            bytes.len() - r.at
+        )));
+    }
+    Ok(out)
+}
+
+/// The job (second half of the key) of each entry of a chunk, without
+/// decoding the records.
+pub(crate) fn chunk_jobs(bytes: &[u8]) -> Result<Vec<[u8; 16]>, Corrupt> {
+    Ok(chunk_entries(bytes)?.into_iter().map(|(j, _)| j).collect())
+}
+
+/// A decoded chunk: each entry's job (the second half of its key) and its
+/// record, or why that record cannot be read.
+pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<JobChunk, Corrupt> {
+    Ok(JobChunk(
+        chunk_entries(bytes)?
+            .into_iter()
+            .map(|(job, rec)| (job, decode_job(rec)))
+            .collect(),
+    ))
+}
+
+/// The entries of one chunk of job records, decoded.
+#[derive(Debug)]
+pub(crate) struct JobChunk(pub(crate) Vec<([u8; 16], Result<JobRecord, Corrupt>)>);
 
 /// Reads the bytes of a record, never past its end.
 struct Reader<'a> {
@@ -306,6 +420,64 @@ mod tests {
         assert!(decode_job(&huge).is_err());
     }
 
+    #[test]
+    fn golden_chunk() {
+        let mut c = ChunkWriter::with_capacity(0);
+        c.push(&[1; 16], |b| {
+            encode_job(
+                b,
+                7,
+                OutcomeRef::Failed {
+                    kind: FailureKind::Panic,
+                    message: "x",
+                },
+                std::iter::empty(),
+            );
+        });
+        c.push(&[2; 16], |b| b.extend_from_slice(b"RJ"));
+        assert_eq!(c.len(), 2);
+        let bytes = c.finish();
+        let mut golden = vec![b'R', b'C', 1, 2, 0, 0, 0];
+        golden.extend_from_slice(&[1; 16]);
+        golden.extend_from_slice(&[18, 0, 0, 0]);
+        golden.extend_from_slice(&[
+            b'R', b'J', 1, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, b'x',
+        ]);
+        golden.extend_from_slice(&[2; 16]);
+        golden.extend_from_slice(&[2, 0, 0, 0, b'R', b'J']);
+        assert_eq!(bytes, golden);
+        let JobChunk(entries) = decode_chunk(&bytes).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].0, [1; 16]);
+        assert!(entries[0].1.as_ref().is_ok_and(|r| !r.is_done()));
+        // The second record is corrupt alone: the chunk still reads.
+        assert_eq!(entries[1].0, [2; 16]);
+        assert!(entries[1].1.is_err());
+        assert_eq!(chunk_jobs(&bytes).unwrap(), vec![[1; 16], [2; 16]]);
+    }
+
+    #[test]
+    fn truncated_padded_and_oversized_chunks_are_corrupt() {
+        let mut c = ChunkWriter::with_capacity(0);
+        c.push(&[3; 16], |b| {
+            encode_job(b, 1, OutcomeRef::Done, [JobCellRef::F64(2.0)].into_iter());
+        });
+        let bytes = c.finish();
+        for n in 0..bytes.len() {
+            assert!(decode_chunk(&bytes[..n]).is_err(), "{n} bytes");
+        }
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(decode_chunk(&padded).is_err());
+        // A huge entry count does not allocate.
+        let mut huge = bytes.clone();
+        huge[3..7].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_chunk(&huge).is_err());
+        let mut version = bytes;
+        version[2] = 2;
+        assert!(decode_chunk(&version).is_err());
+    }
+
     proptest! {
         #[test]
         fn records_round_trip(
@@ -336,8 +508,19 @@ mod tests {
                 }
                 other => prop_assert!(false, "{other:?}"),
             }
+            // In a chunk, between two other entries, it reads back the same.
+            let mut c = ChunkWriter::with_capacity(0);
+            c.push(&[0; 16], |buf| buf.extend_from_slice(&b));
+            c.push(&[9; 16], |buf| buf.extend_from_slice(&b));
+            c.push(&[0; 16], |buf| buf.extend_from_slice(&junk));
+            let chunk = c.finish();
+            let JobChunk(entries) = decode_chunk(&chunk).unwrap();
+            prop_assert_eq!(entries.len(), 3);
+            prop_assert_eq!(entries[1].0, [9; 16]);
+            prop_assert!(entries[1].1.as_ref().is_ok_and(|r| r.duration_ns == ns));
             // Arbitrary bytes never panic.
             let _ = decode_job(&junk);
+            let _ = decode_chunk(&junk);
         }
     }
 }

@@ -22,7 +22,9 @@ pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};
-pub(crate) use self::jobs::{decode_job, encode_job, encode_record};
+pub(crate) use self::jobs::{
+    ChunkWriter, JobChunk, chunk_jobs, decode_chunk, decode_job, encode_job, encode_record,
+};
 use crate::error::Result;
 
 /// Envelope kind of a stored result.

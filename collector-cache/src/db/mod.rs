@@ -292,8 +292,13 @@ impl CacheDb {
         match found {
             VersionFound::Version(v) if v == FORMAT_VERSION => Ok(()),
             VersionFound::Version(v) if UPGRADABLE_FROM.contains(&v) => {
-                // The families this version added were created empty at
-                // open; nothing else changed.
+                // The families version 3 added were created empty at
+                // open; version 4 moved job records into chunks.
+                if v == 3 {
+                    let moved = self.upgrade_job_records_from_v3()?;
+                    tracing::info!(dir = %self.dir.display(), records = moved,
+                        "job records moved into chunks");
+                }
                 let mut b = self.batch();
                 b.put::<Meta>(&MetaKey::FormatVersion, &FORMAT_VERSION)?;
                 b.commit(format!(

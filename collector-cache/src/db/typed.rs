@@ -84,46 +84,6 @@ impl CacheDb {
         self.get_raw::<F, _>(key, |v| v.len() as u64)
     }
 
-    /// The values stored under `keys`, in order (one batched read).
-    pub(crate) fn get_many<F: Family>(
-        &self,
-        keys: &[F::Key],
-    ) -> Result<Vec<Option<Decoded<F::Value>>>>
-    where
-        F::Key: Sized,
-    {
-        self.read_many::<F, _>(keys, F::decode)
-    }
-
-    /// The stored sizes of the values under `keys`, in order, without
-    /// decoding them (one batched read).
-    pub(crate) fn stored_sizes<F: Family>(&self, keys: &[F::Key]) -> Result<Vec<Option<u64>>>
-    where
-        F::Key: Sized,
-    {
-        self.read_many::<F, _>(keys, |v| v.len() as u64)
-    }
-
-    fn read_many<F: Family, T>(
-        &self,
-        keys: &[F::Key],
-        read: impl Fn(&[u8]) -> T,
-    ) -> Result<Vec<Option<T>>>
-    where
-        F::Key: Sized,
-    {
-        let h = self.family::<F>()?;
-        let bytes: Vec<Vec<u8>> = keys.iter().map(F::key_bytes).collect();
-        self.db
-            .batched_multi_get_cf(h, &bytes, false)
-            .into_iter()
-            .map(|v| {
-                v.map(|v| v.map(|v| read(&v)))
-                    .map_err(|e| self.db_err(format!("reading `{}`", F::NAME), &e))
-            })
-            .collect()
-    }
-
     /// Whether a value is stored under `key`.
     pub(crate) fn contains<F: Family>(&self, key: &F::Key) -> Result<bool> {
         Ok(self.get_raw::<F, _>(key, |_| ())?.is_some())
@@ -171,6 +131,33 @@ impl CacheDb {
             .iterator_cf(h, IteratorMode::From(&start, Direction::Forward))
             .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end))
             .map(move |item| self.scanned::<F>(item)))
+    }
+
+    /// Every record of the family, in key order, as stored (for an
+    /// upgrade that reads an older layout).
+    pub(crate) fn scan_raw<F: Family>(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + '_> {
+        let h = self.family::<F>()?;
+        Ok(self
+            .db
+            .iterator_cf(h, IteratorMode::Start)
+            .map(move |item| item.map_err(|e| self.db_err(format!("scanning `{}`", F::NAME), &e))))
+    }
+
+    /// Every record of the family under `prefix`, in key order, as
+    /// stored (for readers that decode part of a value).
+    pub(crate) fn scan_raw_prefix<F: Prefixed>(
+        &self,
+        prefix: &F::Prefix,
+    ) -> Result<impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + '_> {
+        let h = self.family::<F>()?;
+        let (start, end) = F::prefix_range(prefix);
+        Ok(self
+            .db
+            .iterator_cf(h, IteratorMode::From(&start, Direction::Forward))
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end))
+            .map(move |item| item.map_err(|e| self.db_err(format!("scanning `{}`", F::NAME), &e))))
     }
 
     fn scanned<F: Family>(&self, item: RawItem) -> Result<Scanned<F>> {
@@ -224,21 +211,6 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Stores job records encoded already (straight from a batch), the
-    /// family looked up once. A job record's key bytes are the key itself
-    /// (`JobRecords::key_bytes`; a unit test checks it), so no key is
-    /// copied.
-    pub(crate) fn put_job_records<'r>(
-        &mut self,
-        records: impl Iterator<Item = (&'r collector_core::JobKey, &'r [u8])>,
-    ) -> Result<()> {
-        let h = self.db.family::<crate::schema::JobRecords>()?;
-        for (k, v) in records {
-            self.inner.put_cf(h, k.0, v);
-        }
-        Ok(())
-    }
-
     /// Deletes the value under `key`.
     pub(crate) fn delete<F: Family>(&mut self, key: &F::Key) -> Result<()> {
         let h = self.db.family::<F>()?;
@@ -246,10 +218,26 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Deletes the record stored under the key bytes `key` (a key of an
+    /// older layout, met by an upgrade).
+    pub(crate) fn delete_raw<F: Family>(&mut self, key: &[u8]) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner.delete_cf(h, key);
+        Ok(())
+    }
+
     /// Deletes a record met by a scan.
     pub(crate) fn delete_scanned<F: Family>(&mut self, key: &ScannedKey<F>) -> Result<()> {
         let h = self.db.family::<F>()?;
         self.inner.delete_cf(h, &key.bytes);
+        Ok(())
+    }
+
+    /// Deletes every record from `from` up to, not including, `to`.
+    pub(crate) fn delete_range<F: Family>(&mut self, from: &F::Key, to: &F::Key) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner
+            .delete_range_cf(h, F::key_bytes(from), F::key_bytes(to));
         Ok(())
     }
 
