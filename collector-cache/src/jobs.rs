@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use crate::codec::{ChunkWriter, JobChunk, chunk_jobs, encode_job, encode_record};
-use crate::db::{CacheDb, Scanned, lock, now_ms};
+use crate::db::{CacheDb, RawPair, Scanned, lock, now_ms};
 use crate::error::{Error, Result};
 use crate::results::{JobSetEntry, ResultBook, delete_evicted};
 use crate::schema::{self, ChunkKey, Family, JobRecords, JobSets, ShardKey, Shards, hex16};
@@ -520,8 +520,8 @@ impl CacheDb {
     pub(crate) fn upgrade_job_records_from_v3(&self) -> Result<u64> {
         let mut moved = 0;
         let mut set: Option<[u8; 16]> = None;
-        let mut part: Vec<(Box<[u8]>, Box<[u8]>)> = Vec::new();
-        let mut flush = |set: &[u8; 16], part: &mut Vec<(Box<[u8]>, Box<[u8]>)>| -> Result<()> {
+        let mut part: Vec<RawPair> = Vec::new();
+        let mut flush = |set: &[u8; 16], part: &mut Vec<RawPair>| -> Result<()> {
             moved += part.len() as u64;
             self.upgrade_job_set(set, std::mem::take(part))
         };
@@ -543,7 +543,7 @@ impl CacheDb {
         Ok(moved)
     }
 
-    fn upgrade_job_set(&self, set: &[u8; 16], old: Vec<(Box<[u8]>, Box<[u8]>)>) -> Result<()> {
+    fn upgrade_job_set(&self, set: &[u8; 16], old: Vec<RawPair>) -> Result<()> {
         let mut b = self.batch();
         let summary = self.get::<JobSets>(set)?.and_then(|r| r.ok());
         let mut rec = JobSetRec {
@@ -696,8 +696,7 @@ impl CacheJobLog<'_> {
                 }
                 None => continue,
             };
-            let mut by_job: FxHashMap<[u8; 16], Result<JobRecord, crate::codec::Corrupt>> =
-                entries.into_iter().collect();
+            let mut by_job: FxHashMap<_, _> = entries.into_iter().collect();
             for i in at {
                 match by_job.remove(&job_of(&keys[i])) {
                     Some(Ok(r)) => out[i] = Some(r),

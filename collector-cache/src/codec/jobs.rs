@@ -171,10 +171,13 @@ impl ChunkWriter {
     }
 }
 
+/// One entry of a chunk: its job and its record's bytes.
+pub(crate) type ChunkEntry<'a> = ([u8; 16], &'a [u8]);
+
 /// The entries of a chunk, in order: each job (the second half of its
 /// key) with its record's bytes. `Err` when the chunk's framing is
 /// corrupt: then none of its entries can be trusted.
-pub(crate) fn chunk_entries(bytes: &[u8]) -> Result<Vec<([u8; 16], &[u8])>, Corrupt> {
+pub(crate) fn chunk_entries(bytes: &[u8]) -> Result<Vec<ChunkEntry<'_>>, Corrupt> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(2, "the chunk's magic")? != CHUNK_MAGIC {
         return Err(corrupt("job records: bad chunk magic"));
@@ -229,7 +232,11 @@ pub(crate) fn decode_chunk(bytes: &[u8]) -> Result<JobChunk, Corrupt> {
 
 /// The entries of one chunk of job records, decoded.
 #[derive(Debug)]
-pub(crate) struct JobChunk(pub(crate) Vec<([u8; 16], Result<JobRecord, Corrupt>)>);
+pub(crate) struct JobChunk(pub(crate) Vec<DecodedEntry>);
+
+/// One decoded entry of a chunk: its job and its record, or why it cannot
+/// be read.
+pub(crate) type DecodedEntry = ([u8; 16], Result<JobRecord, Corrupt>);
 
 /// Reads the bytes of a record, never past its end.
 struct Reader<'a> {

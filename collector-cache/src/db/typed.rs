@@ -16,7 +16,10 @@ use crate::schema::{Family, Prefixed, Sealed};
 pub(crate) type Decoded<T> = std::result::Result<T, Corrupt>;
 
 /// A key and value as RocksDB's iterators give them.
-type RawItem = std::result::Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>;
+type RawItem = std::result::Result<RawPair, rocksdb::Error>;
+
+/// A key and value as stored.
+pub(crate) type RawPair = (Box<[u8]>, Box<[u8]>);
 
 /// One record met by a scan of family `F`.
 pub(crate) struct Scanned<F: Family> {
@@ -135,9 +138,7 @@ impl CacheDb {
 
     /// Every record of the family, in key order, as stored (for an
     /// upgrade that reads an older layout).
-    pub(crate) fn scan_raw<F: Family>(
-        &self,
-    ) -> Result<impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + '_> {
+    pub(crate) fn scan_raw<F: Family>(&self) -> Result<impl Iterator<Item = Result<RawPair>> + '_> {
         let h = self.family::<F>()?;
         Ok(self
             .db
@@ -150,7 +151,7 @@ impl CacheDb {
     pub(crate) fn scan_raw_prefix<F: Prefixed>(
         &self,
         prefix: &F::Prefix,
-    ) -> Result<impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + '_> {
+    ) -> Result<impl Iterator<Item = Result<RawPair>> + '_> {
         let h = self.family::<F>()?;
         let (start, end) = F::prefix_range(prefix);
         Ok(self
