@@ -342,43 +342,50 @@ impl CacheDb {
         Ok(())
     }
 
-    /// Calls `visit` with every file a job record names: each media cell
-    /// (`true`: a path under the media root) and blob cell (`false`: a blob
-    /// name). Returns the records that could not be read. Reads every
-    /// record: for garbage collection and deletion checks, not the run
-    /// path.
+    /// Calls `visit` with every file the newest record of a job names
+    /// (a superseded record names nothing): each media cell (`true`: a path
+    /// under the media root) and blob cell (`false`: a blob name). Returns
+    /// the records and chunks that could not be read. Reads every chunk:
+    /// for garbage collection and deletion checks, not the run path.
     pub fn visit_job_record_files(&self, mut visit: impl FnMut(&str, bool)) -> Result<Vec<String>> {
         let mut unreadable = Vec::new();
+        // Chunks come set by set, each set's in write order: the newest
+        // record of each job of the set being read. A superseded record
+        // names nothing (its job's newest record is what a resume reads).
+        let mut set: Option<[u8; 16]> = None;
+        let mut newest: FxHashMap<[u8; 16], Result<JobRecord, String>> = FxHashMap::default();
+        let visit_set = |set: &[u8; 16],
+                         newest: &mut FxHashMap<[u8; 16], Result<JobRecord, String>>,
+                         visit: &mut dyn FnMut(&str, bool),
+                         unreadable: &mut Vec<String>| {
+            for (job, rec) in newest.drain() {
+                match rec {
+                    Ok(r) => visit_files(&r, visit),
+                    Err(_) => unreadable.push(format!("job record {}", key_of(set, &job).hex())),
+                }
+            }
+        };
         for entry in self.scan::<JobRecords>()? {
             let Scanned { key, value } = entry?;
             let Some(ck) = key.parse() else {
                 unreadable.push(format!("job-record chunk {}", key.text()));
                 continue;
             };
-            let Ok(JobChunk(entries)) = value else {
-                unreadable.push(JobRecords::describe(&ck));
-                continue;
-            };
-            // Superseded records count too: a file stays until the set is
-            // compacted or removed.
-            for (job, rec) in entries {
-                let Ok(r) = rec else {
-                    unreadable.push(format!("job record {}", key_of(&ck.set, &job).hex()));
-                    continue;
-                };
-                if let collector_core::RecordedOutcome::Done(cells) = &r.outcome {
-                    for c in cells {
-                        let (t, media) = match c {
-                            collector_core::RecordedCell::Media(t) => (t, true),
-                            collector_core::RecordedCell::Blob(t) => (t, false),
-                            _ => continue,
-                        };
-                        if !collector_core::is_missing_text(t) {
-                            visit(t, media);
-                        }
-                    }
-                }
+            if let Some(s) = set.filter(|s| *s != ck.set) {
+                visit_set(&s, &mut newest, &mut visit, &mut unreadable);
             }
+            set = Some(ck.set);
+            match value {
+                Ok(JobChunk(entries)) => {
+                    newest.extend(entries.into_iter().map(|(j, r)| (j, r.map_err(|e| e.0))));
+                }
+                // Which jobs it held is unknown: it is reported, and the
+                // older records of the set still count.
+                Err(_) => unreadable.push(JobRecords::describe(&ck)),
+            }
+        }
+        if let Some(s) = set {
+            visit_set(&s, &mut newest, &mut visit, &mut unreadable);
         }
         Ok(unreadable)
     }
@@ -415,6 +422,23 @@ impl CacheDb {
             }
         }
         Ok(out)
+    }
+}
+
+/// Calls `visit` with each file a record names: media cells (`true`) and
+/// blob cells (`false`).
+fn visit_files(r: &JobRecord, visit: &mut dyn FnMut(&str, bool)) {
+    if let collector_core::RecordedOutcome::Done(cells) = &r.outcome {
+        for c in cells {
+            let (t, media) = match c {
+                collector_core::RecordedCell::Media(t) => (t, true),
+                collector_core::RecordedCell::Blob(t) => (t, false),
+                _ => continue,
+            };
+            if !collector_core::is_missing_text(t) {
+                visit(t, media);
+            }
+        }
     }
 }
 
