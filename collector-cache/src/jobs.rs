@@ -4,14 +4,17 @@
 //! and the manifests that shard runs write.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::ops::Range;
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use collector_core::{BoxError, JobBatch, JobKey, JobLog, JobRecord, Sweep, SweepSpec, job_set};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::codec::{ChunkWriter, JobChunk, chunk_jobs, encode_job, encode_record};
+use crate::codec::{
+    ChunkWriter, JobChunk, chunk_jobs, chunk_spans, decode_job, encode_job, encode_record,
+};
 use crate::db::{CacheDb, RawPair, Scanned, lock, now_ms};
 use crate::error::{Error, Result};
 use crate::results::{JobSetEntry, ResultBook, delete_evicted};
@@ -115,7 +118,7 @@ pub struct CacheJobLog<'a> {
     /// key the run writes can replace a record.
     fresh: bool,
     /// What lookups read from, made at the first one.
-    found: Mutex<Option<Found>>,
+    found: RwLock<Option<Found>>,
     /// The jobs of the set that hold a record: read at the first write
     /// that cannot tell whether its jobs replace records (a run that did
     /// not look them up), then kept up to date.
@@ -127,12 +130,48 @@ pub struct CacheJobLog<'a> {
 /// The recorded jobs lookups take from.
 #[derive(Debug)]
 enum Found {
-    /// Every record of the set, read in one scan (a scan in key order
-    /// decodes whole chunks; each record is handed out once).
-    Records(FxHashMap<[u8; 16], JobRecord>),
+    /// Every chunk of the set, read in one scan, and where each job's
+    /// newest record lies in them; a record is decoded when looked up.
+    Records(RawRecords),
     /// For a set of more than [`SCAN_LIMIT`] records: the chunk that holds
     /// each job's newest record; a lookup reads the chunks it needs.
     Chunks(FxHashMap<[u8; 16], u64>),
+}
+
+/// The chunks of a job set as stored, and the place of each job's newest
+/// record in them.
+#[derive(Debug, Default)]
+struct RawRecords {
+    chunks: Vec<Box<[u8]>>,
+    /// Each job's chunk (an index into `chunks`) and record bytes.
+    at: FxHashMap<[u8; 16], (usize, Range<usize>)>,
+}
+
+impl RawRecords {
+    /// The newest record of `job`, decoded; `None` when it has none or
+    /// when its record cannot be read (logged: the job runs again).
+    fn get(&self, log: &CacheJobLog<'_>, key: &JobKey) -> Option<JobRecord> {
+        let (chunk, span) = self.at.get(&job_of(key))?;
+        match decode_job(&self.chunks[*chunk][span.clone()]) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn!(dir = %log.db.dir().display(), key = %key.hex(), sweep = %log.sweep,
+                    error = %e, "corrupt job record; the job runs again");
+                None
+            }
+        }
+    }
+}
+
+/// Reads `l`; a panic while it was held left no half-written state (each
+/// change is one assignment).
+fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes `l` (see [`read_lock`]).
+fn write_lock<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A set with at most this many records is held whole in memory on
@@ -165,7 +204,7 @@ impl CacheDb {
             set,
             sweep: sweep.name().to_string(),
             fresh,
-            found: Mutex::new(None),
+            found: RwLock::new(None),
             known: Mutex::new(None),
             records_at_start,
         })
@@ -325,7 +364,7 @@ impl CacheDb {
             set: *set,
             sweep: sweep_name.to_string(),
             fresh: false,
-            found: Mutex::new(None),
+            found: RwLock::new(None),
             known: Mutex::new(None),
             records_at_start: 0,
         };
@@ -479,6 +518,38 @@ impl CacheDb {
         Ok(out)
     }
 
+    /// Every chunk of `set` as stored, and where each job's newest record
+    /// lies in them (`records`: the set's record count, to size the map).
+    /// A chunk whose framing is corrupt is logged and left out: its jobs
+    /// run again.
+    fn stored_chunks(&self, set: &[u8; 16], records: u64) -> Result<RawRecords> {
+        let cap = usize::try_from(records.min(SCAN_LIMIT)).unwrap_or(0);
+        let mut out = RawRecords {
+            chunks: Vec::new(),
+            at: FxHashMap::with_capacity_and_hasher(cap, FxBuildHasher),
+        };
+        for entry in self.scan_raw_prefix::<JobRecords>(set)? {
+            let (k, v) = entry?;
+            match chunk_spans(&v) {
+                Ok(spans) => {
+                    let c = out.chunks.len();
+                    out.at
+                        .extend(spans.into_iter().map(|(job, span)| (job, (c, span))));
+                    out.chunks.push(v);
+                }
+                Err(e) => {
+                    let chunk = JobRecords::parse_key(&k).map_or_else(
+                        || format!("a chunk of job set {}", hex16(set)),
+                        |ck| JobRecords::describe(&ck),
+                    );
+                    warn!(dir = %self.dir().display(), %chunk, error = %e,
+                        "skipping a corrupt chunk of job records; its jobs run again");
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// For each job of `set`, the number of the chunk that holds its
     /// newest record; jobs of unreadable chunks are left out.
     fn chunk_index(&self, set: &[u8; 16]) -> Result<FxHashMap<[u8; 16], u64>> {
@@ -523,7 +594,7 @@ impl CacheDb {
                 set: *set,
                 n: out.next_chunk,
             };
-            out.bytes += b.put::<JobRecords>(&key, &chunk.finish())? + 24;
+            out.bytes += b.put_as_written::<JobRecords>(&key, &chunk.finish())? + 24;
             out.next_chunk += 1;
         }
         b.put::<JobSets>(set, &out)?;
@@ -594,7 +665,7 @@ impl CacheDb {
                 set: *set,
                 n: rec.next_chunk,
             };
-            rec.bytes += b.put::<JobRecords>(&key, &chunk.finish())? + 24;
+            rec.bytes += b.put_as_written::<JobRecords>(&key, &chunk.finish())? + 24;
             rec.next_chunk += 1;
         }
         b.put::<JobSets>(set, &rec)?;
@@ -646,7 +717,7 @@ impl CacheJobLog<'_> {
         };
         let value = chunk.finish();
         let mut b = db.batch_with_room(value.len() as u64);
-        let size = b.put::<JobRecords>(&key, &value)?;
+        let size = b.put_as_written::<JobRecords>(&key, &value)?;
         drop(value);
         let seq = book.next_store_seq;
         let mut rec = JobSetRec {
@@ -678,8 +749,9 @@ impl CacheJobLog<'_> {
             total = total.saturating_sub(before) + rec.bytes;
             // The chunk index of a large set's lookups names chunks that
             // are gone now.
-            if matches!(*lock(&self.found), Some(Found::Chunks(_))) {
-                *lock(&self.found) = Some(Found::Chunks(db.chunk_index(&self.set)?));
+            let mut found = write_lock(&self.found);
+            if matches!(*found, Some(Found::Chunks(_))) {
+                *found = Some(Found::Chunks(db.chunk_index(&self.set)?));
             }
         }
         book.job_sets.insert(
@@ -741,16 +813,20 @@ impl JobLog for CacheJobLog<'_> {
         if self.fresh {
             return Ok(vec![None; keys.len()]);
         }
-        let mut found = lock(&self.found);
-        if found.is_none() {
-            *found = Some(if self.records_at_start <= SCAN_LIMIT {
-                Found::Records(self.db.newest_records(&self.set)?)
-            } else {
-                Found::Chunks(self.db.chunk_index(&self.set)?)
-            });
+        if read_lock(&self.found).is_none() {
+            // The first lookup reads the set; later ones share it (readers
+            // of several threads at once).
+            let mut found = write_lock(&self.found);
+            if found.is_none() {
+                *found = Some(if self.records_at_start <= SCAN_LIMIT {
+                    Found::Records(self.db.stored_chunks(&self.set, self.records_at_start)?)
+                } else {
+                    Found::Chunks(self.db.chunk_index(&self.set)?)
+                });
+            }
         }
-        match found.as_mut() {
-            Some(Found::Records(map)) => Ok(keys.iter().map(|k| map.remove(&job_of(k))).collect()),
+        match read_lock(&self.found).as_ref() {
+            Some(Found::Records(raw)) => Ok(keys.iter().map(|k| raw.get(self, k)).collect()),
             Some(Found::Chunks(index)) => Ok(self.lookup_chunks(index, keys)?),
             None => Ok(vec![None; keys.len()]),
         }
@@ -835,7 +911,7 @@ mod tests {
         // Two lookups, as two batches make them.
         let mut got = log.lookup(&keys[..3]).unwrap();
         got.extend(log.lookup(&keys[3..]).unwrap());
-        assert!(matches!(*lock(&log.found), Some(Found::Chunks(_))));
+        assert!(matches!(*read_lock(&log.found), Some(Found::Chunks(_))));
         let values: Vec<f64> = got.iter().map(|r| value(r.as_ref().unwrap())).collect();
         assert_eq!(values, [10.0, 10.0, 20.0, 20.0, 30.0, 30.0]);
         // The same through a whole scan.

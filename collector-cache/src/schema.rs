@@ -77,6 +77,10 @@ pub(crate) trait Prefixed: Family {
     fn prefix_range(prefix: &Self::Prefix) -> (Vec<u8>, Vec<u8>);
 }
 
+/// A family whose values are stored exactly as written: a write hands
+/// RocksDB the caller's bytes, with no encoded copy in between.
+pub(crate) trait StoredAsWritten: Family<Write = [u8]> {}
+
 /// A value encoded by family `F`: it can only be stored in `F`.
 pub(crate) struct Sealed<F> {
     bytes: Encoded,
@@ -403,6 +407,10 @@ impl Family for JobRecords {
         codec::decode_chunk(bytes)
     }
 }
+
+/// A chunk is stored as its writer built it (`Batch::put_as_written`
+/// skips `encode`'s copy).
+impl StoredAsWritten for JobRecords {}
 
 impl Prefixed for JobRecords {
     /// The job set.

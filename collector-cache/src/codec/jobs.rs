@@ -178,6 +178,20 @@ pub(crate) type ChunkEntry<'a> = ([u8; 16], &'a [u8]);
 /// key) with its record's bytes. `Err` when the chunk's framing is
 /// corrupt: then none of its entries can be trusted.
 pub(crate) fn chunk_entries(bytes: &[u8]) -> Result<Vec<ChunkEntry<'_>>, Corrupt> {
+    Ok(chunk_spans(bytes)?
+        .into_iter()
+        .map(|(job, span)| (job, &bytes[span]))
+        .collect())
+}
+
+/// One entry of a chunk: its job and where its record's bytes lie in the
+/// chunk.
+pub(crate) type ChunkSpan = ([u8; 16], std::ops::Range<usize>);
+
+/// The entries of a chunk, in order, as [`chunk_entries`] reads them,
+/// each record given by its place in `bytes` (for a reader that keeps the
+/// chunk and decodes its records later).
+pub(crate) fn chunk_spans(bytes: &[u8]) -> Result<Vec<ChunkSpan>, Corrupt> {
     let mut r = Reader { bytes, at: 0 };
     if r.take(2, "the chunk's magic")? != CHUNK_MAGIC {
         return Err(corrupt("job records: bad chunk magic"));
@@ -202,7 +216,9 @@ pub(crate) fn chunk_entries(bytes: &[u8]) -> Result<Vec<ChunkEntry<'_>>, Corrupt
         let mut job = [0; 16];
         job.copy_from_slice(r.take(16, "an entry's job")?);
         let len = r.u32("an entry's length")? as usize;
-        out.push((job, r.take(len, "an entry's record")?));
+        let start = r.at;
+        r.take(len, "an entry's record")?;
+        out.push((job, start..r.at));
     }
     if r.at != bytes.len() {
         return Err(corrupt(format!(

@@ -23,7 +23,8 @@ use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};
 pub(crate) use self::jobs::{
-    ChunkWriter, JobChunk, chunk_jobs, decode_chunk, decode_job, encode_job, encode_record,
+    ChunkWriter, JobChunk, chunk_jobs, chunk_spans, decode_chunk, decode_job, encode_job,
+    encode_record,
 };
 use crate::error::Result;
 

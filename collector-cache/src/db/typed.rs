@@ -10,7 +10,7 @@ use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions};
 use super::CacheDb;
 use crate::codec::Corrupt;
 use crate::error::Result;
-use crate::schema::{Family, Prefixed, Sealed};
+use crate::schema::{Family, Prefixed, Sealed, StoredAsWritten};
 
 /// A stored value: decoded, or why it could not be.
 pub(crate) type Decoded<T> = std::result::Result<T, Corrupt>;
@@ -203,6 +203,19 @@ impl Batch<'_> {
         let sealed = Sealed::<F>::new(key, value)?;
         self.put_sealed(key, &sealed)?;
         Ok(sealed.len())
+    }
+
+    /// Stores `value` of a family whose values are stored as written,
+    /// straight from the caller's bytes (no copy before RocksDB's own).
+    /// Returns the stored size.
+    pub(crate) fn put_as_written<F: StoredAsWritten>(
+        &mut self,
+        key: &F::Key,
+        value: &[u8],
+    ) -> Result<u64> {
+        let h = self.db.family::<F>()?;
+        self.inner.put_cf(h, F::key_bytes(key), value);
+        Ok(value.len() as u64)
     }
 
     /// Stores a value encoded already.
