@@ -833,13 +833,19 @@ impl JobLog for CacheJobLog<'_> {
     }
 
     fn record(&self, batch: &JobBatch<'_>) -> std::result::Result<(), BoxError> {
-        let mut chunk = ChunkWriter::with_capacity(batch.len() * 64);
+        let mut chunk = ChunkWriter::with_capacity(256);
         let mut jobs = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
             let job = job_of(batch.key(i));
             chunk.push(&job, |buf| {
                 encode_job(buf, batch.duration_ns(i), batch.outcome(i), batch.cells(i));
             });
+            if i == 0 {
+                // Records of one sweep are about the same size: room for
+                // the others at the first one's size (a chunk of a large
+                // batch is megabytes: growing it would copy it).
+                chunk.reserve_like_last(batch.len() - 1);
+            }
             jobs.push((job, batch.replaces(i)));
         }
         self.write(chunk, &jobs)?;

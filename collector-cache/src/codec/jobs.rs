@@ -134,6 +134,8 @@ pub(crate) fn encode_record(buf: &mut Vec<u8>, r: &JobRecord) {
 pub(crate) struct ChunkWriter {
     buf: Vec<u8>,
     count: u32,
+    /// Where the last entry starts.
+    last_at: usize,
 }
 
 impl ChunkWriter {
@@ -143,12 +145,17 @@ impl ChunkWriter {
         buf.extend_from_slice(CHUNK_MAGIC);
         buf.push(CHUNK_VERSION);
         buf.extend_from_slice(&[0; 4]);
-        ChunkWriter { buf, count: 0 }
+        ChunkWriter {
+            buf,
+            count: 0,
+            last_at: CHUNK_HEADER,
+        }
     }
 
     /// Adds the entry of `job` (the second half of its key); `write`
     /// appends its record to the buffer it is given.
     pub(crate) fn push(&mut self, job: &[u8; 16], write: impl FnOnce(&mut Vec<u8>)) {
+        self.last_at = self.buf.len();
         self.buf.extend_from_slice(job);
         let len_at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]);
@@ -157,6 +164,15 @@ impl ChunkWriter {
         let len = u32::try_from(self.buf.len() - len_at - 4).unwrap_or(u32::MAX);
         self.buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         self.count = self.count.saturating_add(1);
+    }
+
+    /// Room for `n` more entries the size of the last one added.
+    pub(crate) fn reserve_like_last(&mut self, n: usize) {
+        if self.count == 0 {
+            return;
+        }
+        let last = self.buf.len() - self.last_at;
+        self.buf.reserve(last.saturating_mul(n));
     }
 
     /// The entries added.
