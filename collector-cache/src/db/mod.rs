@@ -44,6 +44,11 @@ pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 /// The memtable size of the job-record family.
 const JOB_RECORDS_WRITE_BUFFER: usize = 16 << 20;
 
+/// A stored result or history event at least this large goes to a blob
+/// file when its memtable is flushed, not into a table block (see
+/// [`CacheDb::open`]).
+const MIN_BLOB_BYTES: u64 = 1 << 20;
+
 /// Bound on the write-ahead log's total size (see [`CacheDb::open`]).
 const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 
@@ -169,11 +174,12 @@ impl CacheDb {
         })?;
         let opts = db_options();
         let mut table = rocksdb::BlockBasedOptions::default();
-        table.set_block_cache(&rocksdb::Cache::new_lru_cache(
+        let block_cache = rocksdb::Cache::new_lru_cache(
             options
                 .block_cache_bytes
                 .unwrap_or(DEFAULT_BLOCK_CACHE_BYTES),
-        ));
+        );
+        table.set_block_cache(&block_cache);
         // RocksDB must open every family that exists; a newer build may
         // have added some. The version check below then refuses it.
         let existing = DB::list_cf(&opts, db_dir).unwrap_or_default();
@@ -186,6 +192,19 @@ impl CacheDb {
             let mut o = rocksdb::Options::default();
             o.set_compression_type(DBCompressionType::None);
             o.set_block_based_table_factory(&table);
+            if n == Results::NAME || n == HistoryEvents::NAME {
+                // A large value flushed into a table block was held there
+                // in whole, twice over (the block's buffer doubles as it
+                // grows): a 80 MB result took 240 MB more at its flush.
+                // Written to a blob file instead, it streams; the blob
+                // cache is the block cache, so reads stay in memory.
+                // Garbage collection rewrites blob files whose values
+                // were mostly deleted (evicted or replaced results).
+                o.set_enable_blob_files(true);
+                o.set_min_blob_size(MIN_BLOB_BYTES);
+                o.set_enable_blob_gc(true);
+                o.set_blob_cache(&block_cache);
+            }
             if n == JobRecords::NAME {
                 // Many small records: smaller memtables bound the memory a
                 // long run holds (a flush every 16 MB of records).
