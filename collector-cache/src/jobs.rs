@@ -8,6 +8,7 @@ use std::ops::Range;
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use collector_core::{BoxError, JobBatch, JobKey, JobLog, JobRecord, Sweep, SweepSpec, job_set};
+use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -826,7 +827,13 @@ impl JobLog for CacheJobLog<'_> {
             }
         }
         match read_lock(&self.found).as_ref() {
-            Some(Found::Records(raw)) => Ok(keys.iter().map(|k| raw.get(self, k)).collect()),
+            // Looked up and decoded by the pool: a batch of a warm resume
+            // is tens of thousands of random reads of the map.
+            Some(Found::Records(raw)) => Ok(keys
+                .par_iter()
+                .with_min_len(1024)
+                .map(|k| raw.get(self, k))
+                .collect()),
             Some(Found::Chunks(index)) => Ok(self.lookup_chunks(index, keys)?),
             None => Ok(vec![None; keys.len()]),
         }
