@@ -1,7 +1,7 @@
 /* The machine's floor for `history/history_load_50x50x2_h1000`: allocate
- * the 80 MB a history of 1,000 events of the anchor grid holds (2 float
- * columns x 50 x 50 x 1,000 events), advised for huge pages as the load
- * does, and copy 80 MB into it in 40 KB runs from two threads, the way the
+ * the 40 MB a history of 1,000 events of the anchor grid holds (2 float
+ * columns x 50 x 50 cells x 1,000 events), advised for huge pages as the load
+ * does, and copy 40 MB into it in 20 KB runs from two threads, the way the
  * load copies each event's runs. No decoding, no database: the least any
  * load that returns an owned history can cost here.
  *
@@ -17,8 +17,8 @@
 #include <time.h>
 
 #define ROUNDS 30
-static const size_t N = (size_t)80 << 20;
-static const size_t RUN = 40000;
+static const size_t N = 40000000;
+static const size_t RUN = 20000;
 static char *src, *dst;
 
 static double now_ms(void) {
@@ -56,7 +56,7 @@ int main(void) {
         pthread_join(b, NULL);
         free(dst);
         t[r] = now_ms() - t0;
-        printf("round %2d: fresh 80 MB, copied by 2 threads, freed: %.2f ms\n", r, t[r]);
+        printf("round %2d: fresh 40 MB, copied by 2 threads, freed: %.2f ms\n", r, t[r]);
     }
     qsort(t, ROUNDS, sizeof t[0], cmp);
     printf("median %.2f ms, min %.2f ms\n", t[ROUNDS / 2], t[0]);

@@ -564,11 +564,66 @@ impl CacheDb {
         Ok(out)
     }
 
+    /// Drops the superseded entries of `set`. First, cheaply, the chunks
+    /// none of whose entries is a job's newest (a rerun supersedes whole
+    /// chunks) and the chunks whose framing is unreadable, without
+    /// decoding a record; then, when superseded entries still outnumber
+    /// the records, the set is rewritten whole ([`rewrite_job_set`]).
+    /// Returns the set's new summary. The caller holds the book's lock.
+    ///
+    /// [`rewrite_job_set`]: Self::rewrite_job_set
+    fn compact_job_set(&self, set: &[u8; 16], rec: &JobSetRec) -> Result<JobSetRec> {
+        // Each chunk's number, its jobs (None: unreadable) and its size.
+        let mut chunks: Vec<(u64, Option<Vec<[u8; 16]>>, u64)> = Vec::new();
+        let mut newest: FxHashMap<[u8; 16], u64> = FxHashMap::default();
+        for entry in self.scan_raw_prefix::<JobRecords>(set)? {
+            let (k, v) = entry?;
+            let Some(ck) = JobRecords::parse_key(&k) else {
+                continue;
+            };
+            let jobs = chunk_jobs(&v).ok();
+            if let Some(jobs) = &jobs {
+                newest.extend(jobs.iter().map(|j| (*j, ck.n)));
+            }
+            chunks.push((ck.n, jobs, v.len() as u64 + 24));
+        }
+        let mut b = self.batch();
+        let mut out = JobSetRec {
+            records: newest.len() as u64,
+            entries: 0,
+            bytes: 0,
+            ..rec.clone()
+        };
+        for (n, jobs, size) in &chunks {
+            let live = jobs
+                .as_ref()
+                .is_some_and(|jobs| jobs.iter().any(|j| newest.get(j) == Some(n)));
+            if live {
+                out.entries += jobs.as_ref().map_or(0, |j| j.len() as u64);
+                out.bytes += size;
+            } else {
+                b.delete::<JobRecords>(&ChunkKey { set: *set, n: *n })?;
+            }
+        }
+        let superseded = out.entries.saturating_sub(out.records);
+        if superseded >= COMPACT_MIN && superseded >= out.records {
+            drop(b);
+            return self.rewrite_job_set(set, rec);
+        }
+        b.put::<JobSets>(set, &out)?;
+        b.commit(format!(
+            "dropping superseded job-record chunks of sweep `{}` (job set {})",
+            rec.sweep,
+            hex16(set)
+        ))?;
+        Ok(out)
+    }
+
     /// Rewrites the chunks of `set` with the newest record of each job
     /// only, in one batch (unreadable records are dropped: their jobs run
     /// again anyway). Returns the set's new summary. The caller holds the
     /// book's lock.
-    fn compact_job_set(&self, set: &[u8; 16], rec: &JobSetRec) -> Result<JobSetRec> {
+    fn rewrite_job_set(&self, set: &[u8; 16], rec: &JobSetRec) -> Result<JobSetRec> {
         let newest = self.newest_records(set)?;
         let mut b = self.batch();
         b.delete_range::<JobRecords>(

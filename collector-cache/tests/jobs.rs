@@ -334,3 +334,102 @@ fn shard_manifests_round_trip() {
     };
     assert!(db.put_shard_manifest(&bad).is_err());
 }
+
+/// A record whose one float cell is `value`.
+fn float_record(value: f64) -> collector_core::JobRecord {
+    collector_core::JobRecord {
+        duration_ns: 1,
+        outcome: collector_core::RecordedOutcome::Done(vec![collector_core::RecordedCell::F64(
+            value,
+        )]),
+    }
+}
+
+/// A key of job set `set` whose job half is `job`.
+fn key_of(set: [u8; 16], job: u64) -> collector_core::JobKey {
+    let mut k = [0; 32];
+    k[..16].copy_from_slice(&set);
+    k[16..24].copy_from_slice(&job.to_be_bytes());
+    collector_core::JobKey(k)
+}
+
+/// Compaction's two ways: chunks with no newest entry are dropped without
+/// decoding (a rerun supersedes whole chunks), and a set whose chunks are
+/// all partly superseded is rewritten. Either way each job keeps its
+/// newest record.
+#[test]
+fn compaction_drops_dead_chunks_and_rewrites_partly_superseded_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let set = [7; 16];
+    let bytes = |db: &CacheDb| db.job_sets().unwrap()[0].bytes;
+    // Import k holds the 300 shared jobs (value k) and one job of its own
+    // (1000 + k): every import stays partly live.
+    let import = |k: u64| {
+        let mut recs: Vec<_> = (0..300)
+            .map(|j| (key_of(set, j), float_record(k as f64)))
+            .collect();
+        recs.push((key_of(set, 1000 + k), float_record(-(k as f64))));
+        db.import_job_records("partly", &set, &recs).unwrap();
+    };
+    import(0);
+    let one = bytes(&db);
+    for k in 1..4 {
+        import(k);
+    }
+    // Four imports of 301 entries; the third made superseded entries (600)
+    // outnumber the records (303): the set was rewritten then.
+    let recs = db.job_records(&set).unwrap();
+    assert_eq!(recs.len(), 304);
+    assert_eq!(db.job_sets().unwrap()[0].records, 304);
+    assert!(
+        bytes(&db) < 3 * one,
+        "{} bytes against {one} per import",
+        bytes(&db)
+    );
+    for (k, r) in &recs {
+        let job = u64::from_be_bytes(k.0[16..24].try_into().unwrap());
+        let want = if job >= 1000 {
+            -((job - 1000) as f64)
+        } else {
+            3.0
+        };
+        assert_eq!(r, &float_record(want), "job {job}");
+    }
+
+    // A second set rerun whole three times: each rerun supersedes whole
+    // chunks, dropped as they are.
+    let whole = [8; 16];
+    let rerun = |k: u64| {
+        let recs: Vec<_> = (0..400)
+            .map(|j| (key_of(whole, j), float_record(k as f64)))
+            .collect();
+        db.import_job_records("whole", &whole, &recs).unwrap();
+    };
+    rerun(0);
+    let first = db
+        .job_sets()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.sweep == "whole")
+        .unwrap();
+    for k in 1..4 {
+        rerun(k);
+    }
+    let after = db
+        .job_sets()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.sweep == "whole")
+        .unwrap();
+    assert_eq!(after.records, 400);
+    assert!(after.bytes < 3 * first.bytes, "{after:?} against {first:?}");
+    let recs = db.job_records(&whole).unwrap();
+    assert_eq!(recs.len(), 400);
+    assert!(recs.iter().all(|(_, r)| r == &float_record(3.0)));
+    // And a reopen reads the same.
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(db.job_records(&whole).unwrap().len(), 400);
+    assert_eq!(db.job_records(&set).unwrap().len(), 304);
+}
