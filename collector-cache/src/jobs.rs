@@ -164,6 +164,10 @@ impl RawRecords {
     }
 }
 
+/// A chunk met by compaction: its number, its jobs (`None`: its framing
+/// is unreadable) and its stored size.
+type StoredChunk = (u64, Option<Vec<[u8; 16]>>, u64);
+
 /// Reads `l`; a panic while it was held left no half-written state (each
 /// change is one assignment).
 fn read_lock<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -573,8 +577,7 @@ impl CacheDb {
     ///
     /// [`rewrite_job_set`]: Self::rewrite_job_set
     fn compact_job_set(&self, set: &[u8; 16], rec: &JobSetRec) -> Result<JobSetRec> {
-        // Each chunk's number, its jobs (None: unreadable) and its size.
-        let mut chunks: Vec<(u64, Option<Vec<[u8; 16]>>, u64)> = Vec::new();
+        let mut chunks: Vec<StoredChunk> = Vec::new();
         let mut newest: FxHashMap<[u8; 16], u64> = FxHashMap::default();
         for entry in self.scan_raw_prefix::<JobRecords>(set)? {
             let (k, v) = entry?;
