@@ -597,6 +597,10 @@ impl CacheDb {
             bytes: 0,
             ..rec.clone()
         };
+        // Dead chunks are deleted by ranges: a run of them (a rerun's
+        // predecessors) is one range tombstone, which scans skip at once;
+        // point tombstones would each be stepped over until a flush.
+        let mut dead_from: Option<u64> = None;
         for (n, jobs, size) in &chunks {
             let live = jobs
                 .as_ref()
@@ -604,9 +608,24 @@ impl CacheDb {
             if live {
                 out.entries += jobs.as_ref().map_or(0, |j| j.len() as u64);
                 out.bytes += size;
-            } else {
-                b.delete::<JobRecords>(&ChunkKey { set: *set, n: *n })?;
+                if let Some(from) = dead_from.take() {
+                    b.delete_range::<JobRecords>(
+                        &ChunkKey { set: *set, n: from },
+                        &ChunkKey { set: *set, n: *n },
+                    )?;
+                }
+            } else if dead_from.is_none() {
+                dead_from = Some(*n);
             }
+        }
+        if let Some(from) = dead_from {
+            b.delete_range::<JobRecords>(
+                &ChunkKey { set: *set, n: from },
+                &ChunkKey {
+                    set: *set,
+                    n: rec.next_chunk.max(from + 1),
+                },
+            )?;
         }
         let superseded = out.entries.saturating_sub(out.records);
         if superseded >= COMPACT_MIN && superseded >= out.records {
