@@ -10,7 +10,7 @@
 
 use collector_core::{Dataset, JobRecord};
 
-use crate::codec::{Assembler, ColumnPlan, Corrupt};
+use crate::codec::{Assembler, ColumnPlan, Corrupt, event_attrs};
 use crate::schema::FAMILY_NAMES;
 use crate::schema::{
     Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta, Results, Shards,
@@ -56,7 +56,9 @@ pub fn decode_event(bytes: &[u8]) -> Result<(u64, Dataset), String> {
             .map_err(|e| format!("in place: {}", e.0))?,
         None => return Err("no slot for the event".to_string()),
     };
-    let assembled = asm.finish(vec![Some(read)]).map_err(text)?;
+    let assembled = asm
+        .finish(vec![Some(read)], |_| event_attrs(bytes, column_of))
+        .map_err(text)?;
     if !skipped.is_empty() || assembled.is_none() {
         return Err(format!("in place: skipped columns {skipped:?}"));
     }

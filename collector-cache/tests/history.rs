@@ -497,3 +497,48 @@ fn media_references_list_every_named_file_and_unreadable_records() {
     let refs = open(dir.path()).media_references().unwrap();
     assert_eq!(refs.unreadable, ["event 0 of history h"]);
 }
+
+/// A loaded history takes its dataset and `over_time` attributes from its
+/// last event, and each column's attributes from the last event that held
+/// it (a dormant column keeps those of its last appearance).
+#[test]
+fn attributes_come_from_the_last_event_holding_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    let both = history_sweep(3, 1.0, true);
+    let only_y = history_sweep(3, 1.0, false);
+    let mut first = label_event(&both, "a", 0.0);
+    first.attrs.insert(
+        "note".into(),
+        collector_core::AttrValue::Str("first".into()),
+    );
+    first
+        .columns_mut()
+        .iter_mut()
+        .for_each(|c| c.attrs.description = format!("{} of the first event", c.name));
+    let mut second = label_event(&only_y, "b", 1.0);
+    second.attrs.insert(
+        "note".into(),
+        collector_core::AttrValue::Str("second".into()),
+    );
+    second.columns_mut()[0].attrs.description = "y of the second event".into();
+    second.dim_attrs_mut("over_time").unwrap().long_name = "commit".into();
+    cache.append_event("h", &first, &opts()).unwrap();
+    cache.append_event("h", &second, &opts()).unwrap();
+    let h = cache.load_history("h").unwrap().unwrap();
+    assert_eq!(
+        h.attrs.get("note"),
+        Some(&collector_core::AttrValue::Str("second".into()))
+    );
+    assert_eq!(
+        h.column("y").unwrap().attrs.description,
+        "y of the second event"
+    );
+    assert_eq!(
+        h.column("img").unwrap().attrs.description,
+        "img of the first event"
+    );
+    let t = h.dims().iter().find(|d| d.name == "over_time").unwrap();
+    assert_eq!(t.attrs.long_name, "commit");
+    assert_eq!(labels(&h), ["a", "b"]);
+}

@@ -41,13 +41,44 @@ pub(crate) enum Slot<'b> {
     Text(&'b mut [String]),
 }
 
-/// What reading one event gave, besides its cells.
+/// What reading one event gave, besides its cells: its `over_time`
+/// coordinate and the history columns it held. Its attributes are read
+/// only where the history takes them ([`event_attrs`]).
 pub(crate) struct EventMeta {
     coords: Coords,
-    time_attrs: VarAttrs,
+    held: Vec<usize>,
+}
+
+/// The attributes one event record carries: of its `over_time` dim, of
+/// the dataset, and of each history column it holds.
+pub(crate) struct EventAttrs {
+    time: VarAttrs,
     attrs: BTreeMap<String, AttrValue>,
-    /// The history columns it held, with their attributes.
-    held: Vec<(usize, VarAttrs)>,
+    columns: Vec<(usize, VarAttrs)>,
+}
+
+/// The attributes of the event record `bytes`, read by a
+/// [`Reader::read`] before (which checked it); `column_of` as there.
+pub(crate) fn event_attrs(
+    bytes: &[u8],
+    column_of: impl Fn(&str, ResultKind) -> Option<usize>,
+) -> Result<EventAttrs, Corrupt> {
+    let p = unseal(KIND_EVENT, bytes)?;
+    let r: EventRec<'_> = payload(KIND_EVENT, &p)?;
+    let ds = &r.dataset;
+    let time = ds
+        .dims
+        .last()
+        .ok_or_else(|| corrupt("the event has no dims".to_string()))?;
+    Ok(EventAttrs {
+        time: time.attrs(),
+        attrs: ds.attrs.clone().into_owned(),
+        columns: ds
+            .columns
+            .iter()
+            .filter_map(|c| column_of(&c.name, c.kind).map(|i| (i, c.attrs.to_attrs())))
+            .collect(),
+    })
 }
 
 /// A history being read: its schema, columns and the arrays its events
@@ -139,31 +170,63 @@ impl Assembler {
     /// The history read, from each event's outcome in order (`None`: the
     /// event could not be read; its cells are dropped). `None` when no
     /// event was read. Columns no event held are left out.
-    pub(crate) fn finish(self, read: Vec<Option<EventMeta>>) -> Result<Option<Dataset>, Corrupt> {
+    ///
+    /// `attrs_of(t)` reads the attributes of event `t` (its index in
+    /// `read`): asked of the last event read (the history's dataset and
+    /// `over_time` attributes) and of the last event holding each column
+    /// (its attributes), once each.
+    pub(crate) fn finish(
+        self,
+        read: Vec<Option<EventMeta>>,
+        mut attrs_of: impl FnMut(usize) -> Result<EventAttrs, Corrupt>,
+    ) -> Result<Option<Dataset>, Corrupt> {
         let good: Vec<usize> = (0..read.len()).filter(|&t| read[t].is_some()).collect();
         let events = good.len();
-        let mut metas = read.into_iter().flatten();
-        let Some(first) = metas.next() else {
+        let Some(&last) = good.last() else {
             return Ok(None);
         };
-        let mut coords = first.coords;
-        let (mut time_attrs, mut attrs) = (first.time_attrs, first.attrs);
-        let mut col_attrs: Vec<Option<VarAttrs>> = vec![None; self.plans.len()];
-        for (i, a) in first.held {
-            col_attrs[i] = Some(a);
-        }
-        for m in metas {
+        // The last event holding each column.
+        let mut holder: Vec<Option<usize>> = vec![None; self.plans.len()];
+        let mut coords: Option<Coords> = None;
+        for (t, m) in read.into_iter().enumerate() {
+            let Some(m) = m else { continue };
+            for i in m.held {
+                holder[i] = Some(t);
+            }
             match (&mut coords, m.coords) {
-                (Coords::Label(a), Coords::Label(b)) => a.extend(b),
-                (Coords::Time(a), Coords::Time(b)) => a.extend(b),
+                (None, c) => coords = Some(c),
+                (Some(Coords::Label(a)), Coords::Label(b)) => a.extend(b),
+                (Some(Coords::Time(a)), Coords::Time(b)) => a.extend(b),
                 _ => return Err(corrupt("events hold different kinds of `over_time`")),
             }
-            time_attrs = m.time_attrs;
-            attrs = m.attrs;
-            for (i, a) in m.held {
-                col_attrs[i] = Some(a);
+        }
+        let coords = coords.ok_or_else(|| corrupt("no event was read"))?;
+        let mut read_attrs: BTreeMap<usize, EventAttrs> = BTreeMap::new();
+        for t in std::iter::once(last).chain(holder.iter().flatten().copied()) {
+            if let std::collections::btree_map::Entry::Vacant(e) = read_attrs.entry(t) {
+                e.insert(attrs_of(t)?);
             }
         }
+        let mut col_attrs: Vec<Option<VarAttrs>> = vec![None; self.plans.len()];
+        for (i, t) in holder.iter().enumerate() {
+            let Some(t) = t else { continue };
+            let found = read_attrs
+                .get(t)
+                .and_then(|a| a.columns.iter().find(|(j, _)| *j == i));
+            col_attrs[i] = Some(found.map(|(_, a)| a.clone()).ok_or_else(|| {
+                corrupt(format!(
+                    "column `{}`: its event no longer holds it",
+                    self.plans[i].name
+                ))
+            })?);
+        }
+        let EventAttrs {
+            time: time_attrs,
+            attrs,
+            ..
+        } = read_attrs
+            .remove(&last)
+            .ok_or_else(|| corrupt("the last event's attributes were not read"))?;
         let mut dims = self.schema;
         dims.push(Dim {
             name: OVER_TIME_DIM.to_string(),
@@ -269,7 +332,7 @@ impl Reader<'_> {
                 coords.kind_name()
             )));
         }
-        let mut held: Vec<(usize, VarAttrs)> = Vec::with_capacity(ds.columns.len());
+        let mut held: Vec<usize> = Vec::with_capacity(ds.columns.len());
         let mut filled = vec![false; self.plans.len()];
         for c in &ds.columns {
             let Some(i) = column_of(&c.name, c.kind).filter(|&i| i < slots.len()) else {
@@ -298,7 +361,7 @@ impl Reader<'_> {
                 )));
             }
             filled[i] = true;
-            held.push((i, c.attrs.to_attrs()));
+            held.push(i);
         }
         for (i, slot) in slots.iter_mut().enumerate() {
             if filled[i] {
@@ -312,11 +375,6 @@ impl Reader<'_> {
                 _ => {}
             }
         }
-        Ok(EventMeta {
-            coords,
-            time_attrs: time.attrs(),
-            attrs: ds.attrs.clone().into_owned(),
-            held,
-        })
+        Ok(EventMeta { coords, held })
     }
 }

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use collector_core::{Dataset, Dim, RunStats, SampleFailure, SweepResult};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta};
+pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta, event_attrs};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
 use self::envelope::{payload, seal_sized, to_msgpack, unseal};

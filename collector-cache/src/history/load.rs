@@ -9,7 +9,7 @@ use super::media_paths;
 use super::meta::HistoryRec;
 use rayon::prelude::*;
 
-use crate::codec::{Assembler, Corrupt, EventMeta};
+use crate::codec::{Assembler, Corrupt, EventMeta, event_attrs};
 use crate::db::{CacheDb, Decoded, lock};
 use crate::error::Result;
 use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
@@ -89,6 +89,14 @@ impl CacheDb {
             .map_err(|e| self.corrupt_history(history_key, &e))?;
         let (reader, slots) = asm.parts();
         let seqs: Vec<u64> = meta.events.iter().map(|e| e.seq).collect();
+        // The column of the history that each stored column of event `s`
+        // belongs to; a column with another kind than recorded is left
+        // out.
+        let column_of = |stored: &str, kind, s| {
+            meta.columns
+                .iter()
+                .position(|c| c.holds(stored, s) && c.kind == kind)
+        };
         // Events are read in parallel, each into its own runs.
         let outcomes: Vec<Result<EventRead>> = slots
             .into_par_iter()
@@ -97,11 +105,7 @@ impl CacheDb {
                 // The column of the history that each stored column of
                 // event `s` belongs to; a column with another kind than
                 // recorded is left out.
-                let column_of = |stored: &str, kind| {
-                    meta.columns
-                        .iter()
-                        .position(|c| c.holds(stored, s) && c.kind == kind)
-                };
+                let column_of = |stored: &str, kind| column_of(stored, kind, s);
                 let mut skipped = Vec::new();
                 // Event records are decoded in place here, in the
                 // `HistoryEvents` format (`codec::encode_event`).
@@ -132,8 +136,22 @@ impl CacheDb {
                 }
             }
         }
+        // Attributes come from the few events the history takes them
+        // from, read again (a cached block) rather than kept for every
+        // event.
+        let attrs_of = |t: usize| {
+            let s = seqs[t];
+            let key = EventKey::new(history_key, s);
+            match self.get_raw::<HistoryEvents, _>(&key, |b| {
+                event_attrs(b, |stored, kind| column_of(stored, kind, s))
+            }) {
+                Ok(Some(a)) => a,
+                Ok(None) => Err(Corrupt(format!("event {s} vanished while loading"))),
+                Err(e) => Err(Corrupt(format!("event {s}: {e}"))),
+            }
+        };
         let history = asm
-            .finish(read)
+            .finish(read, attrs_of)
             .map_err(|e| self.corrupt_history(history_key, &e))?;
         Ok((history, bad))
     }
