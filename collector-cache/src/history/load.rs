@@ -102,9 +102,6 @@ impl CacheDb {
             .into_par_iter()
             .zip(seqs.par_iter())
             .map(|(mut slots, &s)| {
-                // The column of the history that each stored column of
-                // event `s` belongs to; a column with another kind than
-                // recorded is left out.
                 let column_of = |stored: &str, kind| column_of(stored, kind, s);
                 let mut skipped = Vec::new();
                 // Event records are decoded in place here, in the
