@@ -16,7 +16,7 @@ use tracing::warn;
 use crate::codec::{
     ChunkWriter, JobChunk, chunk_jobs, chunk_spans, decode_job, encode_job, encode_record,
 };
-use crate::db::{CacheDb, RawPair, Scanned, lock, now_ms};
+use crate::db::{Batch, CacheDb, RawPair, Scanned, lock, now_ms};
 use crate::error::{Error, Result};
 use crate::results::{JobSetEntry, ResultBook, delete_evicted};
 use crate::schema::{self, ChunkKey, Family, JobRecords, JobSets, ShardKey, Shards, hex16};
@@ -164,9 +164,22 @@ impl RawRecords {
     }
 }
 
-/// A chunk met by compaction: its number, its jobs (`None`: its framing
-/// is unreadable) and its stored size.
+/// A chunk as a scan of its set meets it: its number, its jobs (`None`:
+/// its framing is unreadable) and its stored size, key included.
 type StoredChunk = (u64, Option<Vec<[u8; 16]>>, u64);
+
+/// The stored bytes of a chunk's key (counted in a set's size).
+const CHUNK_KEY_BYTES: u64 = 24;
+
+/// For each job of `chunks` (in write order), the chunk of its newest
+/// entry; unreadable chunks are left out.
+fn newest_chunks(chunks: &[StoredChunk]) -> FxHashMap<[u8; 16], u64> {
+    let mut out = FxHashMap::default();
+    for (n, jobs, _) in chunks {
+        out.extend(jobs.iter().flatten().map(|j| (*j, *n)));
+    }
+    out
+}
 
 /// Reads `l`; a panic while it was held left no half-written state (each
 /// change is one assignment).
@@ -555,17 +568,24 @@ impl CacheDb {
         Ok(out)
     }
 
-    /// For each job of `set`, the number of the chunk that holds its
-    /// newest record; jobs of unreadable chunks are left out.
-    fn chunk_index(&self, set: &[u8; 16]) -> Result<FxHashMap<[u8; 16], u64>> {
-        let mut out = FxHashMap::default();
+    /// Every chunk of `set` whose key parses, in write order: its number,
+    /// its jobs (`None`: its framing is unreadable) and its stored size
+    /// (key included). Records are not decoded.
+    fn set_chunks(&self, set: &[u8; 16]) -> Result<Vec<StoredChunk>> {
+        let mut out = Vec::new();
         for entry in self.scan_raw_prefix::<JobRecords>(set)? {
             let (k, v) = entry?;
-            if let (Some(ck), Ok(jobs)) = (JobRecords::parse_key(&k), chunk_jobs(&v)) {
-                out.extend(jobs.into_iter().map(|j| (j, ck.n)));
+            if let Some(ck) = JobRecords::parse_key(&k) {
+                out.push((ck.n, chunk_jobs(&v).ok(), v.len() as u64 + CHUNK_KEY_BYTES));
             }
         }
         Ok(out)
+    }
+
+    /// For each job of `set`, the number of the chunk that holds its
+    /// newest record; jobs of unreadable chunks are left out.
+    fn chunk_index(&self, set: &[u8; 16]) -> Result<FxHashMap<[u8; 16], u64>> {
+        Ok(newest_chunks(&self.set_chunks(set)?))
     }
 
     /// Drops the superseded entries of `set`. First, cheaply, the chunks
@@ -577,19 +597,8 @@ impl CacheDb {
     ///
     /// [`rewrite_job_set`]: Self::rewrite_job_set
     fn compact_job_set(&self, set: &[u8; 16], rec: &JobSetRec) -> Result<JobSetRec> {
-        let mut chunks: Vec<StoredChunk> = Vec::new();
-        let mut newest: FxHashMap<[u8; 16], u64> = FxHashMap::default();
-        for entry in self.scan_raw_prefix::<JobRecords>(set)? {
-            let (k, v) = entry?;
-            let Some(ck) = JobRecords::parse_key(&k) else {
-                continue;
-            };
-            let jobs = chunk_jobs(&v).ok();
-            if let Some(jobs) = &jobs {
-                newest.extend(jobs.iter().map(|j| (*j, ck.n)));
-            }
-            chunks.push((ck.n, jobs, v.len() as u64 + 24));
-        }
+        let chunks = self.set_chunks(set)?;
+        let newest = newest_chunks(&chunks);
         let mut b = self.batch();
         let mut out = JobSetRec {
             records: newest.len() as u64,
@@ -668,12 +677,7 @@ impl CacheDb {
             for (job, r) in part {
                 chunk.push(job, |buf| encode_record(buf, r));
             }
-            let key = ChunkKey {
-                set: *set,
-                n: out.next_chunk,
-            };
-            out.bytes += b.put_as_written::<JobRecords>(&key, &chunk.finish())? + 24;
-            out.next_chunk += 1;
+            put_chunk(&mut b, set, &mut out, chunk)?;
         }
         b.put::<JobSets>(set, &out)?;
         b.commit(format!(
@@ -683,6 +687,22 @@ impl CacheDb {
         ))?;
         Ok(out)
     }
+}
+
+/// Adds `chunk` to `b` as the next chunk of `set`, counted in `rec`.
+fn put_chunk(
+    b: &mut Batch<'_>,
+    set: &[u8; 16],
+    rec: &mut JobSetRec,
+    chunk: ChunkWriter,
+) -> Result<()> {
+    let key = ChunkKey {
+        set: *set,
+        n: rec.next_chunk,
+    };
+    rec.bytes += b.put_as_written::<JobRecords>(&key, &chunk.finish())? + CHUNK_KEY_BYTES;
+    rec.next_chunk += 1;
+    Ok(())
 }
 
 impl CacheDb {
@@ -739,12 +759,7 @@ impl CacheDb {
                 job.copy_from_slice(&k[16..]);
                 chunk.push(&job, |buf| buf.extend_from_slice(v));
             }
-            let key = ChunkKey {
-                set: *set,
-                n: rec.next_chunk,
-            };
-            rec.bytes += b.put_as_written::<JobRecords>(&key, &chunk.finish())? + 24;
-            rec.next_chunk += 1;
+            put_chunk(&mut b, set, &mut rec, chunk)?;
         }
         b.put::<JobSets>(set, &rec)?;
         b.commit(format!(
@@ -801,7 +816,7 @@ impl CacheJobLog<'_> {
         let mut rec = JobSetRec {
             sweep: self.sweep.clone(),
             records: old_rec.map_or(0, |o| o.records) + added,
-            bytes: old_rec.map_or(0, |o| o.bytes) + 24 + size,
+            bytes: old_rec.map_or(0, |o| o.bytes) + CHUNK_KEY_BYTES + size,
             stored_seq: seq,
             updated_at_ms: now_ms(),
             entries: old_rec.map_or(0, |o| o.entries) + n,

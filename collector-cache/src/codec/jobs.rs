@@ -218,15 +218,8 @@ pub(crate) fn chunk_spans(bytes: &[u8]) -> Result<Vec<ChunkSpan>, Corrupt> {
             "job-record chunk version {version} (this build reads {CHUNK_VERSION})"
         )));
     }
-    let n = r.u32("the entry count")? as usize;
-    // Each entry takes at least 20 bytes: a count larger than the bytes
-    // left is corrupt (and must not allocate).
-    if n > (bytes.len() - r.at) / 20 {
-        return Err(corrupt(format!(
-            "job records: {n} entries cannot fit in {} bytes",
-            bytes.len() - r.at
-        )));
-    }
+    // Each entry takes at least 20 bytes.
+    let n = r.count("the entry count", 20, "job records", "entries")?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut job = [0; 16];
@@ -299,6 +292,25 @@ impl<'a> Reader<'a> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    /// A u32 count (`what`) of `items` of at least `each` bytes: a count
+    /// larger than the bytes left is corrupt (and must not allocate);
+    /// `record` names what holds them.
+    fn count(
+        &mut self,
+        what: &str,
+        each: usize,
+        record: &str,
+        items: &str,
+    ) -> Result<usize, Corrupt> {
+        let n = self.u32(what)? as usize;
+        let left = self.bytes.len() - self.at;
+        if n > left / each {
+            return Err(corrupt(format!(
+                "{record}: {n} {items} cannot fit in {left} bytes"
+            )));
+        }
+        Ok(n)
+    }
     fn u64(&mut self, what: &str) -> Result<u64, Corrupt> {
         let mut a = [0; 8];
         a.copy_from_slice(self.take(8, what)?);
@@ -329,15 +341,8 @@ pub(crate) fn decode_job(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
     let duration_ns = r.u64("the duration")?;
     let outcome = match status {
         DONE => {
-            let n = r.u32("the cell count")? as usize;
-            // Each cell takes at least 5 bytes: a count larger than the
-            // bytes left is corrupt (and must not allocate).
-            if n > (bytes.len() - r.at) / 5 {
-                return Err(corrupt(format!(
-                    "job record: {n} cells cannot fit in {} bytes",
-                    bytes.len() - r.at
-                )));
-            }
+            // Each cell takes at least 5 bytes.
+            let n = r.count("the cell count", 5, "job record", "cells")?;
             let mut cells = Vec::with_capacity(n);
             for _ in 0..n {
                 cells.push(match r.u8("a cell tag")? {

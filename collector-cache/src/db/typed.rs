@@ -122,17 +122,26 @@ impl CacheDb {
             .map(move |item| self.scanned::<F>(item)))
     }
 
-    /// Every record of the family under `prefix`, in key order.
-    pub(crate) fn scan_prefix<F: Prefixed>(
+    /// The stored items of the family under `prefix`, in key order.
+    fn prefix_items<F: Prefixed>(
         &self,
         prefix: &F::Prefix,
-    ) -> Result<impl Iterator<Item = Result<Scanned<F>>> + '_> {
+    ) -> Result<impl Iterator<Item = RawItem> + '_> {
         let h = self.family::<F>()?;
         let (start, end) = F::prefix_range(prefix);
         Ok(self
             .db
             .iterator_cf(h, IteratorMode::From(&start, Direction::Forward))
-            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end))
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end)))
+    }
+
+    /// Every record of the family under `prefix`, in key order.
+    pub(crate) fn scan_prefix<F: Prefixed>(
+        &self,
+        prefix: &F::Prefix,
+    ) -> Result<impl Iterator<Item = Result<Scanned<F>>> + '_> {
+        Ok(self
+            .prefix_items::<F>(prefix)?
             .map(move |item| self.scanned::<F>(item)))
     }
 
@@ -152,12 +161,8 @@ impl CacheDb {
         &self,
         prefix: &F::Prefix,
     ) -> Result<impl Iterator<Item = Result<RawPair>> + '_> {
-        let h = self.family::<F>()?;
-        let (start, end) = F::prefix_range(prefix);
         Ok(self
-            .db
-            .iterator_cf(h, IteratorMode::From(&start, Direction::Forward))
-            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end))
+            .prefix_items::<F>(prefix)?
             .map(move |item| item.map_err(|e| self.db_err(format!("scanning `{}`", F::NAME), &e))))
     }
 
