@@ -29,7 +29,7 @@ pub const TARGETS: [(&str, Body); 8] = [
 /// A stored result (`results` family): envelope, MessagePack payload,
 /// dataset with raw numeric columns, failures and counters.
 pub fn result_envelope(data: &[u8]) {
-    if let Ok(r) = fuzzing::decode_result(data) {
+    if let Ok(Some(r)) = fuzzing::decode_result(data) {
         // A decoded dataset is usable: printing walks every cell.
         let _ = r.dataset.to_string();
     }

@@ -10,10 +10,11 @@
 
 use collector_core::{Dataset, JobRecord};
 
-use crate::codec::{Assembler, ColumnPlan, Corrupt, event_attrs};
+use crate::codec::{Assembler, ColumnPlan, Corrupt, ResultValue, event_attrs};
 use crate::schema::FAMILY_NAMES;
 use crate::schema::{
-    Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta, Results, Shards,
+    Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta, ResultParts,
+    Results, Shards,
 };
 use crate::{CacheDb, StoredResult};
 
@@ -21,9 +22,13 @@ fn text(e: Corrupt) -> String {
     e.0
 }
 
-/// Decodes a value of the `results` family (a whole stored result).
-pub fn decode_result(bytes: &[u8]) -> Result<StoredResult, String> {
-    Results::decode(bytes).map_err(text)
+/// Decodes a value of the `results` family: a whole stored result, or
+/// (`None`) the record of a result stored in parts.
+pub fn decode_result(bytes: &[u8]) -> Result<Option<StoredResult>, String> {
+    match Results::decode(bytes).map_err(text)? {
+        ResultValue::Whole(r) => Ok(Some(r)),
+        ResultValue::Parts(_) => Ok(None),
+    }
 }
 
 /// Decodes a value of the `history_events` family twice, as the cache
@@ -106,6 +111,7 @@ pub fn decode_records(bytes: &[u8]) -> Vec<(&'static str, Result<(), String>)> {
         (Shards::NAME, ok(Shards::decode(bytes))),
         (Meta::NAME, ok(Meta::decode(bytes))),
         ("key results", key(Results::parse_key(bytes))),
+        ("key result_parts", key(ResultParts::parse_key(bytes))),
         ("key index", key(Index::parse_key(bytes))),
         ("key history_meta", key(HistoryMeta::parse_key(bytes))),
         ("key history_events", key(HistoryEvents::parse_key(bytes))),

@@ -6,10 +6,18 @@ use collector_core::SweepResult;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::codec::StoredResult;
-use crate::db::{CacheDb, Scanned, lock, now_ms};
+use crate::codec::{self, Corrupt, PartsRec, ResultValue, StoredResult};
+use crate::db::{CacheDb, Decoded, Scanned, lock, now_ms};
 use crate::error::Result;
-use crate::schema::{self, Index, IndexKey, Results, Sealed};
+use crate::schema::{
+    self, Family, Index, IndexKey, PartKey, PartsInFlight, ResultParts, Results, ResultsInParts,
+    Sealed,
+};
+
+/// A result whose encoding is longer than this is stored in parts of this
+/// many bytes (the last one shorter), a part per write: see
+/// [`ResultParts`].
+pub(crate) const PART_BYTES: usize = 4 << 20;
 
 /// An index entry: one stored result of one sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,10 +32,20 @@ pub(crate) struct IndexRec {
     pub(crate) stored_at_ms: u64,
     pub(crate) attempted: u64,
     pub(crate) failed: u64,
+    /// The id of the parts the result is stored in; `None`: stored whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parts: Option<u64>,
 }
 
 impl IndexRec {
-    fn new(cache_key: &str, sweep: &str, result: &SweepResult, bytes: u64, seq: u64) -> Self {
+    fn new(
+        cache_key: &str,
+        sweep: &str,
+        result: &SweepResult,
+        bytes: u64,
+        seq: u64,
+        parts: Option<u64>,
+    ) -> Self {
         let ds = &result.dataset;
         IndexRec {
             cache_key: cache_key.to_string(),
@@ -39,6 +57,7 @@ impl IndexRec {
             stored_at_ms: now_ms(),
             attempted: result.stats.attempted as u64,
             failed: result.stats.failed as u64,
+            parts,
         }
     }
 
@@ -52,6 +71,7 @@ struct BookEntry {
     sweep: String,
     bytes: u64,
     stored_seq: u64,
+    parts: Option<u64>,
 }
 
 /// One job set in the book: its records' bytes count against
@@ -67,7 +87,8 @@ pub(crate) struct JobSetEntry {
 /// set (its records and its entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Evict {
-    Result(IndexKey),
+    /// A result, and the id of its parts when it is stored in parts.
+    Result(IndexKey, Option<u64>),
     Jobs([u8; 16], String),
 }
 
@@ -87,6 +108,9 @@ pub(crate) struct ResultBook {
 struct StorePlan {
     /// The index entry of the same cache key under another sweep name.
     moved_from: Option<IndexKey>,
+    /// The parts of the result the store replaces, when it was stored in
+    /// parts.
+    replaced_parts: Option<u64>,
     /// What to evict, least recently stored first.
     evict: Vec<Evict>,
     /// The stored bytes once the batch has committed.
@@ -106,6 +130,7 @@ impl ResultBook {
                 sweep: r.sweep,
                 bytes: r.bytes,
                 stored_seq: r.stored_seq,
+                parts: r.parts,
             },
         );
     }
@@ -115,8 +140,10 @@ impl ResultBook {
     fn plan_store(&self, rec: &IndexRec, limit: Option<u64>) -> StorePlan {
         let mut total = self.total_bytes + rec.bytes;
         let mut moved_from = None;
+        let mut replaced_parts = None;
         if let Some(old) = self.entries.get(&rec.cache_key) {
             total -= old.bytes;
+            replaced_parts = old.parts;
             if old.sweep != rec.sweep {
                 moved_from = Some(IndexKey::new(&old.sweep, &rec.cache_key));
             }
@@ -124,6 +151,7 @@ impl ResultBook {
         let evict = self.plan_evict(&mut total, limit, Some(&rec.cache_key), None);
         StorePlan {
             moved_from,
+            replaced_parts,
             evict,
             total_bytes: total,
             over_limit: limit.is_some_and(|l| total > l),
@@ -155,7 +183,7 @@ impl ResultBook {
                 (
                     e.stored_seq,
                     e.bytes,
-                    Evict::Result(IndexKey::new(&e.sweep, k)),
+                    Evict::Result(IndexKey::new(&e.sweep, k), e.parts),
                 )
             })
             .chain(
@@ -181,7 +209,7 @@ impl ResultBook {
     pub(crate) fn forget(&mut self, evicted: &[Evict]) {
         for e in evicted {
             match e {
-                Evict::Result(k) => {
+                Evict::Result(k, _) => {
                     self.entries.remove(&k.cache_key);
                     debug!(key = %k.cache_key, "evicted result (cache_size)");
                 }
@@ -202,6 +230,7 @@ impl ResultBook {
                 sweep: rec.sweep.clone(),
                 bytes: rec.bytes,
                 stored_seq: rec.stored_seq,
+                parts: rec.parts,
             },
         );
         self.total_bytes = plan.total_bytes;
@@ -226,8 +255,11 @@ pub struct PutOutcome {
 /// Adds the deletion of an evicted result or job set to `b`.
 pub(crate) fn delete_evicted(b: &mut crate::db::Batch<'_>, e: &Evict) -> Result<()> {
     match e {
-        Evict::Result(k) => {
+        Evict::Result(k, parts) => {
             b.delete::<Results>(&k.cache_key)?;
+            if let Some(id) = parts {
+                b.delete_prefix::<ResultParts>(id)?;
+            }
             b.delete::<Index>(k)
         }
         Evict::Jobs(set, _) => {
@@ -239,10 +271,76 @@ pub(crate) fn delete_evicted(b: &mut crate::db::Batch<'_>, e: &Evict) -> Result<
 
 /// The size in bytes of `result` once encoded: what
 /// [`CacheDb::put_result`] would store (and report as
-/// [`PutOutcome::bytes`]). It encodes the result to count them, as a store
-/// does.
+/// [`PutOutcome::bytes`]). It counts them by encoding the result into
+/// nothing: the numeric columns are counted, not copied.
 pub fn encoded_result_size(result: &SweepResult) -> Result<u64> {
-    Ok(Sealed::<Results>::new("", result)?.len())
+    codec::encoded_result_len(result)
+}
+
+/// A result ready to be committed: encoded whole, or written in parts
+/// already.
+enum ToStore {
+    Whole(Sealed<Results>),
+    Parts(PartsRec),
+}
+
+/// Writes a result's encoding in parts of [`PART_BYTES`], a write batch
+/// per part, as the encoder makes it. The first part's batch clears
+/// whatever a failed write left under the same id, and records the id as
+/// in flight ([`PartsInFlight`]).
+struct PartWriter<'a> {
+    db: &'a CacheDb,
+    cache_key: &'a str,
+    id: u64,
+    buf: Vec<u8>,
+    written: u32,
+    /// The database error that stopped the writing, kept whole.
+    failed: Option<crate::Error>,
+}
+
+impl PartWriter<'_> {
+    /// Commits the bytes buffered as the next part.
+    fn commit_part(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut b = self.db.batch_with_room(self.buf.len() as u64);
+        if self.written == 0 {
+            b.delete_prefix::<ResultParts>(&self.id)?;
+            b.put::<PartsInFlight>(&(), &self.id)?;
+        }
+        let key = PartKey {
+            id: self.id,
+            n: self.written,
+        };
+        b.put_as_written::<ResultParts>(&key, &self.buf)?;
+        b.commit(format!(
+            "storing part {} of result {}",
+            self.written, self.cache_key
+        ))?;
+        self.written += 1;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl std::io::Write for PartWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let take = (PART_BYTES - self.buf.len()).min(data.len());
+        self.buf.extend_from_slice(&data[..take]);
+        if self.buf.len() == PART_BYTES
+            && let Err(e) = self.commit_part()
+        {
+            let message = e.to_string();
+            self.failed = Some(e);
+            return Err(std::io::Error::other(message));
+        }
+        Ok(take)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl CacheDb {
@@ -262,6 +360,13 @@ impl CacheDb {
                     removal.delete_scanned(&key)?;
                     if let Some(k) = key.parse() {
                         removal.delete::<Results>(&k.cache_key)?;
+                        // The index entry named its parts; the result's
+                        // record names them too.
+                        if let Some(Ok(ResultValue::Parts(p))) =
+                            self.get::<Results>(&k.cache_key)?
+                        {
+                            removal.delete_prefix::<ResultParts>(&p.id)?;
+                        }
                     }
                     corrupt += 1;
                 }
@@ -289,21 +394,29 @@ impl CacheDb {
     ) -> Result<PutOutcome> {
         schema::check_key("cache", cache_key)?;
         schema::check_key("sweep name", sweep_name)?;
-        let value = Sealed::<Results>::new(cache_key, result)?;
         let mut book = lock(&self.book);
-        let rec = IndexRec::new(
-            cache_key,
-            sweep_name,
-            result,
-            value.len(),
-            book.next_store_seq,
-        );
+        let seq = book.next_store_seq;
+        let len = codec::encoded_result_len(result)?;
+        let (value, parts) = if len > PART_BYTES as u64 {
+            (
+                ToStore::Parts(self.write_parts(cache_key, seq, result)?),
+                Some(seq),
+            )
+        } else {
+            (ToStore::Whole(Sealed::new(cache_key, result)?), None)
+        };
+        let rec = IndexRec::new(cache_key, sweep_name, result, len, seq, parts);
         let plan = book.plan_store(&rec, self.options().cache_size);
         if let Some(limit) = self.options().cache_size.filter(|_| plan.over_limit) {
             warn!(dir = %self.dir().display(), key = cache_key, bytes = rec.bytes, limit,
                 "a single result is larger than cache_size; keeping it anyway");
         }
-        self.write_store(value, &rec, &plan)?;
+        if let Err(e) = self.write_store(value, &rec, &plan) {
+            if let Some(id) = parts {
+                self.drop_parts(id);
+            }
+            return Err(e);
+        }
         book.apply(&plan, &rec);
         Ok(PutOutcome {
             bytes: rec.bytes,
@@ -312,7 +425,7 @@ impl CacheDb {
                 .evict
                 .iter()
                 .filter_map(|e| match e {
-                    Evict::Result(k) => Some(k.cache_key.clone()),
+                    Evict::Result(k, _) => Some(k.cache_key.clone()),
                     Evict::Jobs(..) => None,
                 })
                 .collect(),
@@ -321,20 +434,157 @@ impl CacheDb {
                 .iter()
                 .filter_map(|e| match e {
                     Evict::Jobs(_, sweep) => Some(sweep.clone()),
-                    Evict::Result(_) => None,
+                    Evict::Result(..) => None,
                 })
                 .collect(),
         })
     }
 
-    /// The one batch of a store: the result, its index entry, and the
-    /// deletions the plan asks for.
-    fn write_store(&self, value: Sealed<Results>, rec: &IndexRec, plan: &StorePlan) -> Result<()> {
-        let mut b = self.batch_with_room(value.len());
-        b.put_sealed::<Results>(&rec.cache_key, &value)?;
-        // The batch holds its own copy: free the encoded one before the
-        // write makes a third (the memtable's).
-        drop(value);
+    /// Writes `result`'s encoding in parts under the id `id`; returns
+    /// the record that finds them. On an error, the parts written are
+    /// deleted.
+    fn write_parts(&self, cache_key: &str, id: u64, result: &SweepResult) -> Result<PartsRec> {
+        let mut w = PartWriter {
+            db: self,
+            cache_key,
+            id,
+            buf: Vec::with_capacity(PART_BYTES),
+            written: 0,
+            failed: None,
+        };
+        let written = codec::write_result(result, &mut w)
+            .map_err(|e| w.failed.take().unwrap_or(e))
+            .and_then(|n| w.commit_part().map(|()| n));
+        match written {
+            Ok(bytes) => Ok(PartsRec {
+                id,
+                parts: w.written,
+                bytes,
+            }),
+            Err(e) => {
+                self.drop_parts(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes the parts of id `id` after a failed store (they are
+    /// deleted at the next open otherwise).
+    fn drop_parts(&self, id: u64) {
+        let mut b = self.batch();
+        let dropped = b
+            .delete_prefix::<ResultParts>(&id)
+            .and_then(|()| b.delete::<PartsInFlight>(&()))
+            .and_then(|()| b.commit(format!("deleting the parts of failed store {id}")));
+        if let Err(e) = dropped {
+            warn!(dir = %self.dir().display(), id, error = %e,
+                "could not delete the parts of a failed store; the next open will");
+        }
+    }
+
+    /// At open: deletes the parts of a store that was cut off (a crash
+    /// between its first part and its record).
+    pub(crate) fn drop_parts_in_flight(&self) -> Result<()> {
+        let Some(found) = self.get::<PartsInFlight>(&())? else {
+            return Ok(());
+        };
+        let mut b = self.batch();
+        match found {
+            Ok(id)
+                if lock(&self.book)
+                    .entries
+                    .values()
+                    .all(|e| e.parts != Some(id)) =>
+            {
+                b.delete_prefix::<ResultParts>(&id)?;
+                warn!(dir = %self.dir().display(), id,
+                    "a result's write was cut off; deleting the parts it had written");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(dir = %self.dir().display(), error = %e,
+                    "unreadable record of a result being written in parts; removing it");
+            }
+        }
+        b.delete::<PartsInFlight>(&())?;
+        b.commit("deleting the parts of a cut-off store")
+    }
+
+    /// The bytes of the result stored in the parts `p` names, joined; why
+    /// they cannot be, when a part is missing or its length is wrong.
+    fn read_parts(&self, p: &PartsRec) -> Result<Decoded<Vec<u8>>> {
+        let bad = |m: String| Ok(Err(Corrupt(format!("result parts {}: {m}", p.id))));
+        // The length is checked against what is read; reserved up front,
+        // a large result is not copied again as it grows.
+        let room = p.bytes.min(u64::from(p.parts) * PART_BYTES as u64);
+        let mut out = Vec::new();
+        if out
+            .try_reserve_exact(usize::try_from(room).unwrap_or(usize::MAX))
+            .is_err()
+        {
+            return bad(format!("cannot reserve {room} bytes"));
+        }
+        let mut next = 0u32;
+        for item in self.scan_raw_prefix::<ResultParts>(&p.id)? {
+            let (k, v) = item?;
+            if ResultParts::parse_key(&k).map(|k| k.n) != Some(next) {
+                return bad(format!("part {next} of {} is missing", p.parts));
+            }
+            if out.len() as u64 + v.len() as u64 > p.bytes {
+                return bad(format!("the parts hold more than {} bytes", p.bytes));
+            }
+            out.extend_from_slice(&v);
+            next += 1;
+        }
+        if next != p.parts || out.len() as u64 != p.bytes {
+            return bad(format!(
+                "{next} parts of {} bytes, the record says {} of {}",
+                out.len(),
+                p.parts,
+                p.bytes
+            ));
+        }
+        Ok(Ok(out))
+    }
+
+    /// The result a value of the `results` family holds: itself, or the
+    /// result its parts hold.
+    pub(crate) fn whole_result(
+        &self,
+        value: Decoded<ResultValue>,
+    ) -> Result<Decoded<StoredResult>> {
+        Ok(match value {
+            Ok(ResultValue::Whole(r)) => Ok(r),
+            Ok(ResultValue::Parts(p)) => match self.read_parts(&p)? {
+                Ok(bytes) => codec::decode_result(&bytes),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The one batch of a store: the result (or the record of its parts),
+    /// its index entry, and the deletions the plan asks for.
+    fn write_store(&self, value: ToStore, rec: &IndexRec, plan: &StorePlan) -> Result<()> {
+        let mut b = match &value {
+            ToStore::Whole(v) => self.batch_with_room(v.len()),
+            ToStore::Parts(_) => self.batch(),
+        };
+        if let Some(old) = plan.replaced_parts {
+            b.delete_prefix::<ResultParts>(&old)?;
+        }
+        match value {
+            ToStore::Whole(v) => {
+                b.put_sealed::<Results>(&rec.cache_key, &v)?;
+                // The batch holds its own copy: free the encoded one
+                // before the write makes a third (the memtable's).
+                drop(v);
+            }
+            ToStore::Parts(p) => {
+                b.put::<ResultsInParts>(&rec.cache_key, &p)?;
+                b.delete::<PartsInFlight>(&())?;
+            }
+        }
         b.put::<Index>(&rec.key(), rec)?;
         if let Some(old) = &plan.moved_from {
             b.delete::<Index>(old)?;
@@ -353,10 +603,12 @@ impl CacheDb {
     /// reported as absent.
     pub fn get_result(&self, cache_key: &str) -> Result<Option<StoredResult>> {
         schema::check_key("cache", cache_key)?;
-        match self.get::<Results>(cache_key)? {
-            None => Ok(None),
-            Some(Ok(r)) => Ok(Some(r)),
-            Some(Err(e)) => {
+        let Some(value) = self.get::<Results>(cache_key)? else {
+            return Ok(None);
+        };
+        match self.whole_result(value)? {
+            Ok(r) => Ok(Some(r)),
+            Err(e) => {
                 warn!(dir = %self.dir().display(), key = cache_key, error = %e,
                     "corrupt cached result; removing it and treating it as absent");
                 self.remove_result(cache_key)?;
@@ -385,6 +637,9 @@ impl CacheDb {
         b.delete::<Results>(cache_key)?;
         if let Some(e) = &entry {
             b.delete::<Index>(&IndexKey::new(&e.sweep, cache_key))?;
+            if let Some(id) = e.parts {
+                b.delete_prefix::<ResultParts>(&id)?;
+            }
         }
         b.commit(format!("removing result {cache_key}"))?;
         if let Some(e) = book.entries.remove(cache_key) {
@@ -416,6 +671,7 @@ mod tests {
             stored_at_ms: 0,
             attempted: 1,
             failed: 0,
+            parts: None,
         }
     }
 
@@ -430,7 +686,7 @@ mod tests {
     fn keys(e: &[Evict]) -> Vec<String> {
         e.iter()
             .map(|e| match e {
-                Evict::Result(k) => k.cache_key.clone(),
+                Evict::Result(k, _) => k.cache_key.clone(),
                 Evict::Jobs(_, sweep) => format!("jobs of {sweep}"),
             })
             .collect()
@@ -487,7 +743,7 @@ mod tests {
     fn a_result_larger_than_the_limit_is_kept_and_flagged() {
         let b = book(&[("a", 10, 0)]);
         let plan = b.plan_store(&rec("big", "s", 100, 1), Some(50));
-        assert_eq!(plan.evict, [Evict::Result(IndexKey::new("s", "a"))]);
+        assert_eq!(plan.evict, [Evict::Result(IndexKey::new("s", "a"), None)]);
         assert_eq!(plan.total_bytes, 100);
         assert!(plan.over_limit);
         let mut b = b;

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use collector_core::{Dataset, SweepResult};
 
-use crate::codec::{self, Corrupt, Encoded, JobChunk, StoredEvent, StoredResult};
+use crate::codec::{self, Corrupt, Encoded, JobChunk, PartsRec, ResultValue, StoredEvent};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRec, LineageRec};
 use crate::jobs::{JobSetRec, ShardManifest};
@@ -33,10 +33,15 @@ use crate::results::IndexRec;
 /// job set and chunk number) instead of one value per job. A version-3
 /// database is upgraded in place at open: its records are moved into
 /// chunks, their bytes unchanged.
-pub const FORMAT_VERSION: u32 = 4;
+///
+/// 5: a large result is stored in parts (`result_parts`), with a
+/// `result-parts` record under its cache key in `results`; an index entry
+/// may name its parts. A version-4 database is upgraded in place at open:
+/// its values are unchanged, the new family starts empty.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The versions an open upgrades in place to [`FORMAT_VERSION`].
-pub(crate) const UPGRADABLE_FROM: [u32; 2] = [2, 3];
+pub(crate) const UPGRADABLE_FROM: [u32; 3] = [2, 3, 4];
 
 /// Version of the value envelope and of the MessagePack payloads in it
 /// (written in every envelope). Version 3 of the database changed no
@@ -131,8 +136,9 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The names of every family this build uses.
-pub(crate) const FAMILY_NAMES: [&str; 9] = [
+pub(crate) const FAMILY_NAMES: [&str; 10] = [
     Results::NAME,
+    ResultParts::NAME,
     Index::NAME,
     HistoryMeta::NAME,
     HistoryEvents::NAME,
@@ -145,14 +151,16 @@ pub(crate) const FAMILY_NAMES: [&str; 9] = [
 
 // ---------------------------------------------------------------- results
 
-/// cache key → a whole result (envelope kind `result`).
+/// cache key → a whole result (envelope kind `result`), or the record of
+/// a result stored in parts (envelope kind `result-parts`, written through
+/// [`ResultsInParts`]).
 pub(crate) struct Results;
 
 impl Family for Results {
     const NAME: &'static str = "results";
     type Key = str;
     type Write = SweepResult;
-    type Value = StoredResult;
+    type Value = ResultValue;
 
     fn key_bytes(cache_key: &str) -> Vec<u8> {
         cache_key.as_bytes().to_vec()
@@ -166,8 +174,99 @@ impl Family for Results {
     fn encode(_: &str, result: &SweepResult) -> Result<Encoded> {
         codec::encode_result(result)
     }
-    fn decode(bytes: &[u8]) -> Result<StoredResult, Corrupt> {
-        codec::decode_result(bytes)
+    fn decode(bytes: &[u8]) -> Result<ResultValue, Corrupt> {
+        codec::decode_result_value(bytes)
+    }
+}
+
+/// The `results` family again, for the record of a result stored in
+/// parts: the same keys and values, another write.
+pub(crate) struct ResultsInParts;
+
+impl Family for ResultsInParts {
+    const NAME: &'static str = Results::NAME;
+    type Key = str;
+    type Write = PartsRec;
+    type Value = ResultValue;
+
+    fn key_bytes(cache_key: &str) -> Vec<u8> {
+        Results::key_bytes(cache_key)
+    }
+    fn parse_key(bytes: &[u8]) -> Option<String> {
+        Results::parse_key(bytes)
+    }
+    fn describe(cache_key: &str) -> String {
+        Results::describe(cache_key)
+    }
+    fn encode(_: &str, rec: &PartsRec) -> Result<Encoded> {
+        codec::encode_parts_rec(rec)
+    }
+    fn decode(bytes: &[u8]) -> Result<ResultValue, Corrupt> {
+        Results::decode(bytes)
+    }
+}
+
+/// One part of a result stored in parts: the parts' id (the store's
+/// sequence number) and the part's number, from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PartKey {
+    pub(crate) id: u64,
+    pub(crate) n: u32,
+}
+
+/// part key (id, u64 big-endian, then the part's number, u32 big-endian)
+/// → the part's bytes, as they are: the parts of one id, in key order,
+/// are the bytes of one stored result (a `result` envelope). A result
+/// larger than one part is written this way, a part per write, so that
+/// it is never whole in memory twice (a write batch and a memtable each
+/// held a copy of the whole value).
+pub(crate) struct ResultParts;
+
+impl Family for ResultParts {
+    const NAME: &'static str = "result_parts";
+    type Key = PartKey;
+    type Write = [u8];
+    type Value = Vec<u8>;
+
+    fn key_bytes(k: &PartKey) -> Vec<u8> {
+        let mut b = Vec::with_capacity(12);
+        b.extend_from_slice(&k.id.to_be_bytes());
+        b.extend_from_slice(&k.n.to_be_bytes());
+        b
+    }
+    fn parse_key(bytes: &[u8]) -> Option<PartKey> {
+        let (id, n) = bytes.split_at_checked(8)?;
+        Some(PartKey {
+            id: u64::from_be_bytes(id.try_into().ok()?),
+            n: u32::from_be_bytes(n.try_into().ok()?),
+        })
+    }
+    fn describe(k: &PartKey) -> String {
+        format!("part {} of stored result {}", k.n, k.id)
+    }
+    fn encode(_: &PartKey, bytes: &[u8]) -> Result<Encoded> {
+        Ok(Encoded::raw(bytes.to_vec()))
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<u8>, Corrupt> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// A part is stored as written.
+impl StoredAsWritten for ResultParts {}
+
+impl Prefixed for ResultParts {
+    /// The parts' id.
+    type Prefix = u64;
+
+    fn prefix_range(id: &u64) -> (Vec<u8>, Vec<u8>) {
+        let start = id.to_be_bytes().to_vec();
+        let end = match id.checked_add(1) {
+            Some(next) => next.to_be_bytes().to_vec(),
+            // Every 12-byte key of id u64::MAX sorts before this.
+            None => vec![u8::MAX; 13],
+        };
+        (start, end)
     }
 }
 
@@ -544,6 +643,42 @@ impl MetaKey {
     const FORMAT_VERSION: &'static [u8] = b"format_version";
 }
 
+/// The `meta` family again, for its one 8-byte record: the id of the
+/// result whose parts are being written (see [`ResultParts`]). It is
+/// written with the first part and deleted with the result's record, in
+/// the same batches; found at open, the write was cut off and its parts
+/// are deleted.
+pub(crate) struct PartsInFlight;
+
+impl PartsInFlight {
+    const KEY: &'static [u8] = b"result_parts_in_flight";
+}
+
+impl Family for PartsInFlight {
+    const NAME: &'static str = Meta::NAME;
+    type Key = ();
+    type Write = u64;
+    type Value = u64;
+
+    fn key_bytes((): &()) -> Vec<u8> {
+        Self::KEY.to_vec()
+    }
+    fn parse_key(bytes: &[u8]) -> Option<()> {
+        (bytes == Self::KEY).then_some(())
+    }
+    fn describe((): &()) -> String {
+        "the result being written in parts".to_string()
+    }
+    fn encode((): &(), id: &u64) -> Result<Encoded> {
+        Ok(Encoded::raw(id.to_le_bytes().to_vec()))
+    }
+    fn decode(bytes: &[u8]) -> Result<u64, Corrupt> {
+        <[u8; 8]>::try_from(bytes)
+            .map(u64::from_le_bytes)
+            .map_err(|_| Corrupt(format!("{} bytes, expected 8", bytes.len())))
+    }
+}
+
 impl Family for Meta {
     const NAME: &'static str = "meta";
     type Key = MetaKey;
@@ -629,6 +764,25 @@ mod tests {
                 n: u64::MAX
             }) < end
         );
+    }
+
+    #[test]
+    fn part_keys_are_golden_and_stay_in_their_id() {
+        let k = PartKey { id: 258, n: 3 };
+        let golden = [0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 3];
+        assert_eq!(ResultParts::key_bytes(&k), golden);
+        assert_eq!(ResultParts::parse_key(&golden), Some(k));
+        assert_eq!(ResultParts::parse_key(&golden[..11]), None);
+        for id in [0, 258, u64::MAX] {
+            let (start, end) = ResultParts::prefix_range(&id);
+            for n in [0, 1, u32::MAX] {
+                let b = ResultParts::key_bytes(&PartKey { id, n });
+                assert!(start <= b && b < end, "id {id} part {n}");
+            }
+            if let Some(next) = id.checked_add(1) {
+                assert!(ResultParts::key_bytes(&PartKey { id: next, n: 0 }) >= end);
+            }
+        }
     }
 
     #[test]

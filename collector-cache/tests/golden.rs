@@ -132,3 +132,43 @@ fn event_bytes_are_pinned() {
     let back = open(dir.path()).load_history("h").unwrap().unwrap();
     assert_eq!(back, pinned);
 }
+
+/// A result larger than one part: its record under the cache key, the key
+/// of each part, and the parts joined (the bytes of the whole result, as
+/// a small one is stored).
+#[test]
+fn result_parts_are_pinned() {
+    let r = util::float_result(600_000, 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = open(dir.path());
+    let out = cache.put_result("k", "g", &r).unwrap();
+    drop(cache);
+    assert_eq!(out.bytes, 9_600_375);
+    let record = peek(dir.path(), "results", b"k").unwrap();
+    assert_eq!(
+        hex(&record),
+        GOLDEN_PARTS_RECORD,
+        "the parts record changed"
+    );
+    // Part keys: the id (the store's number, 0 in a new cache), u64
+    // big-endian, then the part's number, u32 big-endian.
+    let keys = util::keys_of(dir.path(), "result_parts");
+    let want: Vec<Vec<u8>> = (0u32..3)
+        .map(|n| [&0u64.to_be_bytes()[..], &n.to_be_bytes()[..]].concat())
+        .collect();
+    assert_eq!(keys, want);
+    let parts: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| peek(dir.path(), "result_parts", k).unwrap())
+        .collect();
+    assert_eq!(parts[0].len(), 4 << 20);
+    assert_eq!(parts[1].len(), 4 << 20);
+    let joined = parts.concat();
+    assert_eq!(joined.len() as u64, out.bytes);
+    // The joined parts start with the envelope of a whole result.
+    assert!(joined.starts_with(b"\x83\xa6format\x02\xa4kind\xa6result\xa7payload\xc6"));
+}
+
+/// `{format: 2, kind: "result-parts", payload: {id: 0, parts: 3, bytes:
+/// 9600375}}`.
+const GOLDEN_PARTS_RECORD: &str = "83a6666f726d617402a46b696e64ac726573756c742d7061727473a77061796c6f6164c41783a2696400a5706172747303a56279746573ce00927d77";

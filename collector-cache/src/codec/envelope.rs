@@ -98,7 +98,7 @@ impl std::fmt::Debug for Encoded {
 /// `{format, kind, payload}` (the [`Envelope`] struct) before the payload's
 /// bytes. A unit test below checks both agree for every `bin` length
 /// class; the golden tests pin the bytes.
-fn envelope_header(kind: &str, payload_len: u32) -> Vec<u8> {
+pub(super) fn envelope_header(kind: &str, payload_len: u32) -> Vec<u8> {
     use rmp::encode;
     let mut h = Vec::with_capacity(32 + kind.len());
     // Writing to a Vec cannot fail.
@@ -145,9 +145,9 @@ pub(super) fn seal_sized<T: Serialize>(
     Ok(Encoded { buf, start })
 }
 
-/// Checks the envelope and returns its payload.
-pub(super) fn unseal<'a>(kind: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Corrupt> {
-    let env: Envelope<'a> =
+/// Checks the envelope's format and returns its kind and payload.
+pub(super) fn unseal_any(bytes: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, [u8]>), Corrupt> {
+    let env: Envelope<'_> =
         rmp_serde::from_slice(bytes).map_err(|e| corrupt(format!("bad envelope: {e}")))?;
     if env.format != ENVELOPE_FORMAT {
         return Err(corrupt(format!(
@@ -155,13 +155,18 @@ pub(super) fn unseal<'a>(kind: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, C
             env.format
         )));
     }
-    if env.kind != kind {
+    Ok((env.kind, env.payload))
+}
+
+/// Checks the envelope and returns its payload.
+pub(super) fn unseal<'a>(kind: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Corrupt> {
+    let (found, payload) = unseal_any(bytes)?;
+    if found != kind {
         return Err(corrupt(format!(
-            "envelope holds a `{}`, expected a `{kind}`",
-            env.kind
+            "envelope holds a `{found}`, expected a `{kind}`"
         )));
     }
-    Ok(env.payload)
+    Ok(payload)
 }
 
 /// Decodes a MessagePack payload.

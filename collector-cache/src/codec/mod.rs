@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use self::assemble::{Assembler, ColumnPlan, EventMeta, event_attrs};
 use self::dataset::{DatasetRec, DimRec, encoded_size_hint};
 pub(crate) use self::envelope::{Corrupt, Encoded, seal};
-use self::envelope::{payload, seal_sized, to_msgpack, unseal};
+use self::envelope::{envelope_header, payload, seal_sized, to_msgpack, unseal, unseal_any};
 pub(crate) use self::jobs::{
     ChunkWriter, JobChunk, chunk_jobs, chunk_spans, decode_chunk, decode_job, encode_job,
     encode_record,
@@ -32,6 +32,8 @@ use crate::error::Result;
 pub(crate) const KIND_RESULT: &str = "result";
 /// Envelope kind of one history event.
 pub(crate) const KIND_EVENT: &str = "event";
+/// Envelope kind of the record of a result stored in parts.
+pub(crate) const KIND_RESULT_PARTS: &str = "result-parts";
 /// Envelope kind of an index entry.
 pub(crate) const KIND_INDEX: &str = "index";
 /// Envelope kind of the metadata of one history.
@@ -73,28 +75,132 @@ pub struct StoredResult {
 pub(crate) fn encode_result(result: &SweepResult) -> Result<Encoded> {
     let hint = encoded_size_hint(&result.dataset)
         .saturating_add(result.failures.len().saturating_mul(256));
-    seal_sized(
-        KIND_RESULT,
-        &ResultRec {
+    seal_sized(KIND_RESULT, &ResultRec::encode(result), hint)
+}
+
+impl<'a> ResultRec<'a> {
+    fn encode(result: &'a SweepResult) -> Self {
+        ResultRec {
             complete: result.is_complete(),
             dataset: DatasetRec::encode(&result.dataset),
             failures: Cow::Borrowed(&result.failures),
             stats: result.stats,
-        },
-        hint,
-    )
+        }
+    }
+
+    fn decode(self) -> Result<StoredResult, Corrupt> {
+        Ok(StoredResult {
+            dataset: self.dataset.decode()?,
+            failures: self.failures.into_owned(),
+            stats: self.stats,
+            complete: self.complete,
+        })
+    }
 }
 
-/// Decodes a value written by [`encode_result`].
+/// Counts the bytes written to it, and keeps none.
+#[derive(Default)]
+struct Counter(u64);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The envelope header of a result whose payload is `rec`, and the
+/// payload's length: counted by encoding it into nothing (its numeric
+/// arrays are counted, not copied).
+fn result_header(rec: &ResultRec<'_>) -> Result<(Vec<u8>, u64)> {
+    let encode_err = |message: String| crate::error::Error::Encode {
+        what: KIND_RESULT.to_string(),
+        message,
+    };
+    let mut n = Counter::default();
+    rmp_serde::encode::write_named(&mut n, rec).map_err(|e| encode_err(e.to_string()))?;
+    let len = u32::try_from(n.0).map_err(|_| {
+        encode_err(format!(
+            "{} bytes is over the 4 GiB a MessagePack value can hold",
+            n.0
+        ))
+    })?;
+    Ok((envelope_header(KIND_RESULT, len), n.0))
+}
+
+/// The size in bytes of `result` encoded by [`encode_result`], counted
+/// without building the encoding.
+pub(crate) fn encoded_result_len(result: &SweepResult) -> Result<u64> {
+    let (header, len) = result_header(&ResultRec::encode(result))?;
+    Ok(header.len() as u64 + len)
+}
+
+/// Writes the bytes [`encode_result`] gives, byte for byte, to `out`, as
+/// they are made: a large result is never whole in memory a second time.
+/// Returns their number. An error of `out` is returned as an encoding
+/// error that names it.
+pub(crate) fn write_result(result: &SweepResult, out: &mut impl std::io::Write) -> Result<u64> {
+    let rec = ResultRec::encode(result);
+    let (header, len) = result_header(&rec)?;
+    let encode_err = |message: String| crate::error::Error::Encode {
+        what: KIND_RESULT.to_string(),
+        message,
+    };
+    out.write_all(&header)
+        .map_err(|e| encode_err(e.to_string()))?;
+    rmp_serde::encode::write_named(out, &rec).map_err(|e| encode_err(e.to_string()))?;
+    Ok(header.len() as u64 + len)
+}
+
+/// Decodes a value written by [`encode_result`] (or by [`write_result`]).
 pub(crate) fn decode_result(bytes: &[u8]) -> Result<StoredResult, Corrupt> {
     let p = unseal(KIND_RESULT, bytes)?;
-    let r: ResultRec<'_> = payload(KIND_RESULT, &p)?;
-    Ok(StoredResult {
-        dataset: r.dataset.decode()?,
-        failures: r.failures.into_owned(),
-        stats: r.stats,
-        complete: r.complete,
-    })
+    payload::<ResultRec<'_>>(KIND_RESULT, &p)?.decode()
+}
+
+/// The record of a result stored in parts: which parts, how many, and
+/// their length together. The parts, in order, are the bytes of
+/// [`encode_result`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PartsRec {
+    /// The parts' key prefix (the store's sequence number).
+    pub(crate) id: u64,
+    /// Their number.
+    pub(crate) parts: u32,
+    /// Their bytes together.
+    pub(crate) bytes: u64,
+}
+
+/// A value of the `results` family: a whole result, or the record of one
+/// stored in parts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ResultValue {
+    /// The result itself.
+    Whole(StoredResult),
+    /// Where its parts are.
+    Parts(PartsRec),
+}
+
+/// Encodes the record of a result stored in parts.
+pub(crate) fn encode_parts_rec(rec: &PartsRec) -> Result<Encoded> {
+    seal(KIND_RESULT_PARTS, rec)
+}
+
+/// Decodes a value of the `results` family: a result, or a parts record.
+pub(crate) fn decode_result_value(bytes: &[u8]) -> Result<ResultValue, Corrupt> {
+    let (kind, p) = unseal_any(bytes)?;
+    match &*kind {
+        KIND_RESULT => Ok(ResultValue::Whole(
+            payload::<ResultRec<'_>>(KIND_RESULT, &p)?.decode()?,
+        )),
+        KIND_RESULT_PARTS => Ok(ResultValue::Parts(payload(KIND_RESULT_PARTS, &p)?)),
+        other => Err(envelope::corrupt(format!(
+            "envelope holds a `{other}`, expected a `{KIND_RESULT}` or a `{KIND_RESULT_PARTS}`"
+        ))),
+    }
 }
 
 // ---- history events ----

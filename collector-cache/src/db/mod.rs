@@ -15,7 +15,7 @@ use crate::error::{Error, Result, VersionFound};
 use crate::results::ResultBook;
 use crate::schema::{
     FAMILY_NAMES, FORMAT_VERSION, Family, HistoryEvents, HistoryMeta, Index, JobRecords, Meta,
-    MetaKey, Results, UPGRADABLE_FROM,
+    MetaKey, ResultParts, Results, UPGRADABLE_FROM,
 };
 
 /// How a [`CacheDb`] behaves.
@@ -43,6 +43,11 @@ pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 
 /// The memtable size of the job-record family.
 const JOB_RECORDS_WRITE_BUFFER: usize = 16 << 20;
+
+/// The memtable size of the family of result parts: a large result is
+/// written a part at a time, and at most about two memtables of its parts
+/// are in memory at once (RocksDB stalls the writes while they flush).
+const RESULT_PARTS_WRITE_BUFFER: usize = 8 << 20;
 
 /// A stored result or history event at least this large goes to a blob
 /// file when its memtable is flushed, not into a table block (see
@@ -192,7 +197,7 @@ impl CacheDb {
             let mut o = rocksdb::Options::default();
             o.set_compression_type(DBCompressionType::None);
             o.set_block_based_table_factory(&table);
-            if n == Results::NAME || n == HistoryEvents::NAME {
+            if n == Results::NAME || n == HistoryEvents::NAME || n == ResultParts::NAME {
                 // A large value flushed into a table block was held there
                 // in whole, twice over (the block's buffer doubles as it
                 // grows): a 80 MB result took 240 MB more at its flush.
@@ -204,6 +209,9 @@ impl CacheDb {
                 o.set_min_blob_size(MIN_BLOB_BYTES);
                 o.set_enable_blob_gc(true);
                 o.set_blob_cache(&block_cache);
+            }
+            if n == ResultParts::NAME {
+                o.set_write_buffer_size(RESULT_PARTS_WRITE_BUFFER);
             }
             if n == JobRecords::NAME {
                 // Many small records: smaller memtables bound the memory a
@@ -223,6 +231,7 @@ impl CacheDb {
         };
         cache.check_version(!foreign.is_empty())?;
         cache.load_book()?;
+        cache.drop_parts_in_flight()?;
         debug!(dir = %cache.dir.display(), "cache opened");
         Ok(cache)
     }

@@ -179,3 +179,36 @@ pub fn log_bytes(db_dir: &Path) -> u64 {
         .map(|e| e.metadata().map_or(0, |m| m.len()))
         .sum()
 }
+
+/// Every key of the family `cf`, in key order, with the cache closed.
+pub fn keys_of(db_dir: &Path, cf: &str) -> Vec<Vec<u8>> {
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), db_dir).unwrap();
+    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir, cfs).unwrap();
+    let h = db.cf_handle(cf).unwrap();
+    db.iterator_cf(h, rocksdb::IteratorMode::Start)
+        .map(|kv| kv.unwrap().0.into_vec())
+        .collect()
+}
+
+/// The ids of the result parts stored (the first 8 bytes of a part's key),
+/// each with its number of parts, in key order.
+pub fn part_ids(db_dir: &Path) -> Vec<(u64, usize)> {
+    let mut ids: Vec<(u64, usize)> = Vec::new();
+    for k in keys_of(db_dir, "result_parts") {
+        assert_eq!(k.len(), 12, "a part key is 12 bytes");
+        let id = u64::from_be_bytes(k[..8].try_into().unwrap());
+        match ids.last_mut() {
+            Some((last, n)) if *last == id => *n += 1,
+            _ => ids.push((id, 1)),
+        }
+    }
+    ids
+}
+
+/// Drops the family `cf` from the database in `db_dir` (to make the
+/// layout of an older format, which did not have it).
+pub fn drop_family(db_dir: &Path, cf: &str) {
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), db_dir).unwrap();
+    let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir, cfs).unwrap();
+    db.drop_cf(cf).unwrap();
+}
