@@ -1,0 +1,193 @@
+//! Crash consistency of results stored in parts: a child process stores
+//! large results (each written in several parts) under three cache keys
+//! in turn, and is killed with SIGKILL at random moments, mostly while
+//! parts are being written. After each kill the parent reopens the cache
+//! and checks:
+//! - every key whose store returned holds a whole result, every cell the
+//!   value of its last returned store, or of the store in flight at the
+//!   kill (the only one that may have committed unacknowledged);
+//! - no part outlives its result: once the cache is closed again, the
+//!   parts stored are exactly those of the results stored (one id per
+//!   result, each with all its parts), and no store is left in flight.
+//!
+//! The child acknowledges each returned store with one unbuffered `write`
+//! of an `ACK <i> <key> <value>` line to a file of its own.
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use collector_cache::{CacheDb, CacheOptions};
+use util::*;
+
+const CHILD_DIR_ENV: &str = "COLLECTOR_CACHE_PARTS_CHILD_DIR";
+const CHILD_RUN_ENV: &str = "COLLECTOR_CACHE_PARTS_CHILD_RUN";
+const CHILD_ACK_ENV: &str = "COLLECTOR_CACHE_PARTS_CHILD_ACKS";
+const ACK: &str = "ACK ";
+/// Cells of each result: 4.8 MB of floats and as much of coordinates,
+/// three parts of at most 4 MiB.
+const CELLS: i64 = 600_000;
+const KEYS: u64 = 3;
+
+/// Store `i` of the child of `run`: its key and the value of every cell.
+fn plan(run: u64, i: u64) -> (String, f64) {
+    (format!("k{}", i % KEYS), (run * 100_000 + i) as f64)
+}
+
+#[test]
+fn parts_crash_child() {
+    let (Some(dir), Some(run), Some(acks)) = (
+        std::env::var_os(CHILD_DIR_ENV),
+        std::env::var_os(CHILD_RUN_ENV),
+        std::env::var_os(CHILD_ACK_ENV),
+    ) else {
+        return;
+    };
+    let run: u64 = run.to_str().unwrap().parse().unwrap();
+    let mut acks = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(acks)
+        .unwrap();
+    let cache = CacheDb::open(std::path::Path::new(&dir), CacheOptions::default()).unwrap();
+    let mut r = float_result(CELLS, 0.0);
+    for i in 0u64.. {
+        let (key, value) = plan(run, i);
+        set_floats(&mut r, value);
+        cache.put_result(&key, "parts", &r).unwrap();
+        acks.write_all(format!("{ACK}{i} {key} {value}\n").as_bytes())
+            .unwrap();
+    }
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The whole lines of an acknowledgement file (a cut last line is
+/// dropped).
+fn read_acks(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
+    whole
+        .lines()
+        .map(|l| l.strip_prefix(ACK).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn sigkill_while_parts_are_written_leaves_whole_results_and_no_stray_part() {
+    if std::env::var_os(CHILD_DIR_ENV).is_some() {
+        return;
+    }
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let ack_dir = tempfile::tempdir().unwrap();
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = XorShift(seed);
+    let exe = std::env::current_exe().unwrap();
+    // The value each key holds after the acknowledged stores.
+    let mut model: BTreeMap<String, f64> = BTreeMap::new();
+    let mut acknowledged = 0;
+    let mut in_flight_landed = 0;
+    for run in 0..12u64 {
+        let ack_file = ack_dir.path().join(format!("acks-{run}"));
+        let out_file = ack_dir.path().join(format!("child-{run}.log"));
+        let out = std::fs::File::create(&out_file).unwrap();
+        let mut child = Command::new(&exe)
+            .args(["--exact", "parts_crash_child", "--test-threads=1"])
+            .env(CHILD_DIR_ENV, dir.path())
+            .env(CHILD_RUN_ENV, run.to_string())
+            .env(CHILD_ACK_ENV, &ack_file)
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100 + rng.next() % 700));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "seed {seed}, run {run}: the child exited by itself ({status}):\n{}",
+                std::fs::read_to_string(&out_file).unwrap_or_default()
+            );
+        }
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let acks = read_acks(&ack_file);
+        for (i, line) in acks.iter().enumerate() {
+            let (key, value) = plan(run, i as u64);
+            assert_eq!(*line, format!("{i} {key} {value}"), "run {run}");
+            model.insert(key, value);
+        }
+        acknowledged += acks.len();
+        let (in_flight_key, in_flight_value) = plan(run, acks.len() as u64);
+
+        let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+        for k in 0..KEYS {
+            let key = format!("k{k}");
+            let got = cache.get_complete_result(&key).unwrap();
+            let want = model.get(&key).copied();
+            let Some(got) = got else {
+                assert!(
+                    want.is_none(),
+                    "seed {seed}, run {run}: {key} is lost (it held {want:?})"
+                );
+                continue;
+            };
+            let ys = f64s(&got.dataset, "y");
+            assert_eq!(ys.len(), CELLS as usize, "run {run}: {key}");
+            let v = ys[0];
+            assert!(
+                ys.iter().all(|&y| y == v),
+                "seed {seed}, run {run}: {key} mixes two stores"
+            );
+            if Some(v) == want {
+                continue;
+            }
+            assert!(
+                key == in_flight_key && v == in_flight_value,
+                "seed {seed}, run {run}: {key} holds {v}, expected {want:?} \
+                 (or {in_flight_value} under {in_flight_key}, in flight)"
+            );
+            model.insert(key, v);
+            in_flight_landed += 1;
+        }
+        drop(cache);
+        let ids = part_ids(dir.path());
+        let parts_each = (encoded_bytes() as usize).div_ceil(4 << 20);
+        assert_eq!(
+            ids.len(),
+            model.len(),
+            "seed {seed}, run {run}: one id of parts per stored result: {ids:?}"
+        );
+        assert!(
+            ids.iter().all(|&(_, n)| n == parts_each),
+            "seed {seed}, run {run}: {parts_each} parts each: {ids:?}"
+        );
+        assert_eq!(peek(dir.path(), "meta", b"result_parts_in_flight"), None);
+    }
+    assert!(acknowledged > 12, "only {acknowledged} stores returned");
+    eprintln!(
+        "12 kills, {acknowledged} stores acknowledged, {in_flight_landed} in flight landed, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The encoded size of each stored result.
+fn encoded_bytes() -> u64 {
+    collector_cache::encoded_result_size(&float_result(CELLS, 0.0)).unwrap()
+}
