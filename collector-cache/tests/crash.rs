@@ -36,9 +36,7 @@ mod util;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use collector_cache::{AppendOptions, CacheDb, CacheOptions, ColumnInfo, ColumnState, HistoryInfo};
 use collector_core::{
@@ -49,8 +47,6 @@ use util::*;
 const CHILD_DIR_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_DIR";
 const CHILD_RUN_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_RUN";
 const CHILD_ACK_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_ACKS";
-/// Starts every acknowledgement line of the child's file.
-const ACK: &str = "ACK ";
 const HISTORY: &str = "crash-history";
 const GRID: usize = 16;
 /// One in this many appends (after a run's first) is a replacement.
@@ -196,11 +192,7 @@ fn crash_child() {
     // Unbuffered: each acknowledgement is one `write` system call, so a kill
     // leaves whole lines (and at most a cut last line, which the parent
     // ignores).
-    let mut acks = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(acks)
-        .unwrap();
+    let mut acks = ack_file(&acks);
     let cache = CacheDb::open(std::path::Path::new(&dir), CacheOptions::default()).unwrap();
     // The identity of `s` in this run's newest append that held it.
     let mut last_s: Option<Ident> = None;
@@ -230,29 +222,6 @@ fn crash_child() {
         acks.write_all(format!("{ACK}{}\n", ack_fields(i, &op)).as_bytes())
             .unwrap();
     }
-}
-
-/// The acknowledgements in the child's file: the fields of whole lines
-/// only.
-fn read_acks(path: &Path) -> Vec<String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => panic!("reading {}: {e}", path.display()),
-    };
-    // A line cut by the kill has no newline: it is not an acknowledgement.
-    let whole = match text.rfind('\n') {
-        Some(end) => &text[..=end],
-        None => "",
-    };
-    whole
-        .lines()
-        .map(|l| {
-            l.strip_prefix(ACK)
-                .unwrap_or_else(|| panic!("unexpected line {l:?} in {}", path.display()))
-                .to_string()
-        })
-        .collect()
 }
 
 /// What the history must hold after the committed appends `log`, in
@@ -468,16 +437,6 @@ fn check_history(run: u64, h: &Dataset, info: &HistoryInfo, log: &[Op]) {
     }
 }
 
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 #[test]
 fn sigkill_during_appends_loses_no_returned_event() {
     if std::env::var_os(CHILD_DIR_ENV).is_some() {
@@ -486,13 +445,8 @@ fn sigkill_during_appends_loses_no_returned_event() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let ack_dir = tempfile::tempdir().unwrap();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = clock_seed();
     let mut rng = XorShift(seed);
-    let exe = std::env::current_exe().unwrap();
     // Every committed append, in order: the acknowledged ones, and the
     // in-flight ones found committed.
     let mut log: Vec<Op> = Vec::new();
@@ -503,30 +457,20 @@ fn sigkill_during_appends_loses_no_returned_event() {
             break;
         }
         let ack_file = ack_dir.path().join(format!("acks-{run}"));
-        let out_file = ack_dir.path().join(format!("child-{run}.log"));
-        let out = std::fs::File::create(&out_file).unwrap();
-        let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--test-threads=1"])
-            .env(CHILD_DIR_ENV, dir.path())
-            .env(CHILD_RUN_ENV, run.to_string())
-            .env(CHILD_ACK_ENV, &ack_file)
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap();
         // Kill at a random moment: sometimes during start-up, mostly
-        // in the middle of the appends.
-        let delay = Duration::from_millis(20 + rng.next() % 250);
-        std::thread::sleep(delay);
-        // The child appends until killed: one that stopped by itself failed.
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "run {run}: the child exited by itself ({status}):\n{}",
-                std::fs::read_to_string(&out_file).unwrap_or_default()
-            );
-        }
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
+        // in the middle of the appends. The child appends until killed.
+        let run_text = run.to_string();
+        run_then_kill(
+            "crash_child",
+            &[
+                (CHILD_DIR_ENV, dir.path().as_os_str()),
+                (CHILD_RUN_ENV, run_text.as_ref()),
+                (CHILD_ACK_ENV, ack_file.as_os_str()),
+            ],
+            &ack_dir.path().join(format!("child-{run}.log")),
+            Duration::from_millis(20 + rng.next() % 250),
+            &format!("run {run}"),
+        );
         kills += 1;
         let acks = read_acks(&ack_file);
         let committed_before = log.len();

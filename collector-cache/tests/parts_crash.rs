@@ -18,8 +18,7 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use collector_cache::{CacheDb, CacheOptions};
 use util::*;
@@ -27,7 +26,6 @@ use util::*;
 const CHILD_DIR_ENV: &str = "COLLECTOR_CACHE_PARTS_CHILD_DIR";
 const CHILD_RUN_ENV: &str = "COLLECTOR_CACHE_PARTS_CHILD_RUN";
 const CHILD_ACK_ENV: &str = "COLLECTOR_CACHE_PARTS_CHILD_ACKS";
-const ACK: &str = "ACK ";
 /// Cells of each result: 4.8 MB of floats and as much of coordinates,
 /// three parts of at most 4 MiB.
 const CELLS: i64 = 600_000;
@@ -48,11 +46,7 @@ fn parts_crash_child() {
         return;
     };
     let run: u64 = run.to_str().unwrap().parse().unwrap();
-    let mut acks = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(acks)
-        .unwrap();
+    let mut acks = ack_file(&acks);
     let cache = CacheDb::open(std::path::Path::new(&dir), CacheOptions::default()).unwrap();
     let mut r = float_result(CELLS, 0.0);
     for i in 0u64.. {
@@ -64,28 +58,6 @@ fn parts_crash_child() {
     }
 }
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// The whole lines of an acknowledgement file (a cut last line is
-/// dropped).
-fn read_acks(path: &std::path::Path) -> Vec<String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
-    whole
-        .lines()
-        .map(|l| l.strip_prefix(ACK).unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn sigkill_while_parts_are_written_leaves_whole_results_and_no_stray_part() {
     if std::env::var_os(CHILD_DIR_ENV).is_some() {
@@ -94,39 +66,26 @@ fn sigkill_while_parts_are_written_leaves_whole_results_and_no_stray_part() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let ack_dir = tempfile::tempdir().unwrap();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
+    let seed = clock_seed();
     let mut rng = XorShift(seed);
-    let exe = std::env::current_exe().unwrap();
     // The value each key holds after the acknowledged stores.
     let mut model: BTreeMap<String, f64> = BTreeMap::new();
     let mut acknowledged = 0;
     let mut in_flight_landed = 0;
     for run in 0..12u64 {
         let ack_file = ack_dir.path().join(format!("acks-{run}"));
-        let out_file = ack_dir.path().join(format!("child-{run}.log"));
-        let out = std::fs::File::create(&out_file).unwrap();
-        let mut child = Command::new(&exe)
-            .args(["--exact", "parts_crash_child", "--test-threads=1"])
-            .env(CHILD_DIR_ENV, dir.path())
-            .env(CHILD_RUN_ENV, run.to_string())
-            .env(CHILD_ACK_ENV, &ack_file)
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100 + rng.next() % 700));
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "seed {seed}, run {run}: the child exited by itself ({status}):\n{}",
-                std::fs::read_to_string(&out_file).unwrap_or_default()
-            );
-        }
-        child.kill().unwrap(); // SIGKILL on Unix
-        child.wait().unwrap();
+        let run_text = run.to_string();
+        run_then_kill(
+            "parts_crash_child",
+            &[
+                (CHILD_DIR_ENV, dir.path().as_os_str()),
+                (CHILD_RUN_ENV, run_text.as_ref()),
+                (CHILD_ACK_ENV, ack_file.as_os_str()),
+            ],
+            &ack_dir.path().join(format!("child-{run}.log")),
+            Duration::from_millis(100 + rng.next() % 700),
+            &format!("seed {seed}, run {run}"),
+        );
         let acks = read_acks(&ack_file);
         for (i, line) in acks.iter().enumerate() {
             let (key, value) = plan(run, i as u64);

@@ -212,3 +212,94 @@ pub fn drop_family(db_dir: &Path, cf: &str) {
     let mut db = rocksdb::DB::open_cf(&rocksdb::Options::default(), db_dir, cfs).unwrap();
     db.drop_cf(cf).unwrap();
 }
+
+/// Starts every acknowledgement line a killed child writes.
+pub const ACK: &str = "ACK ";
+
+/// The file a child acknowledges in, opened for appending: each
+/// acknowledgement is one unbuffered `write`, so a kill leaves whole lines
+/// and at most a cut last one.
+pub fn ack_file(path: &std::ffi::OsStr) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+/// The acknowledgements in a child's file: the fields (after [`ACK`]) of
+/// whole lines only.
+pub fn read_acks(path: &Path) -> Vec<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => panic!("reading {}: {e}", path.display()),
+    };
+    // A line cut by the kill has no newline: it is not an acknowledgement.
+    let whole = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    whole
+        .lines()
+        .map(|l| {
+            l.strip_prefix(ACK)
+                .unwrap_or_else(|| panic!("unexpected line {l:?} in {}", path.display()))
+                .to_string()
+        })
+        .collect()
+}
+
+/// A small, seeded random number generator (xorshift64) for the moments
+/// of kills.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// A seed from the clock (odd, never 0), printed by the tests that fail.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1
+}
+
+/// Runs the test `child` of this test binary (`--exact`, one thread) with
+/// the environment `env`, its output to `log`; kills it with SIGKILL
+/// after `delay`. A child that exited by itself before then failed: the
+/// test panics with its output, prefixed by `what`.
+pub fn run_then_kill(
+    child: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+    log: &Path,
+    delay: std::time::Duration,
+    what: &str,
+) {
+    use std::process::{Command, Stdio};
+    let out = std::fs::File::create(log).unwrap();
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", child, "--test-threads=1"])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut running = c.spawn().unwrap();
+    std::thread::sleep(delay);
+    if let Some(status) = running.try_wait().unwrap() {
+        panic!(
+            "{what}: the child exited by itself ({status}):\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+    running.kill().unwrap(); // SIGKILL on Unix
+    running.wait().unwrap();
+}
