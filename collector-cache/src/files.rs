@@ -87,7 +87,7 @@ impl CacheDb {
         let mut unreadable = Vec::new();
         for entry in self.scan::<Results>()? {
             let Scanned { key, value } = entry?;
-            match self.whole_result(value)? {
+            match self.whole_result(None, value)? {
                 Ok(r) => r.dataset.named_files().for_each(&mut visit),
                 Err(_) => unreadable.push(format!("result {}", key.text())),
             }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::codec::{self, Corrupt, PartsRec, ResultValue, StoredResult};
-use crate::db::{CacheDb, Decoded, Scanned, lock, now_ms};
+use crate::db::{CacheDb, Decoded, Scanned, View, lock, now_ms};
 use crate::error::Result;
 use crate::schema::{
     self, Family, Index, IndexKey, PartKey, PartsInFlight, ResultParts, Results, ResultsInParts,
@@ -510,9 +510,10 @@ impl CacheDb {
         b.commit("deleting the parts of a cut-off store")
     }
 
-    /// The bytes of the result stored in the parts `p` names, joined; why
-    /// they cannot be, when a part is missing or its length is wrong.
-    fn read_parts(&self, p: &PartsRec) -> Result<Decoded<Vec<u8>>> {
+    /// The bytes of the result stored in the parts `p` names, joined (in
+    /// `view`, the state `p` was read in, when one is given); why they
+    /// cannot be, when a part is missing or its length is wrong.
+    fn read_parts(&self, view: Option<&View<'_>>, p: &PartsRec) -> Result<Decoded<Vec<u8>>> {
         let bad = |m: String| Ok(Err(Corrupt(format!("result parts {}: {m}", p.id))));
         // The length is checked against what is read; reserved up front,
         // a large result is not copied again as it grows.
@@ -525,7 +526,7 @@ impl CacheDb {
             return bad(format!("cannot reserve {room} bytes"));
         }
         let mut next = 0u32;
-        for item in self.scan_raw_prefix::<ResultParts>(&p.id)? {
+        for item in self.scan_raw_prefix_in::<ResultParts>(view, &p.id)? {
             let (k, v) = item?;
             if ResultParts::parse_key(&k).map(|k| k.n) != Some(next) {
                 return bad(format!("part {next} of {} is missing", p.parts));
@@ -548,14 +549,17 @@ impl CacheDb {
     }
 
     /// The result a value of the `results` family holds: itself, or the
-    /// result its parts hold.
+    /// result its parts hold (read in `view`, the state the value was read
+    /// in, when one is given: a store that replaces the result meanwhile
+    /// deletes the parts the value names).
     pub(crate) fn whole_result(
         &self,
+        view: Option<&View<'_>>,
         value: Decoded<ResultValue>,
     ) -> Result<Decoded<StoredResult>> {
         Ok(match value {
             Ok(ResultValue::Whole(r)) => Ok(r),
-            Ok(ResultValue::Parts(p)) => match self.read_parts(&p)? {
+            Ok(ResultValue::Parts(p)) => match self.read_parts(view, &p)? {
                 Ok(bytes) => codec::decode_result(&bytes),
                 Err(e) => Err(e),
             },
@@ -603,10 +607,12 @@ impl CacheDb {
     /// reported as absent.
     pub fn get_result(&self, cache_key: &str) -> Result<Option<StoredResult>> {
         schema::check_key("cache", cache_key)?;
-        let Some(value) = self.get::<Results>(cache_key)? else {
+        // The record and its parts from one state of the database.
+        let view = self.view();
+        let Some(value) = self.get_in::<Results>(&view, cache_key)? else {
             return Ok(None);
         };
-        match self.whole_result(value)? {
+        match self.whole_result(Some(&view), value)? {
             Ok(r) => Ok(Some(r)),
             Err(e) => {
                 warn!(dir = %self.dir().display(), key = cache_key, error = %e,

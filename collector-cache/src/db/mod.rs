@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType};
 use tracing::{debug, warn};
 
-pub(crate) use self::typed::{Batch, Decoded, RawPair, Scanned};
+pub(crate) use self::typed::{Batch, Decoded, RawPair, Scanned, View};
 use crate::error::{Error, Result, VersionFound};
 use crate::results::ResultBook;
 use crate::schema::{

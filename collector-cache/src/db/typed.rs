@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, Direction, IteratorMode, ReadOptions, WriteBatch, WriteOptions};
 
 use super::CacheDb;
 use crate::codec::Corrupt;
@@ -48,9 +48,27 @@ impl<F: Family> ScannedKey<F> {
     }
 }
 
+/// The database as it was when the view was taken: reads through it see
+/// every write committed before, and none after (a value and the records
+/// it names are read from one state).
+pub(crate) struct View<'db>(rocksdb::Snapshot<'db>);
+
+impl View<'_> {
+    fn read_options(&self) -> ReadOptions {
+        let mut o = ReadOptions::default();
+        o.set_snapshot(&self.0);
+        o
+    }
+}
+
 impl CacheDb {
     fn family<F: Family>(&self) -> Result<&ColumnFamily> {
         self.handle(F::NAME)
+    }
+
+    /// A consistent view of the database, for reads that must agree.
+    pub(crate) fn view(&self) -> View<'_> {
+        View(self.db.snapshot())
     }
 
     /// Calls `read` with the stored bytes of `key` (pinned, not copied):
@@ -61,11 +79,31 @@ impl CacheDb {
         key: &F::Key,
         read: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>> {
+        self.get_raw_in::<F, T>(None, key, read)
+    }
+
+    /// [`get_raw`](Self::get_raw), in `view` when one is given.
+    fn get_raw_in<F: Family, T>(
+        &self,
+        view: Option<&View<'_>>,
+        key: &F::Key,
+        read: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
+        let opts = view.map_or_else(ReadOptions::default, View::read_options);
         let v = self
             .db
-            .get_pinned_cf(self.family::<F>()?, F::key_bytes(key))
+            .get_pinned_cf_opt(self.family::<F>()?, F::key_bytes(key), &opts)
             .map_err(|e| self.db_err(format!("reading {}", F::describe(key)), &e))?;
         Ok(v.map(|v| read(&v)))
+    }
+
+    /// [`get`](Self::get), in `view`.
+    pub(crate) fn get_in<F: Family>(
+        &self,
+        view: &View<'_>,
+        key: &F::Key,
+    ) -> Result<Option<Decoded<F::Value>>> {
+        self.get_raw_in::<F, _>(Some(view), key, F::decode)
     }
 
     /// The value stored under `key`: `None` when absent.
@@ -122,16 +160,19 @@ impl CacheDb {
             .map(move |item| self.scanned::<F>(item)))
     }
 
-    /// The stored items of the family under `prefix`, in key order.
+    /// The stored items of the family under `prefix`, in key order (in
+    /// `view` when one is given).
     fn prefix_items<F: Prefixed>(
         &self,
+        view: Option<&View<'_>>,
         prefix: &F::Prefix,
     ) -> Result<impl Iterator<Item = RawItem> + '_> {
         let h = self.family::<F>()?;
         let (start, end) = F::prefix_range(prefix);
+        let opts = view.map_or_else(ReadOptions::default, View::read_options);
         Ok(self
             .db
-            .iterator_cf(h, IteratorMode::From(&start, Direction::Forward))
+            .iterator_cf_opt(h, opts, IteratorMode::From(&start, Direction::Forward))
             .take_while(move |item| item.as_ref().map_or(true, |(k, _)| **k < *end)))
     }
 
@@ -141,7 +182,7 @@ impl CacheDb {
         prefix: &F::Prefix,
     ) -> Result<impl Iterator<Item = Result<Scanned<F>>> + '_> {
         Ok(self
-            .prefix_items::<F>(prefix)?
+            .prefix_items::<F>(None, prefix)?
             .map(move |item| self.scanned::<F>(item)))
     }
 
@@ -161,8 +202,18 @@ impl CacheDb {
         &self,
         prefix: &F::Prefix,
     ) -> Result<impl Iterator<Item = Result<RawPair>> + '_> {
+        self.scan_raw_prefix_in::<F>(None, prefix)
+    }
+
+    /// [`scan_raw_prefix`](Self::scan_raw_prefix), in `view` when one is
+    /// given.
+    pub(crate) fn scan_raw_prefix_in<'a, F: Prefixed>(
+        &'a self,
+        view: Option<&View<'_>>,
+        prefix: &F::Prefix,
+    ) -> Result<impl Iterator<Item = Result<RawPair>> + 'a> {
         Ok(self
-            .prefix_items::<F>(prefix)?
+            .prefix_items::<F>(view, prefix)?
             .map(move |item| item.map_err(|e| self.db_err(format!("scanning `{}`", F::NAME), &e))))
     }
 
