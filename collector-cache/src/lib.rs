@@ -65,6 +65,7 @@ mod history;
 mod jobs;
 mod listing;
 mod pages;
+mod parts;
 mod results;
 mod schema;
 

@@ -6,18 +6,14 @@ use collector_core::SweepResult;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::codec::{self, Corrupt, PartsRec, ResultValue, StoredResult};
+use crate::codec::{self, PartsRec, ResultValue, StoredResult};
 use crate::db::{CacheDb, Decoded, Scanned, View, lock, now_ms};
 use crate::error::Result;
+use crate::parts::{PartWriter, in_parts};
 use crate::schema::{
     self, Family, Index, IndexKey, PartKey, PartsInFlight, ResultParts, Results, ResultsInParts,
     Sealed,
 };
-
-/// A result whose encoding is longer than this is stored in parts of this
-/// many bytes (the last one shorter), a part per write: see
-/// [`ResultParts`].
-pub(crate) const PART_BYTES: usize = 4 << 20;
 
 /// An index entry: one stored result of one sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,65 +280,6 @@ enum ToStore {
     Parts(PartsRec),
 }
 
-/// Writes a result's encoding in parts of [`PART_BYTES`], a write batch
-/// per part, as the encoder makes it. The first part's batch clears
-/// whatever a failed write left under the same id, and records the id as
-/// in flight ([`PartsInFlight`]).
-struct PartWriter<'a> {
-    db: &'a CacheDb,
-    cache_key: &'a str,
-    id: u64,
-    buf: Vec<u8>,
-    written: u32,
-    /// The database error that stopped the writing, kept whole.
-    failed: Option<crate::Error>,
-}
-
-impl PartWriter<'_> {
-    /// Commits the bytes buffered as the next part.
-    fn commit_part(&mut self) -> Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let mut b = self.db.batch_with_room(self.buf.len() as u64);
-        if self.written == 0 {
-            b.delete_prefix::<ResultParts>(&self.id)?;
-            b.put::<PartsInFlight>(&(), &self.id)?;
-        }
-        let key = PartKey {
-            id: self.id,
-            n: self.written,
-        };
-        b.put_as_written::<ResultParts>(&key, &self.buf)?;
-        b.commit(format!(
-            "storing part {} of result {}",
-            self.written, self.cache_key
-        ))?;
-        self.written += 1;
-        self.buf.clear();
-        Ok(())
-    }
-}
-
-impl std::io::Write for PartWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let take = (PART_BYTES - self.buf.len()).min(data.len());
-        self.buf.extend_from_slice(&data[..take]);
-        if self.buf.len() == PART_BYTES
-            && let Err(e) = self.commit_part()
-        {
-            let message = e.to_string();
-            self.failed = Some(e);
-            return Err(std::io::Error::other(message));
-        }
-        Ok(take)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 impl CacheDb {
     /// Builds the book from the index; removes the entries that cannot be
     /// read, with their results.
@@ -397,7 +334,7 @@ impl CacheDb {
         let mut book = lock(&self.book);
         let seq = book.next_store_seq;
         let len = codec::encoded_result_len(result)?;
-        let (value, parts) = if len > PART_BYTES as u64 {
+        let (value, parts) = if in_parts(len) {
             (
                 ToStore::Parts(self.write_parts(cache_key, seq, result)?),
                 Some(seq),
@@ -441,26 +378,21 @@ impl CacheDb {
     }
 
     /// Writes `result`'s encoding in parts under the id `id`; returns
-    /// the record that finds them. On an error, the parts written are
+    /// the record that finds them. The first part's batch clears whatever
+    /// a failed write left under the same id, and records the id as in
+    /// flight ([`PartsInFlight`]). On an error, the parts written are
     /// deleted.
     fn write_parts(&self, cache_key: &str, id: u64, result: &SweepResult) -> Result<PartsRec> {
-        let mut w = PartWriter {
-            db: self,
-            cache_key,
-            id,
-            buf: Vec::with_capacity(PART_BYTES),
-            written: 0,
-            failed: None,
+        let what = format!("result {cache_key}");
+        let key = |n| PartKey { id, n };
+        let first = |b: &mut crate::db::Batch<'_>| {
+            b.delete_prefix::<ResultParts>(&id)?;
+            b.put::<PartsInFlight>(&(), &id).map(|_| ())
         };
-        let written = codec::write_result(result, &mut w)
-            .map_err(|e| w.failed.take().unwrap_or(e))
-            .and_then(|n| w.commit_part().map(|()| n));
+        let written = PartWriter::<ResultParts>::new(self, &what, &key, &first)
+            .write_all(|w| codec::write_result(result, w));
         match written {
-            Ok(bytes) => Ok(PartsRec {
-                id,
-                parts: w.written,
-                bytes,
-            }),
+            Ok((parts, bytes)) => Ok(PartsRec { id, parts, bytes }),
             Err(e) => {
                 self.drop_parts(id);
                 Err(e)
@@ -510,44 +442,6 @@ impl CacheDb {
         b.commit("deleting the parts of a cut-off store")
     }
 
-    /// The bytes of the result stored in the parts `p` names, joined (in
-    /// `view`, the state `p` was read in, when one is given); why they
-    /// cannot be, when a part is missing or its length is wrong.
-    fn read_parts(&self, view: Option<&View<'_>>, p: &PartsRec) -> Result<Decoded<Vec<u8>>> {
-        let bad = |m: String| Ok(Err(Corrupt(format!("result parts {}: {m}", p.id))));
-        // The length is checked against what is read; reserved up front,
-        // a large result is not copied again as it grows.
-        let room = p.bytes.min(u64::from(p.parts) * PART_BYTES as u64);
-        let mut out = Vec::new();
-        if out
-            .try_reserve_exact(usize::try_from(room).unwrap_or(usize::MAX))
-            .is_err()
-        {
-            return bad(format!("cannot reserve {room} bytes"));
-        }
-        let mut next = 0u32;
-        for item in self.scan_raw_prefix_in::<ResultParts>(view, &p.id)? {
-            let (k, v) = item?;
-            if ResultParts::parse_key(&k).map(|k| k.n) != Some(next) {
-                return bad(format!("part {next} of {} is missing", p.parts));
-            }
-            if out.len() as u64 + v.len() as u64 > p.bytes {
-                return bad(format!("the parts hold more than {} bytes", p.bytes));
-            }
-            out.extend_from_slice(&v);
-            next += 1;
-        }
-        if next != p.parts || out.len() as u64 != p.bytes {
-            return bad(format!(
-                "{next} parts of {} bytes, the record says {} of {}",
-                out.len(),
-                p.parts,
-                p.bytes
-            ));
-        }
-        Ok(Ok(out))
-    }
-
     /// The result a value of the `results` family holds: itself, or the
     /// result its parts hold (read in `view`, the state the value was read
     /// in, when one is given: a store that replaces the result meanwhile
@@ -559,7 +453,13 @@ impl CacheDb {
     ) -> Result<Decoded<StoredResult>> {
         Ok(match value {
             Ok(ResultValue::Whole(r)) => Ok(r),
-            Ok(ResultValue::Parts(p)) => match self.read_parts(view, &p)? {
+            Ok(ResultValue::Parts(p)) => match self.join_parts::<ResultParts>(
+                view,
+                &p.id,
+                p.parts,
+                p.bytes,
+                |k| ResultParts::parse_key(k).map(|k| k.n),
+            )? {
                 Ok(bytes) => codec::decode_result(&bytes),
                 Err(e) => Err(e),
             },
