@@ -7,7 +7,7 @@ use collector_core::FileRef;
 
 use crate::db::{CacheDb, Scanned};
 use crate::error::Result;
-use crate::schema::{HistoryEvents, Results};
+use crate::schema::{Family, HistoryEvents, Results};
 
 /// Every media path named by a stored record, for an orphan-file GC.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,13 +92,13 @@ impl CacheDb {
                 Err(_) => unreadable.push(format!("result {}", key.text())),
             }
         }
-        for entry in self.scan::<HistoryEvents>()? {
-            let Scanned { key, value } = entry?;
-            match value {
+        for entry in self.scan_raw::<HistoryEvents>()? {
+            let (key, value) = entry?;
+            match self.scanned_event(&key, &value)? {
                 Ok(ev) => ev.dataset.named_files().for_each(&mut visit),
-                Err(_) => unreadable.push(match key.parse() {
+                Err(_) => unreadable.push(match HistoryEvents::parse_key(&key) {
                     Some(k) => format!("event {} of history {}", k.seq, k.history),
-                    None => format!("event {}", key.text()),
+                    None => format!("event {}", String::from_utf8_lossy(&key)),
                 }),
             }
         }

@@ -453,16 +453,14 @@ impl CacheDb {
     ) -> Result<Decoded<StoredResult>> {
         Ok(match value {
             Ok(ResultValue::Whole(r)) => Ok(r),
-            Ok(ResultValue::Parts(p)) => match self.join_parts::<ResultParts>(
-                view,
-                &p.id,
-                p.parts,
-                p.bytes,
-                |k| ResultParts::parse_key(k).map(|k| k.n),
-            )? {
-                Ok(bytes) => codec::decode_result(&bytes),
-                Err(e) => Err(e),
-            },
+            Ok(ResultValue::Parts(p)) => {
+                match self.join_parts::<ResultParts>(view, &p.id, p.parts, p.bytes, |k| {
+                    ResultParts::parse_key(k).map(|k| k.n)
+                })? {
+                    Ok(bytes) => codec::decode_result(&bytes),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         })
     }

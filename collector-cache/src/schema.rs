@@ -11,7 +11,9 @@ use std::marker::PhantomData;
 
 use collector_core::{Dataset, SweepResult};
 
-use crate::codec::{self, Corrupt, Encoded, JobChunk, PartsRec, ResultValue, StoredEvent};
+use crate::codec::{
+    self, Corrupt, Encoded, EventPartsRec, JobChunk, PartsRec, ResultValue, StoredEvent,
+};
 use crate::error::{Error, Result};
 use crate::history::{HistoryRec, LineageRec};
 use crate::jobs::{JobSetRec, ShardManifest};
@@ -36,8 +38,10 @@ use crate::results::IndexRec;
 ///
 /// 5: a large result is stored in parts (`result_parts`), with a
 /// `result-parts` record under its cache key in `results`; an index entry
-/// may name its parts. A version-4 database is upgraded in place at open:
-/// its values are unchanged, the new family starts empty.
+/// may name its parts. A large history event likewise (`event_parts`,
+/// with an `event-parts` record under its key in `history_events`). A
+/// version-4 database is upgraded in place at open: its values are
+/// unchanged, the new families start empty.
 pub const FORMAT_VERSION: u32 = 5;
 
 /// The versions an open upgrades in place to [`FORMAT_VERSION`].
@@ -136,9 +140,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The names of every family this build uses.
-pub(crate) const FAMILY_NAMES: [&str; 10] = [
+pub(crate) const FAMILY_NAMES: [&str; 11] = [
     Results::NAME,
     ResultParts::NAME,
+    EventParts::NAME,
     Index::NAME,
     HistoryMeta::NAME,
     HistoryEvents::NAME,
@@ -425,6 +430,106 @@ impl Prefixed for HistoryEvents {
         if let Some(last) = end.last_mut() {
             *last = SEP + 1;
         }
+        (start, end)
+    }
+}
+
+/// The `history_events` family again, for the record of an event stored
+/// in parts: the same keys, another write. Its value is not an event:
+/// readers ask `codec::event_parts_rec` first.
+pub(crate) struct HistoryEventsInParts;
+
+impl Family for HistoryEventsInParts {
+    const NAME: &'static str = HistoryEvents::NAME;
+    type Key = EventKey;
+    type Write = EventPartsRec;
+    type Value = StoredEvent;
+
+    fn key_bytes(k: &EventKey) -> Vec<u8> {
+        HistoryEvents::key_bytes(k)
+    }
+    fn parse_key(bytes: &[u8]) -> Option<EventKey> {
+        HistoryEvents::parse_key(bytes)
+    }
+    fn describe(k: &EventKey) -> String {
+        HistoryEvents::describe(k)
+    }
+    fn encode(_: &EventKey, rec: &EventPartsRec) -> Result<Encoded> {
+        codec::encode_event_parts_rec(rec)
+    }
+    fn decode(bytes: &[u8]) -> Result<StoredEvent, Corrupt> {
+        HistoryEvents::decode(bytes)
+    }
+}
+
+/// One part of a history event stored in parts: the event's key and the
+/// part's number, from 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventPartKey {
+    pub(crate) event: EventKey,
+    pub(crate) n: u32,
+}
+
+/// event key (history key NUL big-endian sequence number) then the part's
+/// number (u32 big-endian) → the part's bytes, as they are: the parts of
+/// one event, in key order, are the bytes of its `event` envelope. Only a
+/// new event is written in parts (a sequence number no committed event
+/// holds), so a write cut off leaves parts no record names; they go when
+/// that sequence number's event is deleted, or when its next write
+/// starts.
+pub(crate) struct EventParts;
+
+impl EventParts {
+    /// The half-open range of the parts of every event of `history_key`.
+    pub(crate) fn history_range(history_key: &str) -> (Vec<u8>, Vec<u8>) {
+        HistoryEvents::prefix_range(history_key)
+    }
+}
+
+impl Family for EventParts {
+    const NAME: &'static str = "event_parts";
+    type Key = EventPartKey;
+    type Write = [u8];
+    type Value = Vec<u8>;
+
+    fn key_bytes(k: &EventPartKey) -> Vec<u8> {
+        let mut b = HistoryEvents::key_bytes(&k.event);
+        b.extend_from_slice(&k.n.to_be_bytes());
+        b
+    }
+    fn parse_key(bytes: &[u8]) -> Option<EventPartKey> {
+        let at = bytes.len().checked_sub(4)?;
+        Some(EventPartKey {
+            event: HistoryEvents::parse_key(&bytes[..at])?,
+            n: u32::from_be_bytes(bytes[at..].try_into().ok()?),
+        })
+    }
+    fn describe(k: &EventPartKey) -> String {
+        format!(
+            "part {} of event {} of history {}",
+            k.n, k.event.seq, k.event.history
+        )
+    }
+    fn encode(_: &EventPartKey, bytes: &[u8]) -> Result<Encoded> {
+        Ok(Encoded::raw(bytes.to_vec()))
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<u8>, Corrupt> {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// A part is stored as written.
+impl StoredAsWritten for EventParts {}
+
+impl Prefixed for EventParts {
+    /// The event.
+    type Prefix = EventKey;
+
+    fn prefix_range(event: &EventKey) -> (Vec<u8>, Vec<u8>) {
+        let start = HistoryEvents::key_bytes(event);
+        let mut end = start.clone();
+        // Every part key of the event is its key and 4 more bytes.
+        end.extend_from_slice(&[u8::MAX; 5]);
         (start, end)
     }
 }

@@ -34,6 +34,8 @@ pub(crate) const KIND_RESULT: &str = "result";
 pub(crate) const KIND_EVENT: &str = "event";
 /// Envelope kind of the record of a result stored in parts.
 pub(crate) const KIND_RESULT_PARTS: &str = "result-parts";
+/// Envelope kind of the record of a history event stored in parts.
+pub(crate) const KIND_EVENT_PARTS: &str = "event-parts";
 /// Envelope kind of an index entry.
 pub(crate) const KIND_INDEX: &str = "index";
 /// Envelope kind of the metadata of one history.
@@ -112,47 +114,63 @@ impl std::io::Write for Counter {
     }
 }
 
-/// The envelope header of a result whose payload is `rec`, and the
-/// payload's length: counted by encoding it into nothing (its numeric
+/// The envelope header of `payload` sealed in an envelope of `kind`, and
+/// the payload's length: counted by encoding it into nothing (its numeric
 /// arrays are counted, not copied).
-fn result_header(rec: &ResultRec<'_>) -> Result<(Vec<u8>, u64)> {
-    let encode_err = |message: String| crate::error::Error::Encode {
-        what: KIND_RESULT.to_string(),
-        message,
-    };
+fn sealed_header<T: Serialize>(kind: &str, payload: &T) -> Result<(Vec<u8>, u64)> {
     let mut n = Counter::default();
-    rmp_serde::encode::write_named(&mut n, rec).map_err(|e| encode_err(e.to_string()))?;
+    rmp_serde::encode::write_named(&mut n, payload).map_err(|e| encode_err(kind, e))?;
     let len = u32::try_from(n.0).map_err(|_| {
-        encode_err(format!(
-            "{} bytes is over the 4 GiB a MessagePack value can hold",
-            n.0
-        ))
+        encode_err(
+            kind,
+            format!(
+                "{} bytes is over the 4 GiB a MessagePack value can hold",
+                n.0
+            ),
+        )
     })?;
-    Ok((envelope_header(KIND_RESULT, len), n.0))
+    Ok((envelope_header(kind, len), n.0))
+}
+
+fn encode_err(kind: &str, message: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::Encode {
+        what: kind.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// The length of `payload` sealed in an envelope of `kind`, counted
+/// without building it.
+fn sealed_len<T: Serialize>(kind: &str, payload: &T) -> Result<u64> {
+    let (header, len) = sealed_header(kind, payload)?;
+    Ok(header.len() as u64 + len)
+}
+
+/// Writes the bytes [`seal`] gives for `payload`, byte for byte, to `out`,
+/// as they are made: a large value is never whole in memory a second
+/// time. Returns their number. An error of `out` is returned as an
+/// encoding error that names it.
+fn write_sealed<T: Serialize>(
+    kind: &str,
+    payload: &T,
+    out: &mut impl std::io::Write,
+) -> Result<u64> {
+    let (header, len) = sealed_header(kind, payload)?;
+    out.write_all(&header).map_err(|e| encode_err(kind, e))?;
+    rmp_serde::encode::write_named(out, payload).map_err(|e| encode_err(kind, e))?;
+    Ok(header.len() as u64 + len)
 }
 
 /// The size in bytes of `result` encoded by [`encode_result`], counted
 /// without building the encoding.
 pub(crate) fn encoded_result_len(result: &SweepResult) -> Result<u64> {
-    let (header, len) = result_header(&ResultRec::encode(result))?;
-    Ok(header.len() as u64 + len)
+    sealed_len(KIND_RESULT, &ResultRec::encode(result))
 }
 
-/// Writes the bytes [`encode_result`] gives, byte for byte, to `out`, as
-/// they are made: a large result is never whole in memory a second time.
-/// Returns their number. An error of `out` is returned as an encoding
-/// error that names it.
+/// Writes the bytes [`encode_result`] gives to `out`, as they are made
+/// (see [`write_sealed`]).
 pub(crate) fn write_result(result: &SweepResult, out: &mut impl std::io::Write) -> Result<u64> {
-    let rec = ResultRec::encode(result);
-    let (header, len) = result_header(&rec)?;
-    let encode_err = |message: String| crate::error::Error::Encode {
-        what: KIND_RESULT.to_string(),
-        message,
-    };
-    out.write_all(&header)
-        .map_err(|e| encode_err(e.to_string()))?;
-    rmp_serde::encode::write_named(out, &rec).map_err(|e| encode_err(e.to_string()))?;
-    Ok(header.len() as u64 + len)
+    write_sealed(KIND_RESULT, &ResultRec::encode(result), out)
 }
 
 /// Decodes a value written by [`encode_result`] (or by [`write_result`]).
@@ -233,6 +251,56 @@ pub(crate) fn encode_event(seq: u64, event: &Dataset) -> Result<Encoded> {
         },
         encoded_size_hint(event),
     )
+}
+
+/// The size in bytes of the event [`encode_event`] encodes, counted
+/// without building the encoding.
+pub(crate) fn encoded_event_len(seq: u64, event: &Dataset) -> Result<u64> {
+    sealed_len(
+        KIND_EVENT,
+        &EventRec {
+            seq,
+            dataset: DatasetRec::encode(event),
+        },
+    )
+}
+
+/// Writes the bytes [`encode_event`] gives to `out`, as they are made
+/// (see [`write_sealed`]).
+pub(crate) fn write_event(seq: u64, event: &Dataset, out: &mut impl std::io::Write) -> Result<u64> {
+    write_sealed(
+        KIND_EVENT,
+        &EventRec {
+            seq,
+            dataset: DatasetRec::encode(event),
+        },
+        out,
+    )
+}
+
+/// The record of an event stored in parts: their number, and their length
+/// together. The parts, in order, are the bytes of [`encode_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventPartsRec {
+    /// Their number.
+    pub(crate) parts: u32,
+    /// Their bytes together.
+    pub(crate) bytes: u64,
+}
+
+/// Encodes the record of an event stored in parts.
+pub(crate) fn encode_event_parts_rec(rec: &EventPartsRec) -> Result<Encoded> {
+    seal(KIND_EVENT_PARTS, rec)
+}
+
+/// The record of the parts an event is stored in, when `bytes` hold one
+/// (`None`: they hold the event itself, or cannot be read as a record of
+/// parts).
+pub(crate) fn event_parts_rec(bytes: &[u8]) -> Option<Result<EventPartsRec, Corrupt>> {
+    match unseal_any(bytes) {
+        Ok((kind, p)) if kind == KIND_EVENT_PARTS => Some(payload(KIND_EVENT_PARTS, &p)),
+        _ => None,
+    }
 }
 
 /// Decodes a value written by [`encode_event`].

@@ -14,8 +14,8 @@ pub(crate) use self::typed::{Batch, Decoded, RawPair, Scanned, View};
 use crate::error::{Error, Result, VersionFound};
 use crate::results::ResultBook;
 use crate::schema::{
-    FAMILY_NAMES, FORMAT_VERSION, Family, HistoryEvents, HistoryMeta, Index, JobRecords, Meta,
-    MetaKey, ResultParts, Results, UPGRADABLE_FROM,
+    EventParts, FAMILY_NAMES, FORMAT_VERSION, Family, HistoryEvents, HistoryMeta, Index,
+    JobRecords, Meta, MetaKey, ResultParts, Results, UPGRADABLE_FROM,
 };
 
 /// How a [`CacheDb`] behaves.
@@ -44,10 +44,11 @@ pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 /// The memtable size of the job-record family.
 const JOB_RECORDS_WRITE_BUFFER: usize = 16 << 20;
 
-/// The memtable size of the family of result parts: a large result is
-/// written a part at a time, and at most about two memtables of its parts
-/// are in memory at once (RocksDB stalls the writes while they flush).
-const RESULT_PARTS_WRITE_BUFFER: usize = 8 << 20;
+/// The memtable size of the families of parts (of results and of history
+/// events): a large value is written a part at a time, and at most about
+/// two memtables of its parts are in memory at once (RocksDB stalls the
+/// writes while they flush).
+const PARTS_WRITE_BUFFER: usize = 8 << 20;
 
 /// A stored result or history event at least this large goes to a blob
 /// file when its memtable is flushed, not into a table block (see
@@ -197,7 +198,11 @@ impl CacheDb {
             let mut o = rocksdb::Options::default();
             o.set_compression_type(DBCompressionType::None);
             o.set_block_based_table_factory(&table);
-            if n == Results::NAME || n == HistoryEvents::NAME || n == ResultParts::NAME {
+            if n == Results::NAME
+                || n == HistoryEvents::NAME
+                || n == ResultParts::NAME
+                || n == EventParts::NAME
+            {
                 // A large value flushed into a table block was held there
                 // in whole, twice over (the block's buffer doubles as it
                 // grows): a 80 MB result took 240 MB more at its flush.
@@ -210,8 +215,8 @@ impl CacheDb {
                 o.set_enable_blob_gc(true);
                 o.set_blob_cache(&block_cache);
             }
-            if n == ResultParts::NAME {
-                o.set_write_buffer_size(RESULT_PARTS_WRITE_BUFFER);
+            if n == ResultParts::NAME || n == EventParts::NAME {
+                o.set_write_buffer_size(PARTS_WRITE_BUFFER);
             }
             if n == JobRecords::NAME {
                 // Many small records: smaller memtables bound the memory a

@@ -111,20 +111,6 @@ impl CacheDb {
         self.get_raw::<F, _>(key, F::decode)
     }
 
-    /// [`get`](Self::get), with the stored size of the value in bytes.
-    pub(crate) fn get_sized<F: Family>(
-        &self,
-        key: &F::Key,
-    ) -> Result<Option<(Decoded<F::Value>, u64)>> {
-        self.get_raw::<F, _>(key, |v| (F::decode(v), v.len() as u64))
-    }
-
-    /// The stored size in bytes of the value under `key`, without decoding
-    /// it: `None` when absent.
-    pub(crate) fn stored_size<F: Family>(&self, key: &F::Key) -> Result<Option<u64>> {
-        self.get_raw::<F, _>(key, |v| v.len() as u64)
-    }
-
     /// Whether a value is stored under `key`.
     pub(crate) fn contains<F: Family>(&self, key: &F::Key) -> Result<bool> {
         Ok(self.get_raw::<F, _>(key, |_| ())?.is_some())
@@ -308,6 +294,14 @@ impl Batch<'_> {
         let h = self.db.family::<F>()?;
         self.inner
             .delete_range_cf(h, F::key_bytes(from), F::key_bytes(to));
+        Ok(())
+    }
+
+    /// Deletes every record whose key is in the half-open range `range`
+    /// (as a family's own range function gives it).
+    pub(crate) fn delete_key_range<F: Family>(&mut self, range: (Vec<u8>, Vec<u8>)) -> Result<()> {
+        let h = self.db.family::<F>()?;
+        self.inner.delete_range_cf(h, range.0, range.1);
         Ok(())
     }
 

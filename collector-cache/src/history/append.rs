@@ -11,10 +11,14 @@ use super::{
     AppendOptions, AppendOutcome, ColumnChanges, LineageChange, LineageRec, ResetPolicy,
     ResetReason, Retirement, check_event, media_paths,
 };
-use crate::codec::Corrupt;
+use crate::codec::{self, Corrupt, EventPartsRec};
 use crate::db::{Batch, CacheDb, lock, now_ms};
 use crate::error::{Error, Result};
-use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
+use crate::parts::{PartWriter, in_parts};
+use crate::schema::{
+    self, EventKey, EventPartKey, EventParts, HistoryEvents, HistoryEventsInParts, HistoryMeta,
+    Lineages,
+};
 
 /// What an append decided before writing anything.
 struct Plan {
@@ -418,6 +422,8 @@ impl<'a> Append<'a> {
         }
         self.batch
             .delete_prefix::<HistoryEvents>(self.history_key)?;
+        self.batch
+            .delete_key_range::<EventParts>(EventParts::history_range(self.history_key))?;
         let mut fresh = HistoryRec::fresh(stored.as_ref().map_or(0, |m| m.next_seq), kind);
         if let Some(m) = stored {
             fresh.identity = m.identity;
@@ -458,6 +464,7 @@ impl<'a> Append<'a> {
         let size = self.release_deleted(&key, meta.has_media())?;
         meta.bytes = meta.bytes.saturating_sub(size);
         self.batch.delete::<HistoryEvents>(&key)?;
+        self.batch.delete_prefix::<EventParts>(&key)?;
         self.removed_events += 1;
         Ok(())
     }
@@ -466,7 +473,7 @@ impl<'a> Append<'a> {
     /// columns the event is read, and the files it names are released.
     fn release_deleted(&mut self, key: &EventKey, media: bool) -> Result<u64> {
         if !media {
-            return Ok(self.db.stored_size::<HistoryEvents>(key)?.unwrap_or(0));
+            return Ok(self.db.event_size(key)?.unwrap_or(0));
         }
         Ok(match self.db.read_event(key)? {
             Ok((ds, size)) => {
@@ -511,6 +518,8 @@ impl<'a> Append<'a> {
             Ok(None) => {}
             Ok(Some((ds, size, paths))) => {
                 self.released.extend(paths);
+                // Rewritten whole: the parts it may have been in go.
+                self.batch.delete_prefix::<EventParts>(&key)?;
                 let written = self.batch.put::<HistoryEvents>(&key, &ds)?;
                 meta.bytes = meta.bytes.saturating_sub(size) + written;
                 self.aged_events += 1;
@@ -519,6 +528,7 @@ impl<'a> Append<'a> {
                 warn!(history = self.history_key, seq = s, error = %e,
                     "corrupt history event; removing it");
                 self.batch.delete::<HistoryEvents>(&key)?;
+                self.batch.delete_prefix::<EventParts>(&key)?;
                 meta.events.retain(|e| e.seq != s);
             }
         }
@@ -526,8 +536,27 @@ impl<'a> Append<'a> {
     }
 
     /// Puts the new event, and the metadata that counts it, in the batch.
+    /// A large event is written in parts first (each committed on its
+    /// own, under a sequence number no committed event holds), and the
+    /// batch gets the record of its parts.
     fn write_event(&mut self, meta: &mut HistoryRec, seq: u64, event: &Dataset) -> Result<()> {
-        meta.bytes += self.batch.put::<HistoryEvents>(&self.key(seq), event)?;
+        let key = self.key(seq);
+        if in_parts(codec::encoded_event_len(seq, event)?) {
+            let what = format!("event {seq} of history {}", self.history_key);
+            let part = |n| EventPartKey {
+                event: key.clone(),
+                n,
+            };
+            // What a cut-off write of this sequence number left.
+            let first = |b: &mut Batch<'_>| b.delete_prefix::<EventParts>(&key);
+            let (parts, bytes) = PartWriter::<EventParts>::new(self.db, &what, &part, &first)
+                .write_all(|w| codec::write_event(seq, event, w))?;
+            self.batch
+                .put::<HistoryEventsInParts>(&key, &EventPartsRec { parts, bytes })?;
+            meta.bytes += bytes;
+        } else {
+            meta.bytes += self.batch.put::<HistoryEvents>(&key, event)?;
+        }
         meta.updated_at_ms = now_ms();
         self.batch.put::<HistoryMeta>(self.history_key, meta)?;
         Ok(())

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::codec::{Assembler, Corrupt, EventMeta, event_attrs};
 use crate::db::{CacheDb, Decoded, lock};
 use crate::error::Result;
-use crate::schema::{self, EventKey, HistoryEvents, HistoryMeta, Lineages};
+use crate::schema::{self, EventKey, EventParts, Family, HistoryEvents, HistoryMeta, Lineages};
 
 /// One event read: what it gave (or why it could not be read), and the
 /// columns it held that the history does not record with that kind.
@@ -22,15 +22,17 @@ impl CacheDb {
     /// Reads one event and its stored size; `Err(Corrupt)` when it is
     /// missing, cannot be decoded or holds another sequence number.
     pub(super) fn read_event(&self, key: &EventKey) -> Result<Decoded<(Dataset, u64)>> {
-        Ok(match self.get_sized::<HistoryEvents>(key)? {
-            None => Err(Corrupt("the event record is missing".into())),
-            Some((Ok(ev), _)) if ev.seq != key.seq => Err(Corrupt(format!(
-                "the record holds sequence number {}",
-                ev.seq
-            ))),
-            Some((Ok(ev), size)) => Ok((ev.dataset, size)),
-            Some((Err(e), _)) => Err(e),
-        })
+        let read = self.with_event(key, |b| {
+            let ev = HistoryEvents::decode(b)?;
+            if ev.seq != key.seq {
+                return Err(Corrupt(format!(
+                    "the record holds sequence number {}",
+                    ev.seq
+                )));
+            }
+            Ok((ev.dataset, b.len() as u64))
+        })?;
+        Ok(read.unwrap_or_else(|| Err(Corrupt("the event record is missing".into()))))
     }
 
     /// The whole history of `history_key`: every live event, in time
@@ -106,10 +108,9 @@ impl CacheDb {
                 let mut skipped = Vec::new();
                 // Event records are decoded in place here, in the
                 // `HistoryEvents` format (`codec::encode_event`).
-                let read = self
-                    .get_raw::<HistoryEvents, _>(&EventKey::new(history_key, s), |b| {
-                        reader.read(b, s, &mut slots, column_of, &mut skipped)
-                    })?;
+                let read = self.with_event(&EventKey::new(history_key, s), |b| {
+                    reader.read(b, s, &mut slots, column_of, &mut skipped)
+                })?;
                 let read =
                     read.unwrap_or_else(|| Err(Corrupt("the event record is missing".into())));
                 Ok((read, skipped))
@@ -139,7 +140,7 @@ impl CacheDb {
         let attrs_of = |t: usize| {
             let s = seqs[t];
             let key = EventKey::new(history_key, s);
-            match self.get_raw::<HistoryEvents, _>(&key, |b| {
+            match self.with_event(&key, |b| {
                 event_attrs(b, |stored, kind| column_of(stored, kind, s))
             }) {
                 Ok(Some(a)) => a,
@@ -170,10 +171,11 @@ impl CacheDb {
         let mut b = self.batch();
         for &s in bad {
             let key = EventKey::new(history_key, s);
-            if let Some(size) = self.stored_size::<HistoryEvents>(&key)? {
+            if let Some(size) = self.event_size(&key)? {
                 meta.bytes = meta.bytes.saturating_sub(size);
             }
             b.delete::<HistoryEvents>(&key)?;
+            b.delete_prefix::<EventParts>(&key)?;
         }
         meta.events.retain(|e| !bad.contains(&e.seq));
         b.put::<HistoryMeta>(history_key, meta)?;
@@ -225,14 +227,16 @@ impl CacheDb {
         let mut b = self.batch();
         b.delete::<HistoryMeta>(history_key)?;
         b.delete_prefix::<HistoryEvents>(history_key)?;
+        b.delete_key_range::<EventParts>(EventParts::history_range(history_key))?;
         b.commit(format!("deleting history {history_key}"))
     }
 
     /// Adds the media paths named by every readable stored event of
     /// `history_key` to `out`.
     pub(super) fn history_media(&self, history_key: &str, out: &mut Vec<String>) -> Result<()> {
-        for entry in self.scan_prefix::<HistoryEvents>(history_key)? {
-            if let Ok(ev) = entry?.value {
+        for entry in self.scan_raw_prefix::<HistoryEvents>(history_key)? {
+            let (k, v) = entry?;
+            if let Ok(ev) = self.scanned_event(&k, &v)? {
                 out.extend(media_paths(&ev.dataset));
             }
         }

@@ -19,6 +19,7 @@ mod info;
 mod lineage;
 mod load;
 mod meta;
+mod stored;
 
 use std::collections::BTreeMap;
 
