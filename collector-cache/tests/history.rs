@@ -542,3 +542,147 @@ fn attributes_come_from_the_last_event_holding_them() {
     assert_eq!(t.attrs.long_name, "commit");
     assert_eq!(labels(&h), ["a", "b"]);
 }
+
+/// The events stored in parts, each as (sequence number, number of parts),
+/// in key order (history `h` only).
+fn event_part_seqs(db_dir: &std::path::Path) -> Vec<(u64, usize)> {
+    let mut out: Vec<(u64, usize)> = Vec::new();
+    for k in keys_of(db_dir, "event_parts") {
+        assert!(k.starts_with(b"h\0") && k.len() == 2 + 8 + 4, "{k:?}");
+        let seq = u64::from_be_bytes(k[2..10].try_into().unwrap());
+        match out.last_mut() {
+            Some((s, n)) if *s == seq => *n += 1,
+            _ => out.push((seq, 1)),
+        }
+    }
+    out
+}
+
+/// An event over 4 MiB is written in parts (never whole in a write batch
+/// and a memtable at once), loads back exactly, and its parts go with it
+/// when it is replaced, trimmed, cleared or deleted.
+#[test]
+fn a_large_event_is_stored_in_parts_and_goes_with_its_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    // 600,000 float coordinates and as many cells: 9.6 MB an event.
+    let s = history_sweep(600_000, 1.0, false);
+    let cache = open(dir.path());
+    let a = label_event(&s, "a", 0.0);
+    let b = label_event(&s, "b", 1.0);
+    cache.append_event("h", &a, &opts()).unwrap();
+    cache.append_event("h", &b, &opts()).unwrap();
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), [(0, 3), (1, 3)]);
+    // Under the event's key, only the record of its parts.
+    let record = peek(dir.path(), "history_events", b"h\0\0\0\0\0\0\0\0\0").unwrap();
+    assert!(record.len() < 100, "{} bytes", record.len());
+
+    let cache = open(dir.path());
+    let h = cache.load_history("h").unwrap().unwrap();
+    assert_eq!(labels(&h), ["a", "b"]);
+    let y = f64s(&h, "y");
+    let xs = f64s(&a, "y");
+    for i in [0, 1, 299_999, 599_999] {
+        assert_eq!(y[i * 2], xs[i], "event a, x {i}");
+        assert_eq!(y[i * 2 + 1], xs[i] + 1.0, "event b, x {i}");
+    }
+    // Sizes count the parts' bytes.
+    let stats = cache.stats().unwrap();
+    assert!(stats.history_bytes > 19_000_000, "{stats:?}");
+
+    // Replaced: the old event's parts go in the append's batch.
+    let a2 = label_event(&s, "a", 5.0);
+    cache.append_event("h", &a2, &opts()).unwrap();
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), [(1, 3), (2, 3)]);
+    let cache = open(dir.path());
+    let h = cache.load_history("h").unwrap().unwrap();
+    assert_eq!(labels(&h), ["a", "b"]);
+    assert_eq!(f64s(&h, "y")[0], xs[0] + 5.0);
+
+    // Trimmed.
+    let c = label_event(&s, "c", 2.0);
+    let trim = AppendOptions {
+        max_time_events: Some(1),
+        ..opts()
+    };
+    cache.append_event("h", &c, &trim).unwrap();
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), [(3, 3)]);
+
+    // Cleared.
+    let cache = open(dir.path());
+    let clear = AppendOptions {
+        clear_history: true,
+        ..opts()
+    };
+    cache.append_event("h", &a, &clear).unwrap();
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), [(4, 3)]);
+
+    // Deleted.
+    let cache = open(dir.path());
+    assert_eq!(labels(&cache.load_history("h").unwrap().unwrap()), ["a"]);
+    cache.delete_history("h").unwrap();
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), []);
+}
+
+/// An event whose parts cannot be joined (one is missing) is a corrupt
+/// event: the load leaves it out, removes it with its parts, and keeps the
+/// others.
+#[test]
+fn a_large_event_with_a_missing_part_is_removed_and_the_rest_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = history_sweep(600_000, 1.0, false);
+    let cache = open(dir.path());
+    cache
+        .append_event("h", &label_event(&s, "a", 0.0), &opts())
+        .unwrap();
+    cache
+        .append_event("h", &label_event(&s, "b", 1.0), &opts())
+        .unwrap();
+    drop(cache);
+    let mut part = b"h\0".to_vec();
+    part.extend_from_slice(&0u64.to_be_bytes());
+    part.extend_from_slice(&1u32.to_be_bytes());
+    assert!(peek(dir.path(), "event_parts", &part).is_some());
+    poke(dir.path(), "event_parts", &part, None);
+    let cache = open(dir.path());
+    let h = cache.load_history("h").unwrap().unwrap();
+    assert_eq!(labels(&h), ["b"]);
+    assert_eq!(cache.history_len("h").unwrap(), 1);
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), [(1, 3)]);
+}
+
+/// A large event aged by a per-variable limit is rewritten whole, with
+/// its aged cells at the sentinel, and its parts go.
+#[test]
+fn a_large_event_aged_is_rewritten_whole_without_its_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = history_sweep(600_000, 1.0, false);
+    let cache = open(dir.path());
+    let a = label_event(&s, "a", 0.0);
+    cache.append_event("h", &a, &opts()).unwrap();
+    let aging = AppendOptions {
+        var_max_time_events: BTreeMap::from([("y".to_string(), 1)]),
+        ..opts()
+    };
+    let out = cache
+        .append_event("h", &label_event(&s, "b", 1.0), &aging)
+        .unwrap();
+    assert_eq!(out.aged_events, 1, "{out:?}");
+    drop(cache);
+    assert_eq!(event_part_seqs(dir.path()), [(1, 3)]);
+    let record = peek(dir.path(), "history_events", b"h\0\0\0\0\0\0\0\0\0").unwrap();
+    assert!(record.len() > 4_000_000, "rewritten whole");
+    let cache = open(dir.path());
+    let h = cache.load_history("h").unwrap().unwrap();
+    let y = f64s(&h, "y");
+    assert!(
+        y[0].is_nan() && y[2 * 599_999].is_nan(),
+        "aged: the sentinel"
+    );
+    assert_eq!(y[1], f64s(&a, "y")[0] + 1.0);
+}

@@ -16,8 +16,8 @@ use crate::db::{Batch, CacheDb, lock, now_ms};
 use crate::error::{Error, Result};
 use crate::parts::{PartWriter, in_parts};
 use crate::schema::{
-    self, EventKey, EventPartKey, EventParts, HistoryEvents, HistoryEventsInParts, HistoryMeta,
-    Lineages,
+    self, EventKey, EventPartKey, EventParts, Family, HistoryEvents, HistoryEventsInParts,
+    HistoryMeta, Lineages,
 };
 
 /// What an append decided before writing anything.
@@ -422,9 +422,13 @@ impl<'a> Append<'a> {
         }
         self.batch
             .delete_prefix::<HistoryEvents>(self.history_key)?;
-        self.batch
-            .delete_key_range::<EventParts>(EventParts::history_range(self.history_key))?;
-        let mut fresh = HistoryRec::fresh(stored.as_ref().map_or(0, |m| m.next_seq), kind);
+        let next_seq = stored.as_ref().map_or(0, |m| m.next_seq);
+        // The parts of the events before the new series only: the new
+        // event's are written (committed) before this batch.
+        let (start, _) = EventParts::history_range(self.history_key);
+        let end = HistoryEvents::key_bytes(&self.key(next_seq));
+        self.batch.delete_key_range::<EventParts>((start, end))?;
+        let mut fresh = HistoryRec::fresh(next_seq, kind);
         if let Some(m) = stored {
             fresh.identity = m.identity;
         }
