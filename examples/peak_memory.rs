@@ -5,8 +5,13 @@
 //! child's peak resident set with `getrusage(RUSAGE_CHILDREN)`.
 //!
 //! ```text
-//! cargo run --release --example peak_memory [-- VALUES_A VALUES_B REPEATS]
+//! cargo run --release --example peak_memory [-- VALUES_A VALUES_B REPEATS] [--history]
 //! ```
+//!
+//! With `--history`, the sweep keeps history (`over_time`): the run also
+//! appends its event (as large as the result), and does not return the
+//! history (`HistoryOptions::return_history` off: a returned history is
+//! a second dataset as large as the run's).
 //!
 //! The bound it checks: 1.5 x the raw column bytes + 64 MB. It exits
 //! with status 1 when the peak is over it.
@@ -19,21 +24,26 @@ use std::process::Command;
 use result_collector::model::Error;
 use result_collector::{InputVar, ResultCollector, ResultVar, RunOptions, Sweep, TimeSrc};
 
-fn sweep(a: usize, b: usize, repeats: usize) -> Sweep {
+fn sweep(a: usize, b: usize, repeats: usize, history: bool) -> Sweep {
     Sweep::builder("peak_memory")
         .input(InputVar::int_range("a", 0, a as i64 - 1))
         .input(InputVar::int_range("b", 0, b as i64 - 1))
         .result(ResultVar::float("y"))
         .repeats(repeats)
+        .over_time(history)
         .build()
         .unwrap()
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let history = args.iter().any(|a| a == "--history");
+    args.retain(|a| a != "--history");
     if args.get(1).map(String::as_str) == Some("--child") {
         let n = |i: usize| args[i].parse::<usize>().unwrap();
-        let s = sweep(n(2), n(3), n(4));
+        let s = sweep(n(2), n(3), n(4), history);
+        let mut opts = RunOptions::default();
+        opts.history.return_history = false;
         let dir = tempfile::tempdir().unwrap();
         let c = ResultCollector::new(Some(dir.path()));
         let started = std::time::Instant::now();
@@ -41,7 +51,7 @@ fn main() {
             .run(
                 &s,
                 &TimeSrc::Label("peak".into()),
-                &RunOptions::default(),
+                &opts,
                 |smp| {
                     #[allow(clippy::cast_precision_loss, reason = "a value")]
                     let y = smp.job() as f64;
@@ -60,10 +70,12 @@ fn main() {
     let a = args.get(1).map_or(1000, |v| v.parse().unwrap());
     let b = args.get(2).map_or(1000, |v| v.parse().unwrap());
     let r = args.get(3).map_or(10, |v| v.parse().unwrap());
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--child", &a.to_string(), &b.to_string(), &r.to_string()])
-        .status()
-        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap());
+    child.args(["--child", &a.to_string(), &b.to_string(), &r.to_string()]);
+    if history {
+        child.arg("--history");
+    }
+    let status = child.status().unwrap();
     assert!(status.success(), "the child failed: {status}");
     // SAFETY: getrusage writes one `rusage` into the value we own.
     let usage = unsafe {
@@ -77,7 +89,8 @@ fn main() {
     let bound = raw * 3 / 2 + (64 << 20);
     let mb = |x: u64| x as f64 / f64::from(1 << 20);
     println!(
-        "peak_memory: {cells} cells ({:.0} MB raw): peak RSS {:.0} MB; bound 1.5 x raw + 64 MB = {:.0} MB: {}",
+        "peak_memory{}: {cells} cells ({:.0} MB raw): peak RSS {:.0} MB; bound 1.5 x raw + 64 MB = {:.0} MB: {}",
+        if history { " (with history)" } else { "" },
         mb(raw),
         mb(peak),
         mb(bound),
