@@ -48,16 +48,11 @@ fn main() {
         let c = ResultCollector::new(Some(dir.path()));
         let started = std::time::Instant::now();
         let run = c
-            .run(
-                &s,
-                &TimeSrc::Label("peak".into()),
-                &opts,
-                |smp| {
-                    #[allow(clippy::cast_precision_loss, reason = "a value")]
-                    let y = smp.job() as f64;
-                    Ok::<_, Error>(smp.outputs().with("y", y))
-                },
-            )
+            .run(&s, &TimeSrc::Label("peak".into()), &opts, |smp| {
+                #[allow(clippy::cast_precision_loss, reason = "a value")]
+                let y = smp.job() as f64;
+                Ok::<_, Error>(smp.outputs().with("y", y))
+            })
             .unwrap();
         println!(
             "child: {} jobs run and recorded ({}) in {:.1} s",
