@@ -1,4 +1,7 @@
-//! Crash consistency of results stored in parts: a child process stores
+//! Crash consistency of results stored in parts, under SIGKILL and at a
+//! full disk.
+//!
+//! SIGKILL: a child process stores
 //! large results (each written in several parts) under three cache keys
 //! in turn, and is killed with SIGKILL at random moments, mostly while
 //! parts are being written. After each kill the parent reopens the cache
@@ -149,4 +152,105 @@ fn sigkill_while_parts_are_written_leaves_whole_results_and_no_stray_part() {
 /// The encoded size of each stored result.
 fn encoded_bytes() -> u64 {
     collector_cache::encoded_result_size(&float_result(CELLS, 0.0)).unwrap()
+}
+
+const FULL_DIR_ENV: &str = "COLLECTOR_CACHE_PARTS_FULL_DIR";
+
+/// The child of the full-disk test: stores a new value under `k` (every
+/// cell 2.0) and prints what the store gave.
+#[test]
+fn parts_full_disk_child() {
+    let Some(dir) = std::env::var_os(FULL_DIR_ENV) else {
+        return;
+    };
+    let cache = CacheDb::open(std::path::Path::new(&dir), CacheOptions::default()).unwrap();
+    let put = cache.put_result("k", "parts", &float_result(CELLS * 2, 2.0));
+    match put {
+        Ok(_) => println!("STORED"),
+        Err(e) => println!("FAILED {e}"),
+    }
+}
+
+/// A store in parts that meets a full disk (a file-size limit on the
+/// child: the write-ahead log cannot take the next part) fails with an
+/// error naming the result, and loses nothing: the result stored before
+/// reads back whole, and no part of the failed store is left once the
+/// cache is opened again.
+#[test]
+fn a_full_disk_while_parts_are_written_loses_the_old_result_nowhere() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(FULL_DIR_ENV).is_some() || std::env::var_os(CHILD_DIR_ENV).is_some() {
+        return;
+    }
+    let mut failed = 0;
+    for limit_mb in [2u64, 6, 10, 14] {
+        let dir = tempfile::tempdir().unwrap();
+        let old = float_result(CELLS * 2, 1.0);
+        let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+        cache.put_result("k", "parts", &old).unwrap();
+        drop(cache);
+        let old_ids = part_ids(dir.path());
+        let limit = limit_mb << 20;
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args(["--exact", "parts_full_disk_child", "--nocapture"])
+            .env(FULL_DIR_ENV, dir.path());
+        // SAFETY: only async-signal-safe libc calls, on values copied in.
+        #[allow(unsafe_code)]
+        unsafe {
+            c.pre_exec(move || {
+                if libc::signal(libc::SIGXFSZ, libc::SIG_IGN) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let r = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "limit {limit_mb} MB: the child crashed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("STORED") || l.starts_with("FAILED"))
+            .unwrap_or_else(|| panic!("limit {limit_mb} MB: no outcome:\n{stdout}"));
+        eprintln!("limit {limit_mb} MB: {line}");
+        let cache = CacheDb::open(dir.path(), CacheOptions::default()).unwrap();
+        let back = cache.get_complete_result("k").unwrap().unwrap();
+        let ys = f64s(&back.dataset, "y");
+        if line.starts_with("FAILED") {
+            failed += 1;
+            assert!(line.contains("result k"), "limit {limit_mb} MB: {line}");
+            assert!(
+                line.contains("File too large"),
+                "limit {limit_mb} MB: {line}"
+            );
+            assert!(
+                ys.iter().all(|&y| y == 1.0),
+                "limit {limit_mb} MB: the old result"
+            );
+        } else {
+            assert!(
+                ys.iter().all(|&y| y == 2.0),
+                "limit {limit_mb} MB: the new result"
+            );
+        }
+        drop(cache);
+        let ids = part_ids(dir.path());
+        assert_eq!(ids.len(), 1, "limit {limit_mb} MB: {line}: {ids:?}");
+        if line.starts_with("FAILED") {
+            assert_eq!(ids, old_ids, "limit {limit_mb} MB: the old parts only");
+        }
+        assert_eq!(peek(dir.path(), "meta", b"result_parts_in_flight"), None);
+    }
+    assert!(failed >= 2, "only {failed} limits failed the store");
 }
