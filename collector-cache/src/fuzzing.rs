@@ -13,8 +13,8 @@ use collector_core::{Dataset, JobRecord};
 use crate::codec::{Assembler, ColumnPlan, Corrupt, ResultValue, event_attrs};
 use crate::schema::FAMILY_NAMES;
 use crate::schema::{
-    Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta, ResultParts,
-    Results, Shards,
+    EventParts, Family, HistoryEvents, HistoryMeta, Index, JobRecords, JobSets, Lineages, Meta,
+    PartsInFlight, ResultParts, Results, Shards,
 };
 use crate::{CacheDb, StoredResult};
 
@@ -89,7 +89,8 @@ pub fn decode_job(bytes: &[u8]) -> Result<JobRecord, String> {
 /// Decodes `bytes` as the value of every small-record family (index
 /// entries, history metadata (and the schema and column plan a history
 /// load builds from it), lineages, job sets, shard manifests, the format
-/// version) and as the key of every family. Returns, per family, whether
+/// version, the id of a result in flight, the record of an event's
+/// parts) and as the key of every family. Returns, per family, whether
 /// the value decoded (key parses return `Ok` when they succeed too).
 pub fn decode_records(bytes: &[u8]) -> Vec<(&'static str, Result<(), String>)> {
     fn ok<T>(r: Result<T, Corrupt>) -> Result<(), String> {
@@ -110,8 +111,15 @@ pub fn decode_records(bytes: &[u8]) -> Vec<(&'static str, Result<(), String>)> {
         (JobSets::NAME, ok(JobSets::decode(bytes))),
         (Shards::NAME, ok(Shards::decode(bytes))),
         (Meta::NAME, ok(Meta::decode(bytes))),
+        ("result parts in flight", ok(PartsInFlight::decode(bytes))),
+        (
+            "event parts record",
+            crate::codec::event_parts_rec(bytes)
+                .map_or_else(|| Err("not a record of parts".to_string()), ok),
+        ),
         ("key results", key(Results::parse_key(bytes))),
         ("key result_parts", key(ResultParts::parse_key(bytes))),
+        ("key event_parts", key(EventParts::parse_key(bytes))),
         ("key index", key(Index::parse_key(bytes))),
         ("key history_meta", key(HistoryMeta::parse_key(bytes))),
         ("key history_events", key(HistoryEvents::parse_key(bytes))),
