@@ -333,14 +333,23 @@ impl CacheDb {
         schema::check_key("sweep name", sweep_name)?;
         let mut book = lock(&self.book);
         let seq = book.next_store_seq;
-        let len = codec::encoded_result_len(result)?;
-        let (value, parts) = if in_parts(len) {
-            (
-                ToStore::Parts(self.write_parts(cache_key, seq, result)?),
-                Some(seq),
-            )
+        // A result that looks small is encoded once, whole; one found
+        // larger than a part after all, and one that looks large, are
+        // streamed into parts.
+        let whole = if in_parts(codec::result_size_hint(result) as u64) {
+            None
         } else {
-            (ToStore::Whole(Sealed::new(cache_key, result)?), None)
+            Some(Sealed::<Results>::new(cache_key, result)?).filter(|v| !in_parts(v.len()))
+        };
+        let (value, parts, len) = match whole {
+            Some(v) => {
+                let len = v.len();
+                (ToStore::Whole(v), None, len)
+            }
+            None => {
+                let p = self.write_parts(cache_key, seq, result)?;
+                (ToStore::Parts(p), Some(seq), p.bytes)
+            }
         };
         let rec = IndexRec::new(cache_key, sweep_name, result, len, seq, parts);
         let plan = book.plan_store(&rec, self.options().cache_size);

@@ -75,9 +75,21 @@ pub struct StoredResult {
 /// Encodes a whole result (dataset, failures, counters, completeness) in
 /// its envelope, in one buffer sized for it up front.
 pub(crate) fn encode_result(result: &SweepResult) -> Result<Encoded> {
-    let hint = encoded_size_hint(&result.dataset)
-        .saturating_add(result.failures.len().saturating_mul(256));
-    seal_sized(KIND_RESULT, &ResultRec::encode(result), hint)
+    seal_sized(
+        KIND_RESULT,
+        &ResultRec::encode(result),
+        result_size_hint(result),
+    )
+}
+
+/// About how many bytes [`encode_result`] gives (numeric data exactly).
+pub(crate) fn result_size_hint(result: &SweepResult) -> usize {
+    encoded_size_hint(&result.dataset).saturating_add(result.failures.len().saturating_mul(256))
+}
+
+/// About how many bytes [`encode_event`] gives (numeric data exactly).
+pub(crate) fn event_size_hint(event: &Dataset) -> usize {
+    encoded_size_hint(event)
 }
 
 impl<'a> ResultRec<'a> {
@@ -250,18 +262,6 @@ pub(crate) fn encode_event(seq: u64, event: &Dataset) -> Result<Encoded> {
             dataset: DatasetRec::encode(event),
         },
         encoded_size_hint(event),
-    )
-}
-
-/// The size in bytes of the event [`encode_event`] encodes, counted
-/// without building the encoding.
-pub(crate) fn encoded_event_len(seq: u64, event: &Dataset) -> Result<u64> {
-    sealed_len(
-        KIND_EVENT,
-        &EventRec {
-            seq,
-            dataset: DatasetRec::encode(event),
-        },
     )
 }
 

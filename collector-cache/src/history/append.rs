@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::parts::{PartWriter, in_parts};
 use crate::schema::{
     self, EventKey, EventPartKey, EventParts, Family, HistoryEvents, HistoryEventsInParts,
-    HistoryMeta, Lineages,
+    HistoryMeta, Lineages, Sealed,
 };
 
 /// What an append decided before writing anything.
@@ -545,7 +545,18 @@ impl<'a> Append<'a> {
     /// batch gets the record of its parts.
     fn write_event(&mut self, meta: &mut HistoryRec, seq: u64, event: &Dataset) -> Result<()> {
         let key = self.key(seq);
-        if in_parts(codec::encoded_event_len(seq, event)?) {
+        // An event that looks small is encoded once, whole; one found
+        // larger than a part after all, and one that looks large, are
+        // streamed into parts.
+        let whole = if in_parts(codec::event_size_hint(event) as u64) {
+            None
+        } else {
+            Some(Sealed::<HistoryEvents>::new(&key, event)?).filter(|v| !in_parts(v.len()))
+        };
+        if let Some(v) = whole {
+            self.batch.put_sealed::<HistoryEvents>(&key, &v)?;
+            meta.bytes += v.len();
+        } else {
             let what = format!("event {seq} of history {}", self.history_key);
             let part = |n| EventPartKey {
                 event: key.clone(),
@@ -558,8 +569,6 @@ impl<'a> Append<'a> {
             self.batch
                 .put::<HistoryEventsInParts>(&key, &EventPartsRec { parts, bytes })?;
             meta.bytes += bytes;
-        } else {
-            meta.bytes += self.batch.put::<HistoryEvents>(&key, event)?;
         }
         meta.updated_at_ms = now_ms();
         self.batch.put::<HistoryMeta>(self.history_key, meta)?;
