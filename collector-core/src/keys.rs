@@ -363,12 +363,24 @@ pub struct JobKeyer {
     /// Per input, the canonical bytes of each of its values (encoded once:
     /// a key is computed per job, on the store loop's path).
     values: Vec<Vec<Box<[u8]>>>,
+    /// Per dim of the grid (the inputs, then `repeat`): its length and the
+    /// number of jobs one step along it spans (row-major).
+    dims: Vec<(usize, usize)>,
+    /// Whether every job's message fits in [`MESSAGE_ON_STACK`] bytes.
+    on_stack: bool,
 }
+
+/// What a job's hashed message starts with.
+const JOB_KEY_DOMAIN: &[u8] = b"result-collector/job";
+
+/// The longest message gathered on the stack; a longer one (long string
+/// values) goes to the heap.
+const MESSAGE_ON_STACK: usize = 256;
 
 impl JobKeyer {
     /// The keyer of `sweep`'s jobs.
     pub fn new(sweep: &Sweep) -> Self {
-        let values = sweep
+        let values: Vec<Vec<Box<[u8]>>> = sweep
             .inputs()
             .iter()
             .map(|inp| {
@@ -378,9 +390,26 @@ impl JobKeyer {
                     .collect()
             })
             .collect();
+        let shape = sweep.shape();
+        let mut dims = vec![(0, 0); shape.len()];
+        let mut span = 1usize;
+        for (d, &n) in shape.iter().enumerate().rev() {
+            let n = n.max(1);
+            dims[d] = (n, span);
+            span = span.saturating_mul(n);
+        }
+        let longest = JOB_KEY_DOMAIN.len()
+            + 16
+            + values
+                .iter()
+                .map(|v| v.iter().map(|b| b.len()).max().unwrap_or(0))
+                .sum::<usize>()
+            + 8;
         JobKeyer {
             set: job_set(sweep),
             values,
+            dims,
+            on_stack: longest <= MESSAGE_ON_STACK,
         }
     }
 
@@ -392,23 +421,110 @@ impl JobKeyer {
     /// The key of job `linear` (row-major over the inputs and `repeat`)
     /// of `sweep`, which must be the sweep this keyer was made for.
     pub fn key(&self, sweep: &Sweep, linear: usize) -> JobKey {
-        let mut h = blake3::Hasher::new();
-        h.update(b"result-collector/job");
-        h.update(&self.set);
-        let idx = crate::jobs::unravel(linear, sweep.shape());
-        // The canonical encoding of the job's values, then its repeat
-        // number (1-based), hashed piece by piece.
-        for (values, &i) in self.values.iter().zip(&idx) {
-            if let Some(b) = values.get(i) {
-                h.update(b);
-            }
-        }
-        let repeat = idx.get(self.values.len()).map_or(0, |r| *r as u64);
-        h.update(&(repeat + 1).to_le_bytes());
-        let job = h.finalize();
+        debug_assert_eq!(sweep.shape().len(), self.dims.len());
+        // The message is gathered (on the stack when it fits) and hashed
+        // in one call: a job's message is a block or two, and a streaming
+        // hasher's set-up and finish cost more than hashing it.
+        let job = if self.on_stack {
+            let mut buf = [0u8; MESSAGE_ON_STACK];
+            let mut at = 0;
+            self.message(linear, |b| {
+                buf[at..at + b.len()].copy_from_slice(b);
+                at += b.len();
+            });
+            blake3::hash(&buf[..at])
+        } else {
+            let mut buf = Vec::with_capacity(MESSAGE_ON_STACK * 2);
+            self.message(linear, |b| buf.extend_from_slice(b));
+            blake3::hash(&buf)
+        };
         let mut k = [0; 32];
         k[..16].copy_from_slice(&self.set);
         k[16..].copy_from_slice(&job.as_bytes()[..16]);
         JobKey(k)
+    }
+
+    /// Gives `put` the pieces of job `linear`'s message, in order: the
+    /// domain, the job set, the canonical encoding of each of the job's
+    /// values, then its repeat number (1-based, little-endian u64).
+    fn message(&self, linear: usize, mut put: impl FnMut(&[u8])) {
+        put(JOB_KEY_DOMAIN);
+        put(&self.set);
+        let at = |d: usize| {
+            let (n, span) = self.dims[d];
+            (linear / span) % n
+        };
+        for (d, values) in self.values.iter().enumerate() {
+            if let Some(b) = values.get(at(d)) {
+                put(b);
+            }
+        }
+        let repeat = if self.dims.len() > self.values.len() {
+            at(self.values.len()) as u64
+        } else {
+            0
+        };
+        put(&(repeat + 1).to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use crate::{InputVar, ResultVar};
+
+    /// The key as first written: the job's index unravelled, and the
+    /// message streamed piece by piece into a hasher.
+    fn streamed(keyer: &JobKeyer, sweep: &Sweep, linear: usize) -> JobKey {
+        let mut h = blake3::Hasher::new();
+        h.update(JOB_KEY_DOMAIN);
+        h.update(&keyer.set);
+        let idx = crate::jobs::unravel(linear, sweep.shape());
+        for (values, &i) in keyer.values.iter().zip(&idx) {
+            h.update(&values[i]);
+        }
+        let repeat = idx.get(keyer.values.len()).map_or(0, |r| *r as u64);
+        h.update(&(repeat + 1).to_le_bytes());
+        let mut k = [0; 32];
+        k[..16].copy_from_slice(&keyer.set);
+        k[16..].copy_from_slice(&h.finalize().as_bytes()[..16]);
+        JobKey(k)
+    }
+
+    fn every_key_matches(sweep: &Sweep, on_stack: bool) {
+        let keyer = JobKeyer::new(sweep);
+        assert_eq!(keyer.on_stack, on_stack);
+        let jobs: usize = sweep.shape().iter().product();
+        assert!(jobs > 1);
+        for j in 0..jobs {
+            assert_eq!(keyer.key(sweep, j), streamed(&keyer, sweep, j), "job {j}");
+        }
+    }
+
+    #[test]
+    fn gathered_message_hashes_as_the_streamed_one() {
+        let short = Sweep::builder("k")
+            .input(InputVar::float_samples("a", 0.0, 1.0, 3))
+            .input(InputVar::labels("algo", ["fast", "slow"]))
+            .input(InputVar::int_range("n", 1, 4))
+            .result(ResultVar::float("t"))
+            .repeats(3)
+            .build()
+            .unwrap();
+        every_key_matches(&short, true);
+    }
+
+    #[test]
+    fn a_message_longer_than_the_stack_buffer_takes_the_heap() {
+        let long = "x".repeat(MESSAGE_ON_STACK + 7);
+        let sweep = Sweep::builder("k")
+            .input(InputVar::labels("name", [long.as_str(), "short"]))
+            .input(InputVar::float_samples("a", 0.0, 1.0, 2))
+            .result(ResultVar::float("t"))
+            .repeats(2)
+            .build()
+            .unwrap();
+        every_key_matches(&sweep, false);
     }
 }

@@ -289,7 +289,9 @@ where
     let total = sweep.job_count();
     // A fixed batch, or one sized by time: it starts at two jobs a thread
     // and doubles while a batch takes under BATCH_TARGET, halves past four
-    // times it. Tiny jobs then go in large batches (few writes of job
+    // times it. A batch's time is its period: from the start of the previous
+    // batch's record (which this batch's keys overlap) to the end of its own
+    // store, so that the record of each batch is paid for in the size. Tiny jobs then go in large batches (few writes of job
     // records), and slow ones in small batches (a kill loses at most a
     // batch: a few jobs when each takes seconds).
     let adaptive = opts.batch == 0;
@@ -311,18 +313,37 @@ where
         sweep: sweep.name().to_string(),
         message: e.to_string(),
     };
-    let mut counts = JobCounts::default();
-    let mut start = 0;
-    while start < total {
-        let end = start.saturating_add(batch).min(total);
-        let batch_started = std::time::Instant::now();
-        let keys: Vec<JobKey> = match &keyer {
-            Some(k) => (start..end)
+    let key_batch = |from: usize, to: usize| -> Vec<JobKey> {
+        match &keyer {
+            Some(k) => (from..to)
                 .into_par_iter()
                 .with_min_len(256)
                 .map(|j| k.key(&sweep, j))
                 .collect(),
             None => Vec::new(),
+        }
+    };
+    let mut counts = JobCounts::default();
+    let mut start = 0;
+    // The keys of the next batch, computed while this one's records are
+    // written: (its start, its end, its keys).
+    let mut next_keys: Option<(usize, usize, Vec<JobKey>)> = None;
+    // A batch's period: from the start of the previous batch's record
+    // (which the keys of this one overlap) to the end of its own store.
+    let mut period_started = std::time::Instant::now();
+    // For the log, reused from batch to batch: the jobs that ran, their
+    // keys and durations, the index of their failure in
+    // `result.failures`, if any, and whether they replace a record.
+    let mut ran_keys: Vec<JobKey> = Vec::new();
+    let mut ran_jobs: Vec<usize> = Vec::new();
+    let mut ran_ns: Vec<u64> = Vec::new();
+    let mut ran_failure: Vec<Option<usize>> = Vec::new();
+    let mut ran_replaces: Vec<Option<bool>> = Vec::new();
+    while start < total {
+        let end = start.saturating_add(batch).min(total);
+        let keys = match next_keys.take() {
+            Some((from, to, keys)) if from == start && to == end => keys,
+            _ => key_batch(start, end),
         };
         let mut plans = plan_batch(result, opts, log, start, end, &keys).map_err(log_err)?;
         let to_run: Vec<usize> = plans
@@ -334,28 +355,44 @@ where
             .par_iter()
             // Jobs are often tiny: hand rayon runs of them, not single jobs.
             .with_min_len(min_len)
-            .map(|&job| {
-                let sample = Sample::new(&sweep, job);
-                let t0 = timed.then(std::time::Instant::now);
-                let out = match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
-                    Ok(Ok(out)) => Outcome::Done(out),
-                    Ok(Err(e)) => Outcome::Failed(FailureKind::Error, e.to_string()),
-                    Err(payload) => Outcome::Failed(FailureKind::Panic, panic_message(&*payload)),
-                };
-                let ns = t0.map_or(0, |t| {
-                    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
-                });
-                (out, ns)
-            })
+            // A job's duration runs from the end of the job before it in
+            // the same run of jobs (or the run's start) to its own end:
+            // one clock read per job, not two (a clock read costs as much
+            // as a trivial job). It includes the loop's own work between
+            // two jobs, tens of nanoseconds.
+            .map_init(
+                || timed.then(std::time::Instant::now),
+                |last, &job| {
+                    let sample = Sample::new(&sweep, job);
+                    let out = match catch_unwind(AssertUnwindSafe(|| worker(&sample))) {
+                        Ok(Ok(out)) => Outcome::Done(out),
+                        Ok(Err(e)) => Outcome::Failed(FailureKind::Error, e.to_string()),
+                        Err(payload) => {
+                            Outcome::Failed(FailureKind::Panic, panic_message(&*payload))
+                        }
+                    };
+                    let ns = last.as_mut().map_or(0, |t| {
+                        let now = std::time::Instant::now();
+                        let ns = now.duration_since(*t).as_nanos();
+                        *t = now;
+                        u64::try_from(ns).unwrap_or(u64::MAX)
+                    });
+                    (out, ns)
+                },
+            )
             .collect();
         let mut first_fatal: Option<(usize, String)> = None;
-        // For the log: the jobs that ran, their durations, and the index
-        // of their failure in `result.failures`, if any.
-        let mut ran_keys: Vec<JobKey> = Vec::new();
-        let mut ran_jobs: Vec<usize> = Vec::new();
-        let mut ran_ns: Vec<u64> = Vec::new();
-        let mut ran_failure: Vec<Option<usize>> = Vec::new();
-        let mut ran_replaces: Vec<Option<bool>> = Vec::new();
+        let ran = if record.is_some() { to_run.len() } else { 0 };
+        ran_keys.clear();
+        ran_keys.reserve(ran);
+        ran_jobs.clear();
+        ran_jobs.reserve(ran);
+        ran_ns.clear();
+        ran_ns.reserve(ran);
+        ran_failure.clear();
+        ran_failure.reserve(ran);
+        ran_replaces.clear();
+        ran_replaces.reserve(ran);
         let looked = log.is_some() && opts.reuse != Reuse::Off;
         {
             let mut outcomes = outcomes.into_iter();
@@ -431,6 +468,17 @@ where
                 }
             }
         }
+        // The next batch, sized by this one's period.
+        if adaptive {
+            let took = period_started.elapsed();
+            if took < BATCH_TARGET {
+                batch = (batch * 2).min(MAX_BATCH);
+            } else if took > BATCH_TARGET * 4 {
+                batch = (batch / 2).max(1);
+            }
+        }
+        period_started = std::time::Instant::now();
+        let next_end = end.saturating_add(batch).min(total);
         if let Some(log) = record
             && !ran_jobs.is_empty()
         {
@@ -441,15 +489,26 @@ where
                         .map(|x| (x.kind, x.message.as_str()))
                 })
                 .collect();
-            log.record(&JobBatch {
+            let ran = JobBatch {
                 keys: &ran_keys,
                 jobs: &ran_jobs,
                 durations: &ran_ns,
                 failures: &failures,
                 replaces: &ran_replaces,
-                dataset: &result.dataset,
-            })
-            .map_err(log_err)?;
+                columns: crate::jobrec::BatchColumn::of(&result.dataset),
+            };
+            // While this batch's records are written (on one thread), the
+            // next batch's keys are computed on the others. No worker of
+            // the next batch runs before its records are written: a kill
+            // still loses at most the batch in flight.
+            let written = if first_fatal.is_none() && end < total {
+                let (written, keys) = rayon::join(|| log.record(&ran), || key_batch(end, next_end));
+                next_keys = Some((end, next_end, keys));
+                written
+            } else {
+                log.record(&ran)
+            };
+            written.map_err(log_err)?;
             counts.recorded += ran_jobs.len();
         }
         if let Some(p) = &opts.progress {
@@ -471,14 +530,6 @@ where
             });
         }
         start = end;
-        if adaptive {
-            let took = batch_started.elapsed();
-            if took < BATCH_TARGET {
-                batch = (batch * 2).min(MAX_BATCH);
-            } else if took > BATCH_TARGET * 4 {
-                batch = (batch / 2).max(1);
-            }
-        }
     }
     Ok(counts)
 }
