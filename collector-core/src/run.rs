@@ -339,6 +339,20 @@ where
     let mut ran_ns: Vec<u64> = Vec::new();
     let mut ran_failure: Vec<Option<usize>> = Vec::new();
     let mut ran_replaces: Vec<Option<bool>> = Vec::new();
+    // The batch's outcomes. This buffer, and those above, are kept from
+    // batch to batch at the size of the largest (reserved once: growing
+    // them as batches double copied them, and each batch's fresh buffers
+    // were faulted in again, page by page).
+    let mut outcomes: Vec<(Outcome, u64)> = Vec::new();
+    let most = if adaptive { MAX_BATCH } else { batch }.min(total);
+    outcomes.reserve_exact(most);
+    if record.is_some() {
+        ran_keys.reserve_exact(most);
+        ran_jobs.reserve_exact(most);
+        ran_ns.reserve_exact(most);
+        ran_failure.reserve_exact(most);
+        ran_replaces.reserve_exact(most);
+    }
     while start < total {
         let end = start.saturating_add(batch).min(total);
         let keys = match next_keys.take() {
@@ -351,7 +365,7 @@ where
             .enumerate()
             .filter_map(|(i, p)| matches!(p, Plan::Run(_)).then_some(start + i))
             .collect();
-        let outcomes: Vec<(Outcome, u64)> = to_run
+        to_run
             .par_iter()
             // Jobs are often tiny: hand rayon runs of them, not single jobs.
             .with_min_len(min_len)
@@ -380,22 +394,16 @@ where
                     (out, ns)
                 },
             )
-            .collect();
+            .collect_into_vec(&mut outcomes);
         let mut first_fatal: Option<(usize, String)> = None;
-        let ran = if record.is_some() { to_run.len() } else { 0 };
         ran_keys.clear();
-        ran_keys.reserve(ran);
         ran_jobs.clear();
-        ran_jobs.reserve(ran);
         ran_ns.clear();
-        ran_ns.reserve(ran);
         ran_failure.clear();
-        ran_failure.reserve(ran);
         ran_replaces.clear();
-        ran_replaces.reserve(ran);
         let looked = log.is_some() && opts.reuse != Reuse::Off;
         {
-            let mut outcomes = outcomes.into_iter();
+            let mut outcomes = outcomes.drain(..);
             let failures_before = result.failures.len();
             let mut w = result.writer();
             let mut n_failures = failures_before;
