@@ -126,10 +126,6 @@ pub struct CacheJobLog<'a> {
     known: Mutex<Option<HashSet<[u8; 16], FxBuildHasher>>>,
     /// Records in the set at the start, from its summary.
     records_at_start: u64,
-    /// The buffer of the last chunk written, emptied, for the next one: a
-    /// chunk of a large batch is megabytes, and a fresh buffer per batch
-    /// was faulted in again page by page.
-    spare: Mutex<Vec<u8>>,
 }
 
 /// The recorded jobs lookups take from.
@@ -229,7 +225,6 @@ impl CacheDb {
             found: RwLock::new(None),
             known: Mutex::new(None),
             records_at_start,
-            spare: Mutex::new(Vec::new()),
         })
     }
 
@@ -390,7 +385,6 @@ impl CacheDb {
             found: RwLock::new(None),
             known: Mutex::new(None),
             records_at_start: 0,
-            spare: Mutex::new(Vec::new()),
         };
         for part in records.chunks(CHUNK_ENTRIES) {
             let mut chunk = ChunkWriter::with_capacity(part.len() * 64);
@@ -817,7 +811,7 @@ impl CacheJobLog<'_> {
         let value = chunk.finish();
         let mut b = db.batch_with_room(value.len() as u64);
         let size = b.put_as_written::<JobRecords>(&key, &value)?;
-        *lock(&self.spare) = value;
+        drop(value);
         let seq = book.next_store_seq;
         let mut rec = JobSetRec {
             sweep: self.sweep.clone(),
@@ -938,7 +932,7 @@ impl JobLog for CacheJobLog<'_> {
     }
 
     fn record(&self, batch: &JobBatch<'_>) -> std::result::Result<(), BoxError> {
-        let mut chunk = ChunkWriter::with_buffer(std::mem::take(&mut *lock(&self.spare)), 256);
+        let mut chunk = ChunkWriter::with_capacity(256);
         let mut jobs = Vec::with_capacity(batch.len());
         for i in 0..batch.len() {
             let job = job_of(batch.key(i));

@@ -141,14 +141,7 @@ pub(crate) struct ChunkWriter {
 impl ChunkWriter {
     /// An empty chunk with room for `bytes` of entries.
     pub(crate) fn with_capacity(bytes: usize) -> Self {
-        Self::with_buffer(Vec::new(), bytes)
-    }
-
-    /// An empty chunk written into `buf` (emptied first: a buffer reused
-    /// from chunk to chunk), with room for `bytes` of entries.
-    pub(crate) fn with_buffer(mut buf: Vec<u8>, bytes: usize) -> Self {
-        buf.clear();
-        buf.reserve(CHUNK_HEADER.saturating_add(bytes));
+        let mut buf = Vec::with_capacity(CHUNK_HEADER.saturating_add(bytes));
         buf.extend_from_slice(CHUNK_MAGIC);
         buf.push(CHUNK_VERSION);
         buf.extend_from_slice(&[0; 4]);
@@ -505,21 +498,6 @@ mod tests {
         assert_eq!(entries[1].0, [2; 16]);
         assert!(entries[1].1.is_err());
         assert_eq!(chunk_jobs(&bytes).unwrap(), vec![[1; 16], [2; 16]]);
-    }
-
-    /// A chunk written into a reused buffer holds the same bytes as one
-    /// written into a fresh one: nothing of the buffer's past stays.
-    #[test]
-    fn a_reused_buffer_gives_the_same_chunk() {
-        let write = |mut c: ChunkWriter| {
-            c.push(&[4; 16], |b| {
-                encode_job(b, 9, OutcomeRef::Done, [JobCellRef::F64(0.5)].into_iter());
-            });
-            c.finish()
-        };
-        let fresh = write(ChunkWriter::with_capacity(0));
-        let dirty = vec![0xAB; fresh.len() * 3];
-        assert_eq!(write(ChunkWriter::with_buffer(dirty, 0)), fresh);
     }
 
     #[test]
