@@ -289,11 +289,11 @@ where
     let total = sweep.job_count();
     // A fixed batch, or one sized by time: it starts at two jobs a thread
     // and doubles while a batch takes under BATCH_TARGET, halves past four
-    // times it. A batch's time is its period: from the start of the previous
-    // batch's record to the end of its own store, so that the record of each
-    // batch counts in the size. Tiny jobs then go in large batches (few writes of job
-    // records), and slow ones in small batches (a kill loses at most a
-    // batch: a few jobs when each takes seconds).
+    // times it. A batch's time is its period: from the start of the
+    // previous batch's record to the end of its own store, so that the
+    // record of each batch counts in the size. Tiny jobs then go in large
+    // batches (few writes of job records), and slow ones in small batches
+    // (a kill loses at most a batch: a few jobs when each takes seconds).
     let adaptive = opts.batch == 0;
     let mut batch = if adaptive {
         (rayon::current_num_threads() * 2).clamp(2, MAX_BATCH)
