@@ -363,9 +363,6 @@ pub struct JobKeyer {
     /// Per input, the canonical bytes of each of its values (encoded once:
     /// a key is computed per job, on the store loop's path).
     values: Vec<Vec<Box<[u8]>>>,
-    /// Per dim of the grid (the inputs, then `repeat`): its length and the
-    /// number of jobs one step along it spans (row-major).
-    dims: Vec<(usize, usize)>,
     /// Whether every job's message fits in [`MESSAGE_ON_STACK`] bytes.
     on_stack: bool,
 }
@@ -390,14 +387,7 @@ impl JobKeyer {
                     .collect()
             })
             .collect();
-        let shape = sweep.shape();
-        let mut dims = vec![(0, 0); shape.len()];
-        let mut span = 1usize;
-        for (d, &n) in shape.iter().enumerate().rev() {
-            let n = n.max(1);
-            dims[d] = (n, span);
-            span = span.saturating_mul(n);
-        }
+        // The domain, the set, the longest value of each input, the repeat.
         let longest = JOB_KEY_DOMAIN.len()
             + 16
             + values
@@ -408,7 +398,6 @@ impl JobKeyer {
         JobKeyer {
             set: job_set(sweep),
             values,
-            dims,
             on_stack: longest <= MESSAGE_ON_STACK,
         }
     }
@@ -421,21 +410,21 @@ impl JobKeyer {
     /// The key of job `linear` (row-major over the inputs and `repeat`)
     /// of `sweep`, which must be the sweep this keyer was made for.
     pub fn key(&self, sweep: &Sweep, linear: usize) -> JobKey {
-        debug_assert_eq!(sweep.shape().len(), self.dims.len());
-        // The message is gathered (on the stack when it fits) and hashed
-        // in one call: a job's message is a block or two, and a streaming
-        // hasher's set-up and finish cost more than hashing it.
+        // The message is gathered (on the stack unless long string values
+        // can make it longer) and hashed in one call: a job's message is a
+        // block or two, and a streaming hasher's set-up and finish cost
+        // more than hashing it.
         let job = if self.on_stack {
             let mut buf = [0u8; MESSAGE_ON_STACK];
             let mut at = 0;
-            self.message(linear, |b| {
+            self.message(sweep, linear, |b| {
                 buf[at..at + b.len()].copy_from_slice(b);
                 at += b.len();
             });
             blake3::hash(&buf[..at])
         } else {
             let mut buf = Vec::with_capacity(MESSAGE_ON_STACK * 2);
-            self.message(linear, |b| buf.extend_from_slice(b));
+            self.message(sweep, linear, |b| buf.extend_from_slice(b));
             blake3::hash(&buf)
         };
         let mut k = [0; 32];
@@ -447,23 +436,16 @@ impl JobKeyer {
     /// Gives `put` the pieces of job `linear`'s message, in order: the
     /// domain, the job set, the canonical encoding of each of the job's
     /// values, then its repeat number (1-based, little-endian u64).
-    fn message(&self, linear: usize, mut put: impl FnMut(&[u8])) {
+    fn message(&self, sweep: &Sweep, linear: usize, mut put: impl FnMut(&[u8])) {
         put(JOB_KEY_DOMAIN);
         put(&self.set);
-        let at = |d: usize| {
-            let (n, span) = self.dims[d];
-            (linear / span) % n
-        };
-        for (d, values) in self.values.iter().enumerate() {
-            if let Some(b) = values.get(at(d)) {
+        let idx = crate::jobs::unravel(linear, sweep.shape());
+        for (values, &i) in self.values.iter().zip(&idx) {
+            if let Some(b) = values.get(i) {
                 put(b);
             }
         }
-        let repeat = if self.dims.len() > self.values.len() {
-            at(self.values.len()) as u64
-        } else {
-            0
-        };
+        let repeat = idx.get(self.values.len()).map_or(0, |r| *r as u64);
         put(&(repeat + 1).to_le_bytes());
     }
 }
@@ -494,8 +476,17 @@ mod tests {
 
     fn every_key_matches(sweep: &Sweep, on_stack: bool) {
         let keyer = JobKeyer::new(sweep);
-        assert_eq!(keyer.on_stack, on_stack);
         let jobs: usize = sweep.shape().iter().product();
+        let longest = (0..jobs)
+            .map(|j| {
+                let mut len = 0;
+                keyer.message(sweep, j, |b| len += b.len());
+                len
+            })
+            .max()
+            .unwrap();
+        assert_eq!(longest <= MESSAGE_ON_STACK, on_stack);
+        assert_eq!(keyer.on_stack, on_stack);
         assert!(jobs > 1);
         for j in 0..jobs {
             assert_eq!(keyer.key(sweep, j), streamed(&keyer, sweep, j), "job {j}");
