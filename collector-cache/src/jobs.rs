@@ -394,7 +394,10 @@ impl CacheDb {
                 chunk.push(&job, |buf| encode_record(buf, r));
                 jobs.push((job, None));
             }
-            log.write(chunk, &jobs)?;
+            let room = chunk.bytes() as u64;
+            log.write(&jobs, room, |b, first| {
+                put_chunk_at(b, &log.set, first, chunk).map(|size| (1, size))
+            })?;
         }
         Ok(())
     }
@@ -775,8 +778,14 @@ impl CacheJobLog<'_> {
     /// summary, and evicts other results and job sets past `cache_size`.
     /// A job recorded again is counted once; once superseded entries
     /// outnumber the records, the set is compacted.
-    fn write(&self, chunk: ChunkWriter, jobs: &[([u8; 16], Option<bool>)]) -> Result<()> {
-        if chunk.len() == 0 {
+    fn write(
+        &self,
+        jobs: &[([u8; 16], Option<bool>)],
+        room: u64,
+        fill: impl FnOnce(&mut Batch<'_>, u64) -> Result<(u64, u64)>,
+    ) -> Result<()> {
+        let n = jobs.len() as u64;
+        if n == 0 {
             return Ok(());
         }
         let db = self.db;
@@ -802,25 +811,20 @@ impl CacheJobLog<'_> {
             };
             added += u64::from(new);
         }
-        let n = u64::from(chunk.len());
         let old_rec = old.as_ref();
-        let key = ChunkKey {
-            set: self.set,
-            n: old_rec.map_or(0, |o| o.next_chunk),
-        };
-        let value = chunk.finish();
-        let mut b = db.batch_with_room(value.len() as u64);
-        let size = b.put_as_written::<JobRecords>(&key, &value)?;
-        drop(value);
+        let first = old_rec.map_or(0, |o| o.next_chunk);
+        let mut b = db.batch_with_room(room);
+        let (chunks, size) = fill(&mut b, first)?;
+        let next_chunk = first + chunks;
         let seq = book.next_store_seq;
         let mut rec = JobSetRec {
             sweep: self.sweep.clone(),
             records: old_rec.map_or(0, |o| o.records) + added,
-            bytes: old_rec.map_or(0, |o| o.bytes) + CHUNK_KEY_BYTES + size,
+            bytes: old_rec.map_or(0, |o| o.bytes) + size,
             stored_seq: seq,
             updated_at_ms: now_ms(),
             entries: old_rec.map_or(0, |o| o.entries) + n,
-            next_chunk: key.n + 1,
+            next_chunk,
         };
         b.put::<JobSets>(&self.set, &rec)?;
         let old_bytes = book.job_sets.get(&self.set).map_or(0, |e| e.bytes);
@@ -932,24 +936,62 @@ impl JobLog for CacheJobLog<'_> {
     }
 
     fn record(&self, batch: &JobBatch<'_>) -> std::result::Result<(), BoxError> {
-        let mut chunk = ChunkWriter::with_capacity(256);
-        let mut jobs = Vec::with_capacity(batch.len());
-        for i in 0..batch.len() {
-            let job = job_of(batch.key(i));
-            chunk.push(&job, |buf| {
-                encode_job(buf, batch.duration_ns(i), batch.outcome(i), batch.cells(i));
-            });
-            if i == 0 {
-                // Records of one sweep are about the same size: room for
-                // the others at the first one's size (a chunk of a large
-                // batch is megabytes: growing it would copy it).
-                chunk.reserve_like_last(batch.len() - 1);
+        // A large batch is encoded by the pool, a chunk per part: the
+        // chunks go in the one write, so the batch still commits whole.
+        let n = batch.len();
+        let parts = rayon::current_num_threads()
+            .min(n.div_ceil(MIN_CHUNK_ENTRIES))
+            .max(1);
+        let per = n.div_ceil(parts);
+        let chunks: Vec<ChunkWriter> = (0..parts)
+            .into_par_iter()
+            .map(|p| encode_part(batch, p * per..((p + 1) * per).min(n)))
+            .collect();
+        let jobs: Vec<([u8; 16], Option<bool>)> = (0..n)
+            .map(|i| (job_of(batch.key(i)), batch.replaces(i)))
+            .collect();
+        let room = chunks
+            .iter()
+            .map(|c| c.bytes() as u64 + CHUNK_KEY_BYTES)
+            .sum();
+        self.write(&jobs, room, |b, first| {
+            let mut size = 0;
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                size += put_chunk_at(b, &self.set, first + i as u64, chunk)?;
             }
-            jobs.push((job, batch.replaces(i)));
-        }
-        self.write(chunk, &jobs)?;
+            Ok((parts as u64, size))
+        })?;
         Ok(())
     }
+}
+
+/// The fewest entries of a chunk that a batch is split for (a chunk per
+/// thread of the pool): smaller batches are encoded whole.
+const MIN_CHUNK_ENTRIES: usize = 4096;
+
+/// Adds `chunk` to `b` as chunk `n` of `set`; returns its stored size,
+/// key included.
+fn put_chunk_at(b: &mut Batch<'_>, set: &[u8; 16], n: u64, chunk: ChunkWriter) -> Result<u64> {
+    let key = ChunkKey { set: *set, n };
+    Ok(b.put_as_written::<JobRecords>(&key, &chunk.finish())? + CHUNK_KEY_BYTES)
+}
+
+/// The chunk of the jobs `part` of `batch`.
+fn encode_part(batch: &JobBatch<'_>, part: Range<usize>) -> ChunkWriter {
+    let mut chunk = ChunkWriter::with_capacity(0);
+    let len = part.len();
+    for (n, i) in part.enumerate() {
+        chunk.push(&job_of(batch.key(i)), |buf| {
+            encode_job(buf, batch.duration_ns(i), batch.outcome(i), batch.cells(i));
+        });
+        if n == 0 {
+            // Records of one sweep are about the same size: room for the
+            // others at the first one's size (a chunk of a large batch is
+            // megabytes: growing it would copy it).
+            chunk.reserve_like_last(len - 1);
+        }
+    }
+    chunk
 }
 
 #[cfg(test)]

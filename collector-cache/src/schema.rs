@@ -42,10 +42,18 @@ use crate::results::IndexRec;
 /// with an `event-parts` record under its key in `history_events`). A
 /// version-4 database is upgraded in place at open: its values are
 /// unchanged, the new families start empty.
-pub const FORMAT_VERSION: u32 = 5;
+///
+/// 6: job records are written in chunk version 2 (LEB128 lengths, compact
+/// records; see `codec::jobs`), which version-5 builds cannot read; job
+/// keys are hashed with XXH3 (`collector_core::JOB_KEY_VERSION` 2), so
+/// job sets get new names. A version-5 database is upgraded in place at
+/// open: its values are unchanged (version-1 chunks are still read); its
+/// job records stay, under the old job sets, until evicted or removed,
+/// and no run takes them.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The versions an open upgrades in place to [`FORMAT_VERSION`].
-pub(crate) const UPGRADABLE_FROM: [u32; 3] = [2, 3, 4];
+pub(crate) const UPGRADABLE_FROM: [u32; 4] = [2, 3, 4, 5];
 
 /// Version of the value envelope and of the MessagePack payloads in it
 /// (written in every envelope). Version 3 of the database changed no

@@ -106,21 +106,53 @@ fn chunk_key(set: [u8; 16], n: u64) -> Vec<u8> {
     k
 }
 
-/// The entries of a stored chunk: each job (second half of its key), the
-/// offset of its record and the record's bytes.
+/// The entries of a stored chunk (version 2): each job (second half of
+/// its key), the offset of its record and the record's bytes.
 fn entries(chunk: &[u8]) -> Vec<([u8; 16], usize, Vec<u8>)> {
-    assert_eq!(&chunk[..3], b"RC\x01");
+    assert_eq!(&chunk[..3], b"RC\x02");
     let n = u32::from_le_bytes(chunk[3..7].try_into().unwrap()) as usize;
     let mut at = 7;
     let mut out = Vec::new();
     for _ in 0..n {
         let job: [u8; 16] = chunk[at..at + 16].try_into().unwrap();
-        let len = u32::from_le_bytes(chunk[at + 16..at + 20].try_into().unwrap()) as usize;
-        out.push((job, at + 20, chunk[at + 20..at + 20 + len].to_vec()));
-        at += 20 + len;
+        let mut rest = &chunk[at + 16..];
+        let before = rest.len();
+        let len = leb128::read::unsigned(&mut rest).unwrap() as usize;
+        let start = at + 16 + (before - rest.len());
+        out.push((job, start, chunk[start..start + len].to_vec()));
+        at = start + len;
     }
     assert_eq!(at, chunk.len());
     out
+}
+
+/// The bytes of `rec` in record version 1 (what format 5 wrote).
+fn record_v1(rec: &[u8]) -> Vec<u8> {
+    use collector_core::{RecordedCell, RecordedOutcome};
+    let r = collector_cache::fuzzing::decode_job(rec).unwrap();
+    let mut b = b"RJ\x01".to_vec();
+    let RecordedOutcome::Done(cells) = r.outcome else {
+        panic!("a failure: {r:?}")
+    };
+    b.push(0);
+    b.extend_from_slice(&r.duration_ns.to_le_bytes());
+    b.extend_from_slice(&(cells.len() as u32).to_le_bytes());
+    for c in cells {
+        let (tag, text) = match &c {
+            RecordedCell::F64(x) => {
+                b.push(0);
+                b.extend_from_slice(&x.to_le_bytes());
+                continue;
+            }
+            RecordedCell::Text(t) => (1, t),
+            RecordedCell::Media(t) => (2, t),
+            RecordedCell::Blob(t) => (3, t),
+        };
+        b.push(tag);
+        b.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        b.extend_from_slice(text.as_bytes());
+    }
+    b
 }
 
 #[test]
@@ -139,9 +171,9 @@ fn a_corrupt_record_is_a_warning_and_its_job_runs_again() {
         .into_iter()
         .find(|(j, _, _)| j[..] == job.0[16..])
         .unwrap();
-    // A record version this build does not read, its framing kept.
-    chunk[at + 2] = 9;
-    assert_eq!(chunk[at..at + 2], rec[..2]);
+    // A record status this build does not read, its framing kept.
+    assert_eq!(chunk[at], rec[0]);
+    chunk[at] = 9;
     poke(dir.path(), "job_records", &key, Some(chunk));
     let db = open(dir.path());
     let (again, calls) = run(&db, &s, Reuse::Resume);
@@ -154,7 +186,7 @@ fn a_corrupt_record_is_a_warning_and_its_job_runs_again() {
         dir.path(),
         "job_records",
         &key,
-        Some(b"RC\x01garbage".to_vec()),
+        Some(b"RC\x02garbage".to_vec()),
     );
     let db = open(dir.path());
     let (again, calls) = run(&db, &s, Reuse::Resume);
@@ -202,6 +234,47 @@ fn a_format_3_cache_is_upgraded_and_its_records_reused() {
     let mut old = set.to_vec();
     old.extend_from_slice(&JobKeyer::new(&s).key(&s, 0).0[16..]);
     assert!(peek(dir.path(), "job_records", &old).is_none());
+}
+
+#[test]
+fn a_format_5_cache_of_version_1_chunks_is_upgraded_and_its_records_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(&[1, 2, 3]);
+    let db = open(dir.path());
+    let (first, _) = run(&db, &s, Reuse::Off);
+    drop(db);
+    // Back to what format 5 wrote: chunk and record version 1.
+    let set = job_set(&s);
+    let mut n = 0;
+    while let Some(chunk) = peek(dir.path(), "job_records", &chunk_key(set, n)) {
+        let e = entries(&chunk);
+        let mut v1 = b"RC\x01".to_vec();
+        v1.extend_from_slice(&(e.len() as u32).to_le_bytes());
+        for (job, _, rec) in e {
+            let rec = record_v1(&rec);
+            v1.extend_from_slice(&job);
+            v1.extend_from_slice(&(rec.len() as u32).to_le_bytes());
+            v1.extend_from_slice(&rec);
+        }
+        poke(dir.path(), "job_records", &chunk_key(set, n), Some(v1));
+        n += 1;
+    }
+    assert_eq!(n, 2, "six jobs in batches of four");
+    poke(
+        dir.path(),
+        "meta",
+        b"format_version",
+        Some(5u32.to_le_bytes().to_vec()),
+    );
+    let db = open(dir.path());
+    let (again, calls) = run(&db, &s, Reuse::Resume);
+    assert_eq!(calls, 0, "every version-1 record is read and taken");
+    assert_eq!(again.dataset, first.dataset);
+    drop(db);
+    assert_eq!(
+        peek(dir.path(), "meta", b"format_version"),
+        Some(collector_cache::FORMAT_VERSION.to_le_bytes().to_vec())
+    );
 }
 
 #[test]

@@ -217,7 +217,7 @@ impl<'a> JobBatch<'a> {
     /// The cells of the `i`-th job, one per column in column order (the
     /// in-memory index of a reference column is never recorded: a sweep
     /// with reference results records failures only).
-    pub fn cells(&self, i: usize) -> impl Iterator<Item = CellRef<'a>> + '_ {
+    pub fn cells(&self, i: usize) -> impl Iterator<Item = CellRef<'a>> + Clone + '_ {
         let job = self.jobs[i];
         self.columns.iter().filter_map(move |c| c.cell(job))
     }

@@ -262,6 +262,29 @@ pub fn unravel(mut linear: usize, shape: &[usize]) -> Index {
     idx
 }
 
+/// Steps `idx` to the next index in row-major order over `shape` (the
+/// last axis fastest), as [`unravel`] of the next linear index would give;
+/// past the last index it wraps to all zeros.
+///
+/// ```
+/// use collector_core::{step, unravel};
+/// let shape = [3, 1, 4, 2];
+/// let mut idx = unravel(0, &shape);
+/// for linear in 1..=24 {
+///     step(&mut idx, &shape);
+///     assert_eq!(idx, unravel(linear % 24, &shape));
+/// }
+/// ```
+pub fn step(idx: &mut [usize], shape: &[usize]) {
+    for (i, &n) in idx.iter_mut().zip(shape).rev() {
+        *i += 1;
+        if *i < n.max(1) {
+            return;
+        }
+        *i = 0;
+    }
+}
+
 /// What a worker sees of one job: typed access to its inputs and constants.
 ///
 /// ```

@@ -4,7 +4,13 @@
 //! debug string): tagged fields, little-endian numbers, length-prefixed
 //! strings, and sets encoded as their sorted member encodings. Golden tests
 //! pin the values; changing the encoding means bumping
-//! [`KEY_FORMAT_VERSION`].
+//! [`KEY_FORMAT_VERSION`]. The job half of a [`JobKey`] is XXH3-128 (see
+//! [`JobKeyer`]; its version is [`JOB_KEY_VERSION`]).
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_128;
 
 use crate::sweep::{ConstVar, ResolvedInput, ResultKind, ResultVar, Sweep};
 use crate::value::{Coords, Value};
@@ -12,6 +18,11 @@ use crate::value::{Coords, Value};
 /// Version of the key encoding. Bump it when anything below changes the
 /// bytes fed to the hash: every stored result then gets a new key.
 pub const KEY_FORMAT_VERSION: u32 = 1;
+
+/// Version of the job keys, hashed into every [`job_set`]: records written
+/// under another version are never taken for a job's. 1 hashed each job
+/// with BLAKE3 (and was [`KEY_FORMAT_VERSION`]); 2 with XXH3-128.
+pub const JOB_KEY_VERSION: u32 = 2;
 
 /// A canonical encoder: the bytes depend only on the values written.
 #[derive(Debug, Default, Clone)]
@@ -296,7 +307,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 pub fn job_set(sweep: &Sweep) -> [u8; 16] {
     let mut c = Canon::new();
     c.str("result-collector/jobs")
-        .u64(u64::from(KEY_FORMAT_VERSION))
+        .u64(u64::from(JOB_KEY_VERSION))
         .str(sweep.name())
         .str(sweep.tag())
         .u64(sweep.inputs().len() as u64);
@@ -341,9 +352,16 @@ fn coords_kind(c: &Coords) -> u8 {
 }
 
 /// Computes the [`JobKey`] of each job of a sweep: the sweep's
-/// [`job_set`], then a hash of the job set, the job's input values and its
-/// repeat number. The key of a job does not depend on where it sits in the
-/// grid, so it survives a grid that grows.
+/// [`job_set`] (a BLAKE3 hash), then the XXH3-128 hash of the job set, the
+/// job's input values and its repeat number. The key of a job does not
+/// depend on where it sits in the grid, so it survives a grid that grows.
+///
+/// The job half is XXH3, not BLAKE3, for speed: a key is computed for every
+/// job of a recorded run, and BLAKE3's one compression of a short message
+/// took a quarter of the store loop's time with job records. A job key
+/// names a record in the user's own cache; it is not a defence against
+/// crafted collisions (128 bits make an accidental one negligible: about
+/// 10^-20 for a billion jobs).
 ///
 /// ```
 /// use collector_core::{InputVar, JobKeyer, ResultVar, Sweep};
@@ -373,6 +391,9 @@ const JOB_KEY_DOMAIN: &[u8] = b"result-collector/job";
 /// The longest message gathered on the stack; a longer one (long string
 /// values) goes to the heap.
 const MESSAGE_ON_STACK: usize = 256;
+
+/// The jobs of one run of [`JobKeyer::keys_into`].
+const KEY_RUN: usize = 1024;
 
 impl JobKeyer {
     /// The keyer of `sweep`'s jobs.
@@ -410,37 +431,59 @@ impl JobKeyer {
     /// The key of job `linear` (row-major over the inputs and `repeat`)
     /// of `sweep`, which must be the sweep this keyer was made for.
     pub fn key(&self, sweep: &Sweep, linear: usize) -> JobKey {
+        self.key_at(&crate::jobs::unravel(linear, sweep.shape()))
+    }
+
+    /// The keys of the jobs `jobs` of `sweep` (the sweep this keyer was
+    /// made for), in order, into `out` (cleared first; its room is kept).
+    /// The pool computes them in runs of consecutive jobs, each stepping
+    /// its index from job to job rather than unravelling every job's.
+    pub fn keys_into(&self, sweep: &Sweep, jobs: Range<usize>, out: &mut Vec<JobKey>) {
+        out.clear();
+        out.resize(jobs.len(), JobKey([0; 32]));
+        out.par_chunks_mut(KEY_RUN)
+            .enumerate()
+            .for_each(|(run, keys)| {
+                let shape = sweep.shape();
+                let mut idx = crate::jobs::unravel(jobs.start + run * KEY_RUN, shape);
+                for k in keys {
+                    *k = self.key_at(&idx);
+                    crate::jobs::step(&mut idx, shape);
+                }
+            });
+    }
+
+    /// The key of the job at `idx` (one index per input, then the repeat).
+    fn key_at(&self, idx: &[usize]) -> JobKey {
         // The message is gathered (on the stack unless long string values
-        // can make it longer) and hashed in one call: a job's message is a
-        // block or two, and a streaming hasher's set-up and finish cost
-        // more than hashing it.
+        // can make it longer) and hashed in one call.
         let job = if self.on_stack {
             let mut buf = [0u8; MESSAGE_ON_STACK];
             let mut at = 0;
-            self.message(sweep, linear, |b| {
+            self.message(idx, |b| {
                 buf[at..at + b.len()].copy_from_slice(b);
                 at += b.len();
             });
-            blake3::hash(&buf[..at])
+            xxh3_128(&buf[..at])
         } else {
             let mut buf = Vec::with_capacity(MESSAGE_ON_STACK * 2);
-            self.message(sweep, linear, |b| buf.extend_from_slice(b));
-            blake3::hash(&buf)
+            self.message(idx, |b| buf.extend_from_slice(b));
+            xxh3_128(&buf)
         };
         let mut k = [0; 32];
         k[..16].copy_from_slice(&self.set);
-        k[16..].copy_from_slice(&job.as_bytes()[..16]);
+        k[16..].copy_from_slice(&job.to_le_bytes());
         JobKey(k)
     }
 
-    /// Gives `put` the pieces of job `linear`'s message, in order: the
-    /// domain, the job set, the canonical encoding of each of the job's
-    /// values, then its repeat number (1-based, little-endian u64).
-    fn message(&self, sweep: &Sweep, linear: usize, mut put: impl FnMut(&[u8])) {
+    /// Gives `put` the pieces of the message of the job at `idx`, in
+    /// order: the domain, the job set, the canonical encoding of each of
+    /// the job's values, then its repeat number (1-based, little-endian
+    /// u64).
+    fn message(&self, idx: &[usize], mut put: impl FnMut(&[u8])) {
         put(JOB_KEY_DOMAIN);
         put(&self.set);
-        let idx = crate::jobs::unravel(linear, sweep.shape());
-        for (values, &i) in self.values.iter().zip(&idx) {
+        for (values, &i) in self.values.iter().zip(idx) {
             if let Some(b) = values.get(i) {
                 put(b);
             }
@@ -456,10 +499,10 @@ mod tests {
     use super::*;
     use crate::{InputVar, ResultVar};
 
-    /// The key as first written: the job's index unravelled, and the
+    /// The key by its definition: the job's index unravelled, and the
     /// message streamed piece by piece into a hasher.
     fn streamed(keyer: &JobKeyer, sweep: &Sweep, linear: usize) -> JobKey {
-        let mut h = blake3::Hasher::new();
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
         h.update(JOB_KEY_DOMAIN);
         h.update(&keyer.set);
         let idx = crate::jobs::unravel(linear, sweep.shape());
@@ -470,7 +513,7 @@ mod tests {
         h.update(&(repeat + 1).to_le_bytes());
         let mut k = [0; 32];
         k[..16].copy_from_slice(&keyer.set);
-        k[16..].copy_from_slice(&h.finalize().as_bytes()[..16]);
+        k[16..].copy_from_slice(&h.digest128().to_le_bytes());
         JobKey(k)
     }
 
@@ -480,7 +523,8 @@ mod tests {
         let longest = (0..jobs)
             .map(|j| {
                 let mut len = 0;
-                keyer.message(sweep, j, |b| len += b.len());
+                let idx = crate::jobs::unravel(j, sweep.shape());
+                keyer.message(&idx, |b| len += b.len());
                 len
             })
             .max()
@@ -490,6 +534,28 @@ mod tests {
         assert!(jobs > 1);
         for j in 0..jobs {
             assert_eq!(keyer.key(sweep, j), streamed(&keyer, sweep, j), "job {j}");
+        }
+    }
+
+    #[test]
+    fn keys_of_a_range_are_each_jobs_key() {
+        // 4 x 3 x 250 repeats = 3,000 jobs: ranges that start inside the
+        // grid, cross axes and span several runs of KEY_RUN jobs.
+        let sweep = Sweep::builder("k")
+            .input(InputVar::int_range("a", 1, 4))
+            .input(InputVar::labels("b", ["x", "y", "z"]))
+            .result(ResultVar::float("t"))
+            .repeats(250)
+            .build()
+            .unwrap();
+        let keyer = JobKeyer::new(&sweep);
+        let mut out = vec![JobKey([7; 32]); 5];
+        for range in [0..3000, 1..2, 249..251, 999..2100, 2999..3000, 5..5] {
+            keyer.keys_into(&sweep, range.clone(), &mut out);
+            assert_eq!(out.len(), range.len());
+            for (k, j) in out.iter().zip(range.clone()) {
+                assert_eq!(*k, keyer.key(&sweep, j), "job {j} of {range:?}");
+            }
         }
     }
 

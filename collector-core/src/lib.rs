@@ -58,11 +58,11 @@ pub use jobrec::{
 };
 pub use jobs::{
     FromValue, Index, Job, JobIter, Sample, Setup, apply_declared_attrs, empty_dataset,
-    format_inputs, setup_dataset, unravel,
+    format_inputs, setup_dataset, step, unravel,
 };
 pub use keys::{
-    Canon, JobKey, JobKeyer, KEY_FORMAT_VERSION, cache_key, grid_hash, history_key, job_set,
-    sample_key, to_hex,
+    Canon, JOB_KEY_VERSION, JobKey, JobKeyer, KEY_FORMAT_VERSION, cache_key, grid_hash,
+    history_key, job_set, sample_key, to_hex,
 };
 pub use lineage::{ConstIdentity, HistoryIdentity, InputIdentity, ResetPolicy};
 pub use result::{FailureKind, Outputs, ResultValue, RunStats, SampleFailure, SweepResult, Writer};

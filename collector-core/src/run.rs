@@ -316,20 +316,18 @@ where
     // The keys of jobs `from..to`, into `out` (a buffer kept from batch
     // to batch).
     let key_batch = |from: usize, to: usize, out: &mut Vec<JobKey>| match &keyer {
-        Some(k) => (from..to)
-            .into_par_iter()
-            .with_min_len(256)
-            .map(|j| k.key(&sweep, j))
-            .collect_into_vec(out),
+        Some(k) => k.keys_into(&sweep, from..to, out),
         None => out.clear(),
     };
     let mut counts = JobCounts::default();
     let mut start = 0;
-    // The keys of this batch. They are computed after the previous batch's
-    // records are written, not while: computing them on the other threads
-    // during the write saved a few percent of the loop, but raised the
-    // peak memory of a 10 M-job run by 10-35 MB, past its bound.
+    // The keys of this batch, and of the next when they were computed
+    // while this one's records were written (the write keeps one thread
+    // busy; the keys take the others). Keys call no worker: a kill during
+    // the write still loses at most the batch in flight.
     let mut keys: Vec<JobKey> = Vec::new();
+    let mut next_keys: Vec<JobKey> = Vec::new();
+    let mut next_range: Option<(usize, usize)> = None;
     // A batch's period: from the start of the previous batch's record to
     // the end of its own store.
     let mut period_started = std::time::Instant::now();
@@ -357,7 +355,11 @@ where
     }
     while start < total {
         let end = start.saturating_add(batch).min(total);
-        key_batch(start, end, &mut keys);
+        if next_range.take() == Some((start, end)) {
+            std::mem::swap(&mut keys, &mut next_keys);
+        } else {
+            key_batch(start, end, &mut keys);
+        }
         let mut plans = plan_batch(result, opts, log, start, end, &keys).map_err(log_err)?;
         let to_run: Vec<usize> = plans
             .iter()
@@ -503,7 +505,17 @@ where
                 replaces: &ran_replaces,
                 columns: crate::jobrec::BatchColumn::of(&result.dataset),
             };
-            log.record(&ran).map_err(log_err)?;
+            let next = (end, end.saturating_add(batch).min(total));
+            if next.0 < next.1 && keyer.is_some() {
+                let (recorded, ()) = rayon::join(
+                    || log.record(&ran),
+                    || key_batch(next.0, next.1, &mut next_keys),
+                );
+                next_range = Some(next);
+                recorded.map_err(log_err)?;
+            } else {
+                log.record(&ran).map_err(log_err)?;
+            }
             counts.recorded += ran_jobs.len();
         }
         if let Some(p) = &opts.progress {
