@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use collector_core::{BoxError, JobBatch, JobKey, JobLog, JobRecord, Sweep, SweepSpec, job_set};
@@ -16,7 +17,7 @@ use tracing::warn;
 use crate::codec::{
     ChunkWriter, JobChunk, chunk_jobs, chunk_spans, decode_job, encode_job, encode_record,
 };
-use crate::db::{Batch, CacheDb, RawPair, Scanned, lock, now_ms};
+use crate::db::{Batch, CacheDb, RawPair, Room, Scanned, lock, now_ms, touched_room_for};
 use crate::error::{Error, Result};
 use crate::results::{JobSetEntry, ResultBook, delete_evicted};
 use crate::schema::{self, ChunkKey, Family, JobRecords, JobSets, ShardKey, Shards, hex16};
@@ -126,6 +127,11 @@ pub struct CacheJobLog<'a> {
     known: Mutex<Option<HashSet<[u8; 16], FxBuildHasher>>>,
     /// Records in the set at the start, from its summary.
     records_at_start: u64,
+    /// The write batch of the next record, made by `prepare`.
+    prepared: Mutex<Option<Room>>,
+    /// The stored bytes of a job's record in the last batch: what
+    /// `prepare` makes room for.
+    bytes_per_job: AtomicU64,
 }
 
 /// The recorded jobs lookups take from.
@@ -225,6 +231,8 @@ impl CacheDb {
             found: RwLock::new(None),
             known: Mutex::new(None),
             records_at_start,
+            prepared: Mutex::new(None),
+            bytes_per_job: AtomicU64::new(0),
         })
     }
 
@@ -385,6 +393,8 @@ impl CacheDb {
             found: RwLock::new(None),
             known: Mutex::new(None),
             records_at_start: 0,
+            prepared: Mutex::new(None),
+            bytes_per_job: AtomicU64::new(0),
         };
         for part in records.chunks(CHUNK_ENTRIES) {
             let mut chunk = ChunkWriter::with_capacity(part.len() * 64);
@@ -813,7 +823,10 @@ impl CacheJobLog<'_> {
         }
         let old_rec = old.as_ref();
         let first = old_rec.map_or(0, |o| o.next_chunk);
-        let mut b = db.batch_with_room(room);
+        let mut b = match lock(&self.prepared).take() {
+            Some(prepared) => db.batch_in(prepared),
+            None => db.batch_with_room(room),
+        };
         let (chunks, size) = fill(&mut b, first)?;
         let next_chunk = first + chunks;
         let seq = book.next_store_seq;
@@ -935,14 +948,21 @@ impl JobLog for CacheJobLog<'_> {
         }
     }
 
+    fn prepare(&self, jobs: usize) {
+        // Room for the batch at the last batch's size a job, and a
+        // sixteenth more; a larger batch grows it.
+        let per_job = self.bytes_per_job.load(Ordering::Relaxed);
+        if per_job > 0 {
+            let bytes = (per_job + per_job / 16) * jobs as u64;
+            *lock(&self.prepared) = Some(touched_room_for(bytes));
+        }
+    }
+
     fn record(&self, batch: &JobBatch<'_>) -> std::result::Result<(), BoxError> {
         // A large batch is encoded by the pool, a chunk per part: the
         // chunks go in the one write, so the batch still commits whole.
         let n = batch.len();
-        let parts = rayon::current_num_threads()
-            .min(n.div_ceil(MIN_CHUNK_ENTRIES))
-            .max(1);
-        let per = n.div_ceil(parts);
+        let (parts, per) = split(n);
         let chunks: Vec<ChunkWriter> = (0..parts)
             .into_par_iter()
             .map(|p| encode_part(batch, p * per..((p + 1) * per).min(n)))
@@ -950,10 +970,12 @@ impl JobLog for CacheJobLog<'_> {
         let jobs: Vec<([u8; 16], Option<bool>)> = (0..n)
             .map(|i| (job_of(batch.key(i)), batch.replaces(i)))
             .collect();
-        let room = chunks
+        let room: u64 = chunks
             .iter()
             .map(|c| c.bytes() as u64 + CHUNK_KEY_BYTES)
             .sum();
+        self.bytes_per_job
+            .store(room / n.max(1) as u64, Ordering::Relaxed);
         self.write(&jobs, room, |b, first| {
             let mut size = 0;
             for (i, chunk) in chunks.into_iter().enumerate() {
@@ -968,6 +990,15 @@ impl JobLog for CacheJobLog<'_> {
 /// The fewest entries of a chunk that a batch is split for (a chunk per
 /// thread of the pool): smaller batches are encoded whole.
 const MIN_CHUNK_ENTRIES: usize = 4096;
+
+/// The parts a batch of `n` records is encoded in, and the records of each
+/// (the last may have fewer).
+fn split(n: usize) -> (usize, usize) {
+    let parts = rayon::current_num_threads()
+        .min(n.div_ceil(MIN_CHUNK_ENTRIES))
+        .max(1);
+    (parts, n.div_ceil(parts))
+}
 
 /// Adds `chunk` to `b` as chunk `n` of `set`; returns its stored size,
 /// key included.

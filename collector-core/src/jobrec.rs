@@ -231,6 +231,12 @@ pub trait JobLog: Sync {
     fn lookup(&self, keys: &[JobKey]) -> Result<Vec<Option<JobRecord>>, BoxError>;
     /// Records the jobs of one stored batch, in one write.
     fn record(&self, batch: &JobBatch<'_>) -> Result<(), BoxError>;
+    /// Called on another thread while a batch is stored, before its
+    /// [`record`](Self::record): `jobs` jobs ran and will be recorded. A
+    /// log may get its buffers ready; the default does nothing.
+    fn prepare(&self, jobs: usize) {
+        let _ = jobs;
+    }
 }
 
 /// An error of a [`JobLog`].

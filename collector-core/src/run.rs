@@ -403,7 +403,11 @@ where
         ran_failure.clear();
         ran_replaces.clear();
         let looked = log.is_some() && opts.reuse != Reuse::Off;
-        {
+        let ran = to_run.len();
+        // While this thread stores the batch, another lets the log get
+        // ready for its records (an idle core otherwise: the store is
+        // serial).
+        let mut store = || {
             let mut outcomes = outcomes.drain(..);
             let failures_before = result.failures.len();
             let mut w = result.writer();
@@ -476,6 +480,12 @@ where
                     first_fatal = Some((job, m));
                 }
             }
+        };
+        match record {
+            Some(log) if ran > 0 => {
+                rayon::join(store, || log.prepare(ran));
+            }
+            _ => store(),
         }
         // The next batch, sized by this one's period.
         if adaptive {

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType};
 use tracing::{debug, warn};
 
-pub(crate) use self::typed::{Batch, Decoded, RawPair, Scanned, View};
+pub(crate) use self::typed::{Batch, Decoded, RawPair, Room, Scanned, View, touched_room_for};
 use crate::error::{Error, Result, VersionFound};
 use crate::results::ResultBook;
 use crate::schema::{
