@@ -714,6 +714,26 @@ fn concat_coords<'a>(mut parts: impl Iterator<Item = &'a Coords> + Clone) -> Opt
 /// # Ok::<(), collector_core::Error>(())
 /// ```
 pub fn time_major_array<T>(shape: &[usize], buf: Vec<T>) -> Result<ArrayD<T>> {
+    time_major_array_at(shape, buf, 0)
+}
+
+/// [`time_major_array`] over the cells of `buf` from `at` on (as many as
+/// `shape` holds; the others are kept, unread, with the array's memory).
+/// No copy: the array's data starts at `buf[at]`. A reader lays out a
+/// large buffer so that its cells start on a huge-page boundary.
+///
+/// ```
+/// use collector_core::time_major_array_at;
+/// // One padding value, then 2 cells x 2 times.
+/// let buf = vec![9, 1, 2, 3, 4, 8];
+/// let start = buf[1..].as_ptr();
+/// let a = time_major_array_at(&[2, 2], buf, 1)?;
+/// assert_eq!(a[[1, 1]], 4);
+/// assert_eq!(a.as_ptr(), start);
+/// assert!(time_major_array_at(&[2, 2], vec![1, 2, 3], 0).is_err());
+/// # Ok::<(), collector_core::Error>(())
+/// ```
+pub fn time_major_array_at<T>(shape: &[usize], buf: Vec<T>, at: usize) -> Result<ArrayD<T>> {
     let Some((&t, inner)) = shape.split_last() else {
         return Err(Error::Shape {
             what: "over_time".into(),
@@ -726,12 +746,27 @@ pub fn time_major_array<T>(shape: &[usize], buf: Vec<T>) -> Result<ArrayD<T>> {
     let mut back: Vec<usize> = (1..n).collect();
     back.push(0);
     let len = buf.len();
-    ArrayD::from_shape_vec(IxDyn(&tm_shape), buf)
+    let bad = |e: String| Error::Shape {
+        what: "over_time".into(),
+        message: format!("{len} values from {at} for shape {shape:?}: {e}"),
+    };
+    let cells = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad("the shape overflows".into()))?;
+    let end = at
+        .checked_add(cells)
+        .filter(|&e| e <= len)
+        .ok_or_else(|| bad(format!("{cells} cells do not fit")))?;
+    let cells = if at == 0 && end == len {
+        ndarray::Array1::from_vec(buf)
+    } else {
+        ndarray::Array1::from_vec(buf).slice_move(ndarray::s![at..end])
+    };
+    cells
+        .into_shape_with_order(IxDyn(&tm_shape))
         .map(|a| a.permuted_axes(IxDyn(&back)))
-        .map_err(|e| Error::Shape {
-            what: "over_time".into(),
-            message: format!("{len} values for shape {shape:?}: {e}"),
-        })
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// One column of a history: each block's cells (a part's `tp` time

@@ -49,6 +49,7 @@ mod value;
 
 pub use dataset::{
     AttrValue, Cell, CellRef, Column, ColumnData, Dataset, Dim, VarAttrs, time_major_array,
+    time_major_array_at,
 };
 pub use error::{Error, Result};
 pub use files::{FileRef, is_missing_text};

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use collector_core::{
     AttrValue, Column, ColumnData, Coords, Dataset, Dim, OVER_TIME_DIM, ResultKind, Sentinel,
-    VarAttrs, time_major_array,
+    VarAttrs, time_major_array, time_major_array_at,
 };
 
 use super::dataset::{DataRec, copy_f64s, copy_i64s};
 use super::envelope::{Corrupt, corrupt, payload, unseal};
 use super::{EventRec, KIND_EVENT};
+use crate::pages::Zeroed;
 
 /// One column of the history being read: what the history calls it.
 #[derive(Debug, Clone)]
@@ -29,8 +30,8 @@ pub(crate) struct ColumnPlan {
 
 /// The cells of one column, time-major.
 enum Buf {
-    F64(Vec<f64>),
-    I64(Vec<i64>),
+    F64(Zeroed<f64>),
+    I64(Zeroed<i64>),
     Text(Vec<String>),
 }
 
@@ -134,12 +135,12 @@ impl Assembler {
             // `chunks_mut` needs a positive size; an empty grid has empty runs.
             match buf {
                 Buf::F64(b) if inner > 0 => {
-                    for (e, c) in per_event.iter_mut().zip(b.chunks_mut(inner)) {
+                    for (e, c) in per_event.iter_mut().zip(b.cells().chunks_mut(inner)) {
                         e.push(Slot::F64(c));
                     }
                 }
                 Buf::I64(b) if inner > 0 => {
-                    for (e, c) in per_event.iter_mut().zip(b.chunks_mut(inner)) {
+                    for (e, c) in per_event.iter_mut().zip(b.cells().chunks_mut(inner)) {
                         e.push(Slot::I64(c));
                     }
                 }
@@ -243,12 +244,14 @@ impl Assembler {
             };
             let bad = |e: collector_core::Error| corrupt(format!("column `{}`: {e}", plan.name));
             let data = match buf {
-                Buf::F64(b) => ColumnData::F64(
-                    time_major_array(&shape, keep(b, all, &good, inner)).map_err(bad)?,
-                ),
-                Buf::I64(b) => ColumnData::I64(
-                    time_major_array(&shape, keep(b, all, &good, inner)).map_err(bad)?,
-                ),
+                Buf::F64(b) => {
+                    let (b, at) = keep_zeroed(b, all, &good, inner);
+                    ColumnData::F64(time_major_array_at(&shape, b, at).map_err(bad)?)
+                }
+                Buf::I64(b) => {
+                    let (b, at) = keep_zeroed(b, all, &good, inner);
+                    ColumnData::I64(time_major_array_at(&shape, b, at).map_err(bad)?)
+                }
                 Buf::Text(b) => ColumnData::Text(
                     time_major_array(&shape, keep(b, all, &good, inner)).map_err(bad)?,
                 ),
@@ -265,6 +268,25 @@ impl Assembler {
             .map(Some)
             .map_err(|e| corrupt(format!("inconsistent history: {e}")))
     }
+}
+
+/// The runs of the events in `good` (all of them when `all`): the buffer
+/// and where its cells start.
+fn keep_zeroed<T: Clone>(
+    mut b: Zeroed<T>,
+    all: bool,
+    good: &[usize],
+    inner: usize,
+) -> (Vec<T>, usize) {
+    if all {
+        return (b.buf, b.at);
+    }
+    let cells = b.cells();
+    let mut out = Vec::with_capacity(good.len() * inner);
+    for &t in good {
+        out.extend_from_slice(&cells[t * inner..(t + 1) * inner]);
+    }
+    (out, 0)
 }
 
 /// The runs of the events in `good` (all of them when `all`).
