@@ -14,7 +14,7 @@ use collector_core::{
 
 use super::dataset::{DataRec, copy_f64s, copy_i64s};
 use super::envelope::{Corrupt, corrupt, payload, unseal};
-use super::{EventRec, KIND_EVENT};
+use super::{EventReadRec, EventRec, KIND_EVENT};
 use crate::pages::Zeroed;
 
 /// One column of the history being read: what the history calls it.
@@ -325,7 +325,7 @@ impl Reader<'_> {
         skipped: &mut Vec<String>,
     ) -> Result<EventMeta, Corrupt> {
         let p = unseal(KIND_EVENT, bytes)?;
-        let r: EventRec<'_> = payload(KIND_EVENT, &p)?;
+        let r: EventReadRec<'_> = payload(KIND_EVENT, &p)?;
         if r.seq != seq {
             return Err(corrupt(format!(
                 "the record holds sequence number {}",

@@ -162,6 +162,22 @@ pub(crate) struct DimRec<'a> {
 }
 
 impl DimRec<'_> {
+    /// The attributes.
+    pub(crate) fn attrs(&self) -> VarAttrs {
+        self.attrs.to_attrs()
+    }
+}
+
+/// A dim as reading a history event needs it: its attributes are
+/// skipped (parsed, not kept).
+#[derive(Deserialize)]
+pub(crate) struct DimReadRec<'a> {
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    coords: CoordsRec<'a>,
+}
+
+impl DimReadRec<'_> {
     /// Whether it is `d`: the same name and coordinates (floats by bits,
     /// as `Coords::same_as`); attributes are not compared.
     pub(crate) fn is(&self, d: &Dim) -> bool {
@@ -171,11 +187,6 @@ impl DimRec<'_> {
     /// The name.
     pub(crate) fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The attributes.
-    pub(crate) fn attrs(&self) -> VarAttrs {
-        self.attrs.to_attrs()
     }
 
     /// The coordinates, decoded.
@@ -290,6 +301,28 @@ pub(crate) struct DatasetRec<'a> {
     #[serde(borrow)]
     pub(crate) columns: Vec<ColumnRec<'a>>,
     pub(crate) attrs: Cow<'a, BTreeMap<String, AttrValue>>,
+}
+
+/// A column as reading a history event needs it: its variable and
+/// attributes are skipped.
+#[derive(Deserialize)]
+pub(crate) struct ColumnReadRec<'a> {
+    #[serde(borrow)]
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) kind: ResultKind,
+    #[serde(borrow)]
+    pub(crate) data: DataRec<'a>,
+}
+
+/// A dataset as reading a history event needs it: each event's attributes
+/// (of the dataset, its dims and columns) are skipped, parsed but not
+/// kept; the history takes them from the few events they come from.
+#[derive(Deserialize)]
+pub(crate) struct DatasetReadRec<'a> {
+    #[serde(borrow)]
+    pub(crate) dims: Vec<DimReadRec<'a>>,
+    #[serde(borrow)]
+    pub(crate) columns: Vec<ColumnReadRec<'a>>,
 }
 
 /// About how many bytes a dataset encodes to: its numeric data exactly,

@@ -242,6 +242,14 @@ struct EventRec<'a> {
     pub(super) dataset: DatasetRec<'a>,
 }
 
+/// An event record as reading a history needs it ([`DatasetReadRec`]).
+#[derive(Deserialize)]
+struct EventReadRec<'a> {
+    pub(super) seq: u64,
+    #[serde(borrow)]
+    pub(super) dataset: dataset::DatasetReadRec<'a>,
+}
+
 /// One history event read back: the sequence number its record holds and
 /// its dataset.
 #[derive(Debug, Clone, PartialEq)]
