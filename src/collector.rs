@@ -373,6 +373,15 @@ impl ResultCollector {
         }
         let log = db.job_log(sweep)?;
         let ran = collector_core::run_sweep_logged(&mut result, opts, Some(&log), worker);
+        // The last records out of memory before the result is stored, and
+        // the result's before the history event is (they are safe in the
+        // log either way: a failure only keeps them in memory).
+        let settle = || {
+            if let Err(e) = db.settle() {
+                tracing::warn!(sweep = sweep.name(), error = %e, "memtables not flushed");
+            }
+        };
+        settle();
         let (jobs, stopped) = match ran {
             Ok(c) => (c, None),
             Err(e) => (JobCounts::default(), Some(e)),
@@ -396,6 +405,7 @@ impl ResultCollector {
             });
         }
         let history = if sweep.over_time() {
+            settle();
             Some(self.append_history(
                 &db,
                 &hkey,

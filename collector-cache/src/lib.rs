@@ -70,7 +70,7 @@ mod results;
 mod schema;
 
 pub use codec::StoredResult;
-pub use db::{CacheDb, CacheOptions, DEFAULT_BLOCK_CACHE_BYTES};
+pub use db::{CacheDb, CacheOptions, DEFAULT_BLOCK_CACHE_BYTES, SETTLE_BYTES};
 pub use error::{Error, Result, VersionFound};
 pub use files::{MediaReferences, StillNamed};
 pub use history::{

@@ -506,3 +506,37 @@ fn compaction_drops_dead_chunks_and_rewrites_partly_superseded_sets() {
     assert_eq!(db.job_records(&whole).unwrap().len(), 400);
     assert_eq!(db.job_records(&set).unwrap().len(), 304);
 }
+
+/// The table files of the database in `dir`.
+fn tables(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sst"))
+        })
+        .count()
+}
+
+#[test]
+fn settling_flushes_only_memtables_past_the_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    // Six jobs: a few hundred bytes of records stay in memory.
+    run(&db, &sweep(&[1, 2, 3]), Reuse::Off);
+    let before = tables(dir.path());
+    db.settle().unwrap();
+    assert_eq!(tables(dir.path()), before, "a small memtable was flushed");
+    // 40,000 jobs: about 2.6 MB of records, past SETTLE_BYTES.
+    let big = sweep(&(0..20_000).collect::<Vec<_>>());
+    let (first, _) = run_batched(&db, &big, Reuse::Off, 4096);
+    db.settle().unwrap();
+    assert!(
+        tables(dir.path()) > before,
+        "the job records were not flushed"
+    );
+    // What was flushed reads back.
+    let (again, calls) = run_batched(&db, &big, Reuse::Resume, 4096);
+    assert_eq!(calls, 0);
+    assert_eq!(again.dataset, first.dataset);
+}

@@ -44,6 +44,12 @@ pub const DEFAULT_BLOCK_CACHE_BYTES: usize = 256 << 20;
 /// The memtable size of the job-record family.
 const JOB_RECORDS_WRITE_BUFFER: usize = 8 << 20;
 
+/// The memtables of a family past which [`CacheDb::settle`] flushes them:
+/// a small run's few values stay in memory (a flush per run would leave a
+/// table file per run). Memtables are measured by their arena, which
+/// grows a megabyte at a time: one small value takes a megabyte.
+pub const SETTLE_BYTES: u64 = 2 << 20;
+
 /// The memtable size of the families of parts (of results and of history
 /// events): a large value is written a part at a time, and at most about
 /// two memtables of its parts are in memory at once (RocksDB stalls the
@@ -276,6 +282,43 @@ impl CacheDb {
         self.db
             .flush_wal(true)
             .map_err(|e| self.db_err("flushing the write-ahead log", &e))
+    }
+
+    /// Writes the memtables of the large families (job records, results,
+    /// history events and their parts) that hold more than
+    /// [`SETTLE_BYTES`] to table files, and waits for it. The facade calls
+    /// it when a run's loop ends and once its result is stored: a large
+    /// run's last job records, or its result's last parts (up to two
+    /// memtables of each), would otherwise sit in memory beside the next
+    /// large write. What they hold is safe either way (in the write-ahead
+    /// log); this only frees memory.
+    pub fn settle(&self) -> Result<()> {
+        let mut full = Vec::new();
+        for name in [
+            JobRecords::NAME,
+            Results::NAME,
+            ResultParts::NAME,
+            HistoryEvents::NAME,
+            EventParts::NAME,
+        ] {
+            let cf = self.handle(name)?;
+            let held = self
+                .db
+                .property_int_value_cf(cf, "rocksdb.cur-size-all-mem-tables")
+                .map_err(|e| self.db_err(format!("reading the memtable size of `{name}`"), &e))?
+                .unwrap_or(0);
+            if held > SETTLE_BYTES {
+                full.push(cf);
+            }
+        }
+        if full.is_empty() {
+            return Ok(());
+        }
+        let mut fo = rocksdb::FlushOptions::default();
+        fo.set_wait(true);
+        self.db
+            .flush_cfs_opt(&full, &fo)
+            .map_err(|e| self.db_err("flushing the memtables", &e))
     }
 
     /// The database directory given to [`open`](Self::open).
