@@ -126,6 +126,32 @@ fn entries(chunk: &[u8]) -> Vec<([u8; 16], usize, Vec<u8>)> {
     out
 }
 
+/// Replaces each stored chunk of job set `set` in the cache in `dir`, in
+/// order, by what `rewrite` makes of it (`None` deletes it); returns how
+/// many there were.
+fn each_chunk(
+    dir: &std::path::Path,
+    set: [u8; 16],
+    mut rewrite: impl FnMut(Vec<u8>) -> Option<Vec<u8>>,
+) -> u64 {
+    let mut n = 0;
+    while let Some(chunk) = peek(dir, "job_records", &chunk_key(set, n)) {
+        poke(dir, "job_records", &chunk_key(set, n), rewrite(chunk));
+        n += 1;
+    }
+    n
+}
+
+/// Marks the cache in `dir` as written by format `v`.
+fn set_format(dir: &std::path::Path, v: u32) {
+    poke(
+        dir,
+        "meta",
+        b"format_version",
+        Some(v.to_le_bytes().to_vec()),
+    );
+}
+
 /// The bytes of `rec` in record version 1 (what format 5 wrote).
 fn record_v1(rec: &[u8]) -> Vec<u8> {
     use collector_core::{RecordedCell, RecordedOutcome};
@@ -206,23 +232,16 @@ fn a_format_3_cache_is_upgraded_and_its_records_reused() {
     drop(db);
     // Back to the layout of format 3: one value per job, under its job key.
     let set = job_set(&s);
-    let mut n = 0;
-    while let Some(chunk) = peek(dir.path(), "job_records", &chunk_key(set, n)) {
+    let n = each_chunk(dir.path(), set, |chunk| {
         for (job, _, rec) in entries(&chunk) {
             let mut k = set.to_vec();
             k.extend_from_slice(&job);
             poke(dir.path(), "job_records", &k, Some(rec));
         }
-        poke(dir.path(), "job_records", &chunk_key(set, n), None);
-        n += 1;
-    }
+        None
+    });
     assert_eq!(n, 2, "six jobs in batches of four");
-    poke(
-        dir.path(),
-        "meta",
-        b"format_version",
-        Some(3u32.to_le_bytes().to_vec()),
-    );
+    set_format(dir.path(), 3);
     let db = open(dir.path());
     let t = db.job_totals().unwrap();
     assert_eq!((t.sets, t.records), (before.sets, before.records));
@@ -244,9 +263,7 @@ fn a_format_5_cache_of_version_1_chunks_is_upgraded_and_its_records_reused() {
     let (first, _) = run(&db, &s, Reuse::Off);
     drop(db);
     // Back to what format 5 wrote: chunk and record version 1.
-    let set = job_set(&s);
-    let mut n = 0;
-    while let Some(chunk) = peek(dir.path(), "job_records", &chunk_key(set, n)) {
+    let n = each_chunk(dir.path(), job_set(&s), |chunk| {
         let e = entries(&chunk);
         let mut v1 = b"RC\x01".to_vec();
         v1.extend_from_slice(&(e.len() as u32).to_le_bytes());
@@ -256,16 +273,10 @@ fn a_format_5_cache_of_version_1_chunks_is_upgraded_and_its_records_reused() {
             v1.extend_from_slice(&(rec.len() as u32).to_le_bytes());
             v1.extend_from_slice(&rec);
         }
-        poke(dir.path(), "job_records", &chunk_key(set, n), Some(v1));
-        n += 1;
-    }
+        Some(v1)
+    });
     assert_eq!(n, 2, "six jobs in batches of four");
-    poke(
-        dir.path(),
-        "meta",
-        b"format_version",
-        Some(5u32.to_le_bytes().to_vec()),
-    );
+    set_format(dir.path(), 5);
     let db = open(dir.path());
     let (again, calls) = run(&db, &s, Reuse::Resume);
     assert_eq!(calls, 0, "every version-1 record is read and taken");

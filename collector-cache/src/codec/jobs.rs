@@ -479,18 +479,9 @@ pub(crate) fn decode_job(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
                 DONE => {
                     // Each cell takes at least 2 bytes.
                     let n = r.varint_count("the cell count", 2, "job record", "cells")?;
-                    let mut cells = Vec::with_capacity(n);
-                    for _ in 0..n {
-                        cells.push(match r.u8("a cell tag")? {
-                            CELL_F64 => RecordedCell::F64(f64::from_le_bytes(
-                                r.u64("a float cell")?.to_le_bytes(),
-                            )),
-                            CELL_TEXT => RecordedCell::Text(r.text("a text cell")?),
-                            CELL_MEDIA => RecordedCell::Media(r.text("a media cell")?),
-                            CELL_BLOB => RecordedCell::Blob(r.text("a blob cell")?),
-                            t => return Err(corrupt(format!("job record: unknown cell tag {t}"))),
-                        });
-                    }
+                    let cells = (0..n)
+                        .map(|_| tagged_cell(&mut r, Reader::text))
+                        .collect::<Result<_, _>>()?;
                     RecordedOutcome::Done(cells)
                 }
                 FAILED => RecordedOutcome::Failed {
@@ -515,6 +506,20 @@ pub(crate) fn decode_job(bytes: &[u8]) -> Result<JobRecord, Corrupt> {
     })
 }
 
+/// A tagged cell; `text` reads a text as the record's version writes it.
+fn tagged_cell<'a>(
+    r: &mut Reader<'a>,
+    text: impl Fn(&mut Reader<'a>, &str) -> Result<String, Corrupt>,
+) -> Result<RecordedCell, Corrupt> {
+    Ok(match r.u8("a cell tag")? {
+        CELL_F64 => RecordedCell::F64(f64::from_le_bytes(r.u64("a float cell")?.to_le_bytes())),
+        CELL_TEXT => RecordedCell::Text(text(r, "a text cell")?),
+        CELL_MEDIA => RecordedCell::Media(text(r, "a media cell")?),
+        CELL_BLOB => RecordedCell::Blob(text(r, "a blob cell")?),
+        t => return Err(corrupt(format!("job record: unknown cell tag {t}"))),
+    })
+}
+
 /// The duration and outcome of a version-1 record.
 fn decode_v1(r: &mut Reader<'_>) -> Result<(u64, RecordedOutcome), Corrupt> {
     if r.take(2, "the magic")? != MAGIC_V1 {
@@ -532,18 +537,9 @@ fn decode_v1(r: &mut Reader<'_>) -> Result<(u64, RecordedOutcome), Corrupt> {
         DONE_V1 => {
             // Each cell takes at least 5 bytes.
             let n = r.count("the cell count", 5, "job record", "cells")?;
-            let mut cells = Vec::with_capacity(n);
-            for _ in 0..n {
-                cells.push(match r.u8("a cell tag")? {
-                    CELL_F64 => {
-                        RecordedCell::F64(f64::from_le_bytes(r.u64("a float cell")?.to_le_bytes()))
-                    }
-                    CELL_TEXT => RecordedCell::Text(r.text_v1("a text cell")?),
-                    CELL_MEDIA => RecordedCell::Media(r.text_v1("a media cell")?),
-                    CELL_BLOB => RecordedCell::Blob(r.text_v1("a blob cell")?),
-                    t => return Err(corrupt(format!("job record: unknown cell tag {t}"))),
-                });
-            }
+            let cells = (0..n)
+                .map(|_| tagged_cell(r, Reader::text_v1))
+                .collect::<Result<_, _>>()?;
             RecordedOutcome::Done(cells)
         }
         FAILED_V1 => RecordedOutcome::Failed {
@@ -568,6 +564,19 @@ mod tests {
                 kind,
                 message: message.into(),
             },
+        }
+    }
+
+    /// The record of the golden tests with a cell of each kind.
+    fn mixed() -> JobRecord {
+        JobRecord {
+            duration_ns: 1000,
+            outcome: RecordedOutcome::Done(vec![
+                RecordedCell::F64(1.5),
+                RecordedCell::Text("ab".into()),
+                RecordedCell::Media("m".into()),
+                RecordedCell::Blob("b".into()),
+            ]),
         }
     }
 
@@ -598,18 +607,7 @@ mod tests {
                 3, 1, b'b', // blob
             ]
         );
-        assert_eq!(
-            decode_job(&b).unwrap(),
-            JobRecord {
-                duration_ns: 1000,
-                outcome: RecordedOutcome::Done(vec![
-                    RecordedCell::F64(1.5),
-                    RecordedCell::Text("ab".into()),
-                    RecordedCell::Media("m".into()),
-                    RecordedCell::Blob("b".into()),
-                ]),
-            }
-        );
+        assert_eq!(decode_job(&b).unwrap(), mixed());
         // Float cells only: untagged.
         let mut f = Vec::new();
         encode_job(
@@ -660,18 +658,7 @@ mod tests {
             2, 1, 0, 0, 0, b'm', // media
             3, 1, 0, 0, 0, b'b', // blob
         ];
-        assert_eq!(
-            decode_job(&done).unwrap(),
-            JobRecord {
-                duration_ns: 1000,
-                outcome: RecordedOutcome::Done(vec![
-                    RecordedCell::F64(1.5),
-                    RecordedCell::Text("ab".into()),
-                    RecordedCell::Media("m".into()),
-                    RecordedCell::Blob("b".into()),
-                ]),
-            }
-        );
+        assert_eq!(decode_job(&done).unwrap(), mixed());
         let fail = [
             b'R', b'J', 1, 1, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, b'x',
         ];
