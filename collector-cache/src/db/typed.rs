@@ -248,11 +248,15 @@ impl CacheDb {
 pub(crate) fn touched_room_for(bytes: u64) -> Room {
     static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
     let mut b = room_for(bytes);
-    let mut left = usize::try_from(bytes).unwrap_or(usize::MAX);
-    while left > 0 {
-        let n = left.min(ZEROS.len());
-        b.put(b"", &ZEROS[..n]);
-        left -= n;
+    // Values of zeros up to the room made (each put adds a few bytes of
+    // its own: stopping short of the room, the batch never grows).
+    let room = usize::try_from(bytes).unwrap_or(usize::MAX);
+    loop {
+        let left = room.saturating_sub(b.size_in_bytes() + 16);
+        if left == 0 {
+            break;
+        }
+        b.put(b"", &ZEROS[..left.min(ZEROS.len())]);
     }
     // Clearing keeps the memory.
     b.clear();
@@ -363,5 +367,20 @@ impl Batch<'_> {
         db.db
             .write_opt(self.inner, &wo)
             .map_err(|e| db.db_err(op, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touched_room_is_an_empty_batch() {
+        for bytes in [0, 1, 100, 70_000, 3 << 20] {
+            let Room(b) = touched_room_for(bytes);
+            assert_eq!(b.len(), 0, "{bytes} bytes");
+            // A batch's header alone: nothing left of the zeros.
+            assert_eq!(b.size_in_bytes(), WriteBatch::default().size_in_bytes());
+        }
     }
 }
