@@ -47,7 +47,9 @@
 //! period.
 //!
 //! The kill count is `COLLECTOR_SOAK_KILLS` (default [`QUICK_KILLS`], the
-//! CI count; `cargo xtask soak` sets 100). The seed is printed; set
+//! CI count; `cargo xtask soak` sets 100), dealt over the kinds; resume
+//! kills are then added until the resumed sweep has been killed at least
+//! [`MIN_RESUME_KILLS`] (20) times. The seed is printed; set
 //! `COLLECTOR_SOAK_SEED` to replay a failing schedule (the kill moments
 //! replay only approximately: they are times).
 #![allow(clippy::unwrap_used, reason = "tests")]
@@ -67,8 +69,12 @@ use result_collector::{
     RunOptions, Sample, Shard, Sweep, TimeSrc, cache_key, history_key, shard_size,
 };
 
-/// Kills in the CI run (about 1 s each in the debug build).
+/// Kills in the CI run (about 0.6 s each in the debug build), dealt over
+/// the kinds; then resume kills are added up to [`MIN_RESUME_KILLS`].
 const QUICK_KILLS: usize = 15;
+/// The resumed sweep is killed at least this many times in any run (the
+/// count issue 12 asks of its kill -9 test).
+const MIN_RESUME_KILLS: usize = 20;
 const KILLS_ENV: &str = "COLLECTOR_SOAK_KILLS";
 const SEED_ENV: &str = "COLLECTOR_SOAK_SEED";
 /// The child's kind; its presence makes the test binary a child.
@@ -1174,7 +1180,10 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         },
         |v| v.parse().unwrap_or_else(|_| panic!("{SEED_ENV}={v}")),
     );
-    eprintln!("soak: {kills} kills, seed {seed} (replay with {SEED_ENV}={seed})");
+    eprintln!(
+        "soak: {kills} kills over the kinds, then resume kills up to {MIN_RESUME_KILLS}; seed {seed} \
+         (replay with {SEED_ENV}={seed})"
+    );
     let mut rng = XorShift(seed);
     let work_dir = tempfile::tempdir().unwrap();
     let work = work_dir.path();
@@ -1192,6 +1201,14 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         schedule.extend(round);
     }
     schedule.truncate(kills);
+    // Issue 12's count of kills of the resumed sweep, whatever the total:
+    // the missing ones go in at random places.
+    let mut resumes = schedule.iter().filter(|&&k| k == Kind::Resume).count();
+    while resumes < MIN_RESUME_KILLS {
+        let at = (rng.next() % (schedule.len() as u64 + 1)) as usize;
+        schedule.insert(at, Kind::Resume);
+        resumes += 1;
+    }
 
     let mut tally = Tally::default();
     let mut per_kind: BTreeMap<Kind, usize> = BTreeMap::new();
@@ -1283,13 +1300,15 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         extra <= resume_kills * RESUME_BATCH,
         "{extra} calls beyond one per job, more than one batch of {RESUME_BATCH} per kill ({resume_kills} kills)"
     );
+    assert!(
+        resume_kills >= MIN_RESUME_KILLS,
+        "the resumed sweep was killed {resume_kills} times, fewer than {MIN_RESUME_KILLS}"
+    );
     let resumed = callers.values().filter(|c| c.len() > 1).count();
-    if resume_kills > 0 {
-        assert!(
-            resumed > 0,
-            "no round of the resumed sweep ran in two children"
-        );
-    }
+    assert!(
+        resumed > 0,
+        "no round of the resumed sweep ran in two children"
+    );
 
     let acked: u64 = KINDS
         .iter()
@@ -1300,10 +1319,11 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         .map(|(k, c)| format!("{} {c}", k.name()))
         .collect();
     eprintln!(
-        "soak: {kills} kills survived ({}), seed {seed}; {acked} acknowledged steps, {} acknowledged \
+        "soak: {} kills survived ({}), seed {seed}; {acked} acknowledged steps, {} acknowledged \
          step checks, 0 lost; {} in-flight steps found committed; {} named files checked; {} orphans \
          deleted by the GC after a kill, 0 surviving it; resume: {rounds} rounds, {resumed} resumed \
          across a kill, {extra} repeated calls; {:.1?}",
+        schedule.len(),
         kinds.join(", "),
         tally.acked_checked,
         tally.in_flight_landed.len(),
