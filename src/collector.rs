@@ -76,7 +76,7 @@ impl std::fmt::Display for NoEvent {
         f.write_str(match self {
             NoEvent::NoHistory => "the sweep keeps no history (over_time is off)",
             NoEvent::CacheHit => {
-                "the result came from the cache and no job ran; run without use_cache to record a new event"
+                "the result came from the cache and no job ran; run without use_cache (CLI --use-cache) to record a new event"
             }
             NoEvent::Shard => {
                 "this run was one shard: it wrote job records and a shard manifest; `collector merge` adds the event"

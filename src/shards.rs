@@ -45,6 +45,43 @@ fn assign_name(a: ShardAssign) -> &'static str {
     }
 }
 
+/// The assignment a manifest names.
+fn assign_of(name: &str) -> Option<ShardAssign> {
+    [ShardAssign::Hash, ShardAssign::RoundRobin]
+        .into_iter()
+        .find(|&a| assign_name(a) == name)
+}
+
+/// The jobs no record covers, with their shard, in job order.
+fn unrecorded_jobs<R>(
+    sweep: &Sweep,
+    chosen: &[(&PathBuf, &ShardManifest)],
+    records: &HashMap<JobKey, R>,
+) -> Result<Vec<(usize, u32)>> {
+    let Some((d0, m0)) = chosen.first() else {
+        return Ok(Vec::new());
+    };
+    let assign = assign_of(&m0.assign).ok_or_else(|| {
+        merge_err(format!(
+            "the manifest of shard {}/{} in {} names an unknown assignment `{}`",
+            m0.k,
+            m0.n,
+            d0.display(),
+            m0.assign
+        ))
+    })?;
+    let shard = Shard::new(m0.k, m0.n)
+        .map_err(|e| merge_err(format!("the manifest in {}: {e}", d0.display())))?
+        .assign(assign);
+    let keyer = collector_core::JobKeyer::new(sweep);
+    Ok((0..sweep.job_count())
+        .filter_map(|j| {
+            let key = keyer.key(sweep, j);
+            (!records.contains_key(&key)).then(|| (j, shard.shard_of(j, &key)))
+        })
+        .collect())
+}
+
 /// This machine's name, for the manifest: the kernel's host name, else
 /// `$HOSTNAME`, else "unknown".
 fn host_name() -> String {
@@ -81,8 +118,10 @@ pub struct MergeOptions {
     /// The sweep to merge, by name, when the shard directories hold
     /// shards of more than one sweep.
     pub sweep: Option<String>,
-    /// Merge even when some of shards 1..=n are missing: their cells stay
-    /// at their sentinels and [`MergeReport::missing_shards`] names them.
+    /// Merge even when some of shards 1..=n are missing, or some jobs of
+    /// the shards present have no record: their cells stay at their
+    /// sentinels, and [`MergeReport::missing_shards`] and
+    /// [`MergeReport::empty_jobs`] name them.
     pub partial: bool,
     /// The merged run's `over_time` coordinate (its history event).
     pub time_src: TimeSrc,
@@ -100,6 +139,11 @@ pub struct MergeReport {
     pub shards: Vec<(u32, PathBuf)>,
     /// The shard numbers that were missing (only with `partial`).
     pub missing_shards: Vec<u32>,
+    /// The jobs (linear indices, in order) no shard recorded, left at
+    /// their sentinels (only with `partial`): those of missing shards,
+    /// and those of shards present whose records were removed, evicted
+    /// or unreadable.
+    pub empty_jobs: Vec<usize>,
     /// The job records imported.
     pub imported: usize,
     /// The media files and blobs copied from the shards' media roots.
@@ -116,8 +160,9 @@ impl ResultCollector {
     /// Merges shard runs: `shard_dirs` are the cache directories the shards
     /// wrote (one per machine; this collector's own directory may be one
     /// of them). Checks that every shard is of the same sweep, version,
-    /// grid and shard count, that shards 1..=n are all there (unless
-    /// `partial`), and that no job has two different results. Then imports
+    /// grid and shard count, that shards 1..=n are all there and every
+    /// job of theirs has its record (unless `partial`), and that no job
+    /// has two different results. Then imports
     /// every job record into this cache and assembles the result from
     /// them, as one run would: it is stored, and it becomes one history
     /// event (with the regression check `opts.run` asks for).
@@ -190,6 +235,36 @@ impl ResultCollector {
                 records.insert(k, (r, m.k, (*dir).clone()));
             }
         }
+        // Every job of a shard present must have its record: one removed,
+        // evicted or unreadable would merge as an empty cell.
+        let unrecorded = unrecorded_jobs(&sweep, &chosen, &records)?;
+        let lost: Vec<(usize, u32)> = unrecorded
+            .iter()
+            .copied()
+            .filter(|(_, k)| present.contains(k))
+            .collect();
+        if let Some(&(job, k)) = lost.first()
+            && !opts.partial
+        {
+            let shards: BTreeSet<u32> = lost.iter().map(|&(_, k)| k).collect();
+            return Err(merge_err(format!(
+                "{} job{} of shard(s) {} of sweep `{}` {} no record in {} (removed, evicted or \
+                 unreadable; the first is job {job} ({}) of shard {k}); rerun {} with --resume, \
+                 or pass --partial to merge without them",
+                lost.len(),
+                if lost.len() == 1 { "" } else { "s" },
+                list(&shards.iter().copied().collect::<Vec<_>>()),
+                sweep.name(),
+                if lost.len() == 1 { "has" } else { "have" },
+                dirs_text(shard_dirs),
+                collector_core::format_inputs(&collector_core::Sample::new(&sweep, job).inputs()),
+                if shards.len() == 1 {
+                    "that shard"
+                } else {
+                    "those shards"
+                },
+            )));
+        }
         // The files the records name come first (a crash in between
         // leaves orphans for the GC, never a record naming a missing file).
         let copied = self.copy_named_files(&records, &own)?;
@@ -216,6 +291,7 @@ impl ResultCollector {
             run,
             shards,
             missing_shards: missing,
+            empty_jobs: unrecorded.into_iter().map(|(j, _)| j).collect(),
             imported: all.len(),
             copied_files: copied,
         })
@@ -397,7 +473,8 @@ fn choose<'a>(
             (m.n != m0.n).then(|| format!("{} shards against {}", m.n, m0.n)),
             (m.grid_hash != m0.grid_hash)
                 .then(|| "another grid (input values or repeats)".to_string()),
-            (m.job_set != m0.job_set)
+            // The job set hashes the version too: told apart above.
+            (m.job_set != m0.job_set && m.version == m0.version)
                 .then(|| "another sweep identity (tag, inputs, results or constants)".to_string()),
             (m.assign != m0.assign)
                 .then(|| format!("assignment `{}` against `{}`", m.assign, m0.assign)),

@@ -348,6 +348,51 @@ fn shards_in_one_shared_directory_merge_in_place() {
         line(&merged, "history:").starts_with("history: 1 event "),
         "{merged}"
     );
+    // The same directory sharded again for another code version merges
+    // the new plan, and the merge keeps the history to the newest event.
+    for k in ["1/2", "2/2"] {
+        let out = ok(collector(
+            cwd,
+            &shared,
+            &[
+                "demo",
+                "--shard",
+                k,
+                "--label",
+                "s",
+                "--threads",
+                "2",
+                "--code-version",
+                "v2",
+            ],
+        ));
+        assert!(out.contains("no history event: merge the shards"), "{out}");
+    }
+    let again = ok(collector(
+        cwd,
+        &shared,
+        &[
+            "merge",
+            path(&shared),
+            "--label",
+            "v2",
+            "--max-time-events",
+            "1",
+        ],
+    ));
+    assert!(
+        again.contains(&format!("imported {total} job records and ")),
+        "{again}"
+    );
+    assert_eq!(
+        line(&again, "trimmed:"),
+        "trimmed: 1 older event removed (max_time_events)",
+        "{again}"
+    );
+    assert!(
+        line(&again, "history:").starts_with("history: 1 event "),
+        "{again}"
+    );
 }
 
 #[test]
@@ -411,9 +456,28 @@ fn a_merge_refuses_missing_shards_unless_partial() {
     ));
     assert_eq!(
         line(&partial, "missing shard"),
-        format!("missing shard: 2 ({} jobs left empty)", total - n1),
+        "missing shard: 2",
         "{partial}"
     );
+    // The empty cells: how many, then the first ten by their inputs.
+    let empty = total - n1;
+    assert_eq!(
+        line(&partial, &format!("{empty} jobs left empty")),
+        format!("{empty} jobs left empty (no shard recorded them):"),
+        "{partial}"
+    );
+    let listed: Vec<&str> = partial
+        .lines()
+        .filter(|l| l.starts_with("  job "))
+        .collect();
+    assert_eq!(listed.len(), empty.min(10), "{partial}");
+    assert!(listed.iter().all(|l| l.contains("repeat=")), "{partial}");
+    if empty > 10 {
+        assert_eq!(
+            line(&partial, "  … and"),
+            format!("  … and {} more", empty - 10)
+        );
+    }
     assert!(
         partial.contains(&format!("imported {n1} job records and ")),
         "{partial}"

@@ -506,3 +506,109 @@ value = "{}"
     assert_eq!(mine.len(), 1);
     assert_eq!(std::fs::read_to_string(&mine[0]).expect("copy"), "mine");
 }
+
+#[test]
+fn history_flags_of_a_run_and_what_it_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let base = r#"
+name = "hist"
+over_time = true
+[[input]]
+name = "n"
+values = [1, 2]
+[[result]]
+name = "t"
+[command]
+argv = ["sh", "-c", "echo t=$RC_N"]
+output = "key-value"
+"#;
+    let file = sweep_file(dir.path(), "hist.toml", base);
+    let with_u = sweep_file(
+        dir.path(),
+        "hist_u.toml",
+        &base
+            .replace("echo t=$RC_N", "echo t=$RC_N; echo u=1")
+            .replace("name = \"t\"\n", "name = \"t\"\n[[result]]\nname = \"u\"\n"),
+    );
+    let grown = sweep_file(
+        dir.path(),
+        "hist3.toml",
+        &std::fs::read_to_string(&with_u)
+            .expect("read")
+            .replace("values = [1, 2]", "values = [1, 2, 3]"),
+    );
+    let first = ok(collector(&cache, &["run", s(&file), "--label", "a"]));
+    assert!(first.contains("history: 1 event "), "{first}");
+
+    // A resume under a new label says that its numbers are not new.
+    let resumed = ok(collector(
+        &cache,
+        &["run", s(&file), "--label", "b", "--resume"],
+    ));
+    assert!(
+        resumed.contains("jobs: 2 reused, 0 rerun, 0 new"),
+        "{resumed}"
+    );
+    assert!(
+        resumed.contains("note: 2 of this event's jobs were taken from job records"),
+        "{resumed}"
+    );
+
+    // A new column is named; older events hold its sentinel.
+    let born = ok(collector(&cache, &["run", s(&with_u), "--label", "c"]));
+    assert!(
+        born.contains("new columns (empty in the older events): `u`"),
+        "{born}"
+    );
+    assert!(born.contains("history: 3 events "), "{born}");
+
+    // --max-time-events trims, and says so.
+    let trimmed = ok(collector(
+        &cache,
+        &["run", s(&with_u), "--label", "d", "--max-time-events", "2"],
+    ));
+    assert!(
+        trimmed.contains("trimmed: 2 older events removed (max_time_events)"),
+        "{trimmed}"
+    );
+    assert!(trimmed.contains("history: 2 events "), "{trimmed}");
+
+    // --clear-history starts over.
+    let cleared = ok(collector(
+        &cache,
+        &["run", s(&with_u), "--label", "e", "--clear-history"],
+    ));
+    assert!(
+        cleared.contains("history was reset: clear_history was asked for"),
+        "{cleared}"
+    );
+    assert!(cleared.contains("history: 1 event "), "{cleared}");
+
+    // An input change under --reset-policy error writes nothing.
+    let ls_before = ok(collector(&cache, &["ls"]));
+    one_error(
+        &collector(
+            &cache,
+            &["run", s(&grown), "--label", "f", "--reset-policy", "error"],
+        ),
+        &[
+            "starts a new history",
+            "input `n`: [1, 2] -> [1, 2, 3]",
+            "nothing was written or deleted",
+        ],
+    );
+    assert_eq!(ok(collector(&cache, &["ls"])), ls_before);
+
+    // Under ignore it starts the new history; the old one is superseded.
+    let ignored = ok(collector(
+        &cache,
+        &["run", s(&grown), "--label", "f", "--reset-policy", "ignore"],
+    ));
+    assert!(ignored.contains("history: 1 event "), "{ignored}");
+    let ls = ok(collector(&cache, &["ls"]));
+    assert!(
+        ls.contains("superseded") && ls.contains("input `n`: [1, 2] -> [1, 2, 3]"),
+        "{ls}"
+    );
+}

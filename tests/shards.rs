@@ -213,6 +213,8 @@ fn a_merge_refuses_another_version_another_n_and_missing_shards() {
     let e = c.merge(&dirs, &merge_opts(false)).unwrap_err().to_string();
     assert!(e.contains("code version `v2` against `v1`"), "{e}");
     assert!(e.contains(&b.path().display().to_string()), "{e}");
+    // The version alone differs: no other difference is claimed.
+    assert!(!e.contains("another sweep identity"), "{e}");
 
     // Another shard count.
     let b3 = tempfile::tempdir().unwrap();
@@ -243,7 +245,86 @@ fn a_merge_refuses_another_version_another_n_and_missing_shards() {
         partial.run.jobs.skipped,
         s.job_count() - shard_size(&s, Shard::new(1, 2).unwrap())
     );
+    assert_eq!(partial.empty_jobs, shard_jobs(&s, 2, 2));
     assert!(!partial.run.result.is_complete());
+}
+
+/// The jobs (linear indices) of hash-dealt shard `k` of `n`.
+fn shard_jobs(s: &Sweep, k: u32, n: u32) -> Vec<usize> {
+    let shard = Shard::new(k, n).unwrap();
+    let keyer = result_collector::model::JobKeyer::new(s);
+    (0..s.job_count())
+        .filter(|&j| shard.takes(j, &keyer.key(s, j)))
+        .collect()
+}
+
+#[test]
+fn a_merge_refuses_a_shard_whose_job_records_are_gone() {
+    let s = sweep(&[1, 2, 3], "v1");
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run_shard(a.path(), &s, 1, 2, &[]);
+    run_shard(b.path(), &s, 2, 2, &[]);
+    // Shard 2's manifest without its records (copied alone, or its
+    // records unreadable).
+    let only_manifest = tempfile::tempdir().unwrap();
+    let manifest = ResultCollector::new(Some(b.path()))
+        .cache()
+        .unwrap()
+        .shard_manifests()
+        .unwrap();
+    let bare = ResultCollector::new(Some(only_manifest.path()));
+    bare.cache()
+        .unwrap()
+        .put_shard_manifest(&manifest[0])
+        .unwrap();
+    drop(bare);
+    let into = tempfile::tempdir().unwrap();
+    let c = ResultCollector::new(Some(into.path()));
+    let dirs = [a.path().to_path_buf(), only_manifest.path().to_path_buf()];
+    let lost = shard_jobs(&s, 2, 2);
+    let e = c.merge(&dirs, &merge_opts(false)).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!(
+            "{} jobs of shard(s) 2 of sweep `sharded` have no record",
+            lost.len()
+        )) && e.contains(&format!("the first is job {}", lost[0]))
+            && e.contains("--partial"),
+        "{e}"
+    );
+    // Nothing was stored by the refused merge.
+    assert!(c.list().unwrap().iter().all(|l| l.results.is_empty()));
+    // --partial merges the rest and names the empty jobs.
+    let partial = c.merge(&dirs, &merge_opts(true)).unwrap();
+    assert!(partial.missing_shards.is_empty());
+    assert_eq!(partial.empty_jobs, lost);
+    assert!(!partial.run.result.is_complete());
+    // With the records, the same shards merge whole.
+    let whole = c
+        .merge(
+            &[a.path().to_path_buf(), b.path().to_path_buf()],
+            &merge_opts(false),
+        )
+        .unwrap();
+    assert!(whole.empty_jobs.is_empty());
+    assert!(whole.run.result.is_complete());
+}
+
+#[test]
+fn a_directory_sharded_again_after_a_new_version_merges_the_new_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = sweep(&[1, 2, 3], "v1");
+    let v2 = sweep(&[1, 2, 3], "v2");
+    let here = [dir.path().to_path_buf()];
+    for s in [&v1, &v2] {
+        run_shard(dir.path(), s, 1, 2, &[]);
+        run_shard(dir.path(), s, 2, 2, &[]);
+        // Merged in place: v1's manifests no longer count once v2's shards ran.
+        let merged = ResultCollector::new(Some(dir.path()))
+            .merge(&here, &merge_opts(false))
+            .unwrap();
+        assert_eq!(merged.run.result.sweep().version(), s.version());
+        assert!(merged.run.result.is_complete());
+    }
 }
 
 #[test]

@@ -304,8 +304,8 @@ impl CacheDb {
     }
 
     /// Removes every job record of the sweep called `sweep_name` (every
-    /// job set it wrote, whatever its version or constants). Returns the
-    /// records removed.
+    /// job set it wrote, whatever its version or constants), and the
+    /// shard manifests of those sets. Returns the records removed.
     pub fn remove_job_records(&self, sweep_name: &str) -> Result<u64> {
         let sets: Vec<([u8; 16], u64)> = self
             .scan::<JobSets>()?
@@ -323,6 +323,8 @@ impl CacheDb {
         for (set, _) in &sets {
             b.delete_prefix::<JobRecords>(set)?;
             b.delete::<JobSets>(set)?;
+            // A manifest without its records would merge as empty cells.
+            b.delete_prefix::<Shards>(set)?;
         }
         b.commit(format!("removing the job records of sweep `{sweep_name}`"))?;
         for (set, _) in &sets {
@@ -461,17 +463,24 @@ impl CacheDb {
     }
 
     /// Stores the manifest of a shard run, replacing one of the same
-    /// shard. Manifests of the same job set with another grid or shard
-    /// count are removed: a new sharding plan supersedes the old one.
+    /// shard. A new sharding plan supersedes the old one: the manifests
+    /// of the same job set with another grid or shard count are removed,
+    /// and so are those of the same sweep name with another job set
+    /// (another version, constants, inputs or results), so that a
+    /// directory shards run into again after a change merges the new
+    /// plan. Their job records stay (a resume reuses them).
     pub fn put_shard_manifest(&self, m: &ShardManifest) -> Result<()> {
         let key = shard_key(m)?;
         let mut b = self.batch();
         for entry in self.scan::<Shards>()? {
-            let Scanned { key: old, .. } = entry?;
-            if let Some(k) = old.parse()
-                && k.set == key.set
-                && (k.grid != key.grid || k.n != key.n)
-            {
+            let Scanned { key: old, value } = entry?;
+            let Some(k) = old.parse() else { continue };
+            let superseded = if k.set == key.set {
+                k.grid != key.grid || k.n != key.n
+            } else {
+                value.is_ok_and(|o| o.sweep.name == m.sweep.name)
+            };
+            if superseded {
                 b.delete_scanned(&old)?;
             }
         }

@@ -260,6 +260,8 @@ pub(crate) fn delete_evicted(b: &mut crate::db::Batch<'_>, e: &Evict) -> Result<
         }
         Evict::Jobs(set, _) => {
             b.delete_prefix::<schema::JobRecords>(set)?;
+            // Its shard manifests go with the records they describe.
+            b.delete_prefix::<schema::Shards>(set)?;
             b.delete::<schema::JobSets>(set)
         }
     }

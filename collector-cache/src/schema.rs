@@ -629,22 +629,28 @@ impl Prefixed for JobRecords {
     type Prefix = [u8; 16];
 
     fn prefix_range(set: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
-        let start = set.to_vec();
-        let mut end = set.to_vec();
-        // The next prefix: increment from the last byte, carrying.
-        let mut i = end.len();
-        while i > 0 {
-            i -= 1;
-            if end[i] == u8::MAX {
-                end[i] = 0;
-            } else {
-                end[i] += 1;
-                return (start, end);
-            }
-        }
-        // All 0xff: every key longer than the prefix sorts before this.
-        (start, vec![u8::MAX; 33])
+        set_range(set)
     }
+}
+
+/// The keys that start with job set `set`: from the set to the next one.
+fn set_range(set: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
+    let start = set.to_vec();
+    let mut end = set.to_vec();
+    // The next prefix: increment from the last byte, carrying.
+    let mut i = end.len();
+    while i > 0 {
+        i -= 1;
+        if end[i] == u8::MAX {
+            end[i] = 0;
+        } else {
+            end[i] += 1;
+            return (start, end);
+        }
+    }
+    // All 0xff: a chunk key (16 + 8 bytes) and a shard key (16 bytes, a
+    // grid hash of hex digits, 9 more) sort before this.
+    (start, vec![u8::MAX; 33])
 }
 
 /// job set → what the set holds (sweep name, record count and bytes),
@@ -737,6 +743,15 @@ impl Family for Shards {
     }
     fn decode(bytes: &[u8]) -> Result<ShardManifest, Corrupt> {
         codec::decode_record(codec::KIND_SHARD, bytes)
+    }
+}
+
+impl Prefixed for Shards {
+    /// The job set.
+    type Prefix = [u8; 16];
+
+    fn prefix_range(set: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
+        set_range(set)
     }
 }
 

@@ -347,6 +347,7 @@ fn job_records_count_against_cache_size_and_are_evicted_oldest_first() {
     .unwrap();
     let a = sweep(&(0..10).collect::<Vec<_>>());
     run(&db, &a, Reuse::Off);
+    db.put_shard_manifest(&manifest(&a, 1, 2)).unwrap();
     let before = db.job_totals().unwrap();
     assert_eq!(before.records, 20);
     // A second sweep's records push the total past the limit: the first
@@ -363,6 +364,8 @@ fn job_records_count_against_cache_size_and_are_evicted_oldest_first() {
     assert_eq!(sets.len(), 1, "{sets:?}");
     assert_eq!(sets[0].sweep, "b");
     assert!(db.job_records(&job_set(&a)).unwrap().is_empty());
+    // Its manifest went with it: a merge would find its shard empty.
+    assert!(db.shard_manifests().unwrap().is_empty());
 }
 
 #[test]
@@ -388,25 +391,103 @@ fn files_named_by_job_records_are_kept() {
     );
 }
 
-#[test]
-fn shard_manifests_round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = sweep(&[1, 2]);
-    let db = open(dir.path());
-    let set: String = job_set(&s).iter().map(|b| format!("{b:02x}")).collect();
-    let m = ShardManifest {
+/// The manifest of shard `k` of `n` of `s`.
+fn manifest(s: &Sweep, k: u32, n: u32) -> ShardManifest {
+    ShardManifest {
         sweep: s.spec(),
-        job_set: set,
-        grid_hash: grid_hash(&s),
-        version: String::new(),
-        k: 2,
-        n: 3,
+        job_set: job_set(s).iter().map(|b| format!("{b:02x}")).collect(),
+        grid_hash: grid_hash(s),
+        version: s.version().to_string(),
+        k,
+        n,
         assign: "hash".into(),
         host: "h".into(),
         time_ms: 5,
         jobs: 2,
         failed: 0,
-    };
+    }
+}
+
+/// The (version, k, n) of every manifest stored, sorted.
+fn manifests(db: &CacheDb) -> Vec<(String, u32, u32)> {
+    let mut v: Vec<_> = db
+        .shard_manifests()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.version, m.k, m.n))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_new_sharding_plan_supersedes_the_manifests_of_its_sweep_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let v1 = sweep(&[1, 2]);
+    let other = Sweep::builder("other")
+        .input(InputVar::int_values("n", vec![1]))
+        .result(ResultVar::float("sq"))
+        .build()
+        .unwrap();
+    for k in 1..=2 {
+        db.put_shard_manifest(&manifest(&v1, k, 2)).unwrap();
+    }
+    db.put_shard_manifest(&manifest(&other, 1, 1)).unwrap();
+    assert_eq!(manifests(&db).len(), 3);
+    // Another shard count of the same job set: the old plan goes.
+    db.put_shard_manifest(&manifest(&v1, 1, 3)).unwrap();
+    assert_eq!(
+        manifests(&db),
+        [(String::new(), 1, 1), (String::new(), 1, 3)]
+    );
+    // Another version of the same sweep name (another job set): its old
+    // manifests go; another sweep's stay.
+    let v2 = Sweep::builder("jobs")
+        .input(InputVar::int_values("n", vec![1, 2]))
+        .result(ResultVar::float("sq"))
+        .result(ResultVar::image("img"))
+        .repeats(2)
+        .version("v2")
+        .build()
+        .unwrap();
+    assert_ne!(job_set(&v1), job_set(&v2));
+    db.put_shard_manifest(&manifest(&v2, 2, 2)).unwrap();
+    assert_eq!(
+        manifests(&db),
+        [(String::new(), 1, 1), ("v2".to_string(), 2, 2)]
+    );
+}
+
+#[test]
+fn removing_a_sweeps_job_records_removes_its_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let s = sweep(&[1, 2]);
+    run(&db, &s, Reuse::Off);
+    db.put_shard_manifest(&manifest(&s, 1, 2)).unwrap();
+    let other = Sweep::builder("other")
+        .input(InputVar::int_values("n", vec![1]))
+        .result(ResultVar::float("sq"))
+        .build()
+        .unwrap();
+    db.put_shard_manifest(&manifest(&other, 1, 1)).unwrap();
+    assert_eq!(db.remove_job_records("jobs").unwrap(), 4);
+    let left: Vec<String> = db
+        .shard_manifests()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.sweep.name)
+        .collect();
+    assert_eq!(left, ["other"]);
+}
+
+#[test]
+fn shard_manifests_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(&[1, 2]);
+    let db = open(dir.path());
+    let m = manifest(&s, 2, 3);
     db.put_shard_manifest(&m).unwrap();
     db.put_shard_manifest(&m).unwrap();
     drop(db);

@@ -386,9 +386,11 @@ impl fmt::Display for Shard {
 pub struct JobCounts {
     /// Jobs taken from their record, the worker not called.
     pub reused: usize,
-    /// Jobs recorded as failed (or with an unusable record) and run again.
+    /// Jobs recorded as failed, or whose record does not fit the result,
+    /// run again.
     pub rerun: usize,
-    /// Jobs with no record, run.
+    /// Jobs with no record, run. A corrupt record counts as none (it is
+    /// logged and skipped), so its job is new.
     pub new: usize,
     /// Jobs not attempted: another shard's, or with no record under
     /// [`Reuse::RetryFailed`] or [`Reuse::Replay`].

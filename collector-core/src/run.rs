@@ -171,6 +171,25 @@ impl RunOptions {
             ..RunOptions::default()
         }
     }
+
+    /// Options that run shard `k` of `n` (1-based: 1 ≤ k ≤ n, checked;
+    /// dealt by the job key's hash, see [`Shard`]). The error names the
+    /// bound that failed.
+    ///
+    /// ```
+    /// use collector_core::{RunOptions, Reuse};
+    /// let opts = RunOptions { reuse: Reuse::Resume, ..RunOptions::shard(2, 4)? };
+    /// assert_eq!(opts.shard.map(|s| (s.k(), s.n())), Some((2, 4)));
+    /// assert!(RunOptions::shard(0, 4).unwrap_err().contains("1-based"));
+    /// assert!(RunOptions::shard(5, 4).is_err());
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn shard(k: u32, n: u32) -> std::result::Result<Self, String> {
+        Ok(RunOptions {
+            shard: Some(Shard::new(k, n)?),
+            ..RunOptions::default()
+        })
+    }
 }
 
 /// The fewest jobs per pool task when [`RunOptions::min_jobs_per_task`] is 0.

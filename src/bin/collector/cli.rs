@@ -113,6 +113,19 @@ pub struct EventArgs {
     /// The code version recorded with the event (a commit, a release); part of the result's identity, not of the history's (run: instead of the sweep file's `version`).
     #[arg(long, value_name = "STR")]
     pub code_version: Option<String>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    /// Take a complete cached result instead of running the jobs (a hit adds no history event).
+    #[arg(long)]
+    pub use_cache: bool,
+    /// Where to write the HTML report (default: CACHE_DIR/reports/SWEEP.html).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+/// How a run's event goes into its history (`demo`, `run`, `merge`).
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
     /// Keep only the newest N history events (this run's included).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_time_events: Option<u64>,
@@ -122,12 +135,19 @@ pub struct EventArgs {
     /// When the history cannot be continued (inputs changed, a column changed kind, units or meaning): warn and start afresh, error and write nothing, or ignore.
     #[arg(long, value_name = "POLICY", default_value = "warn", value_parser = parse_policy)]
     pub reset_policy: result_collector::ResetPolicy,
-    /// Take a complete cached result instead of running the jobs (a hit adds no history event).
-    #[arg(long)]
-    pub use_cache: bool,
-    /// Where to write the HTML report (default: CACHE_DIR/reports/SWEEP.html).
-    #[arg(long, value_name = "PATH")]
-    pub report: Option<PathBuf>,
+}
+
+impl HistoryArgs {
+    /// The history options these flags give (the whole history returned:
+    /// the report needs it).
+    pub fn options(&self) -> result_collector::HistoryOptions {
+        result_collector::HistoryOptions {
+            max_time_events: self.max_time_events.map(|n| n as usize),
+            clear_history: self.clear_history,
+            reset_policy: Some(self.reset_policy),
+            return_history: true,
+        }
+    }
 }
 
 /// Job records and shards: what a run reuses, and which jobs it takes.
@@ -185,7 +205,7 @@ pub struct MergeArgs {
     /// The sweep to merge, when the directories hold shards of several.
     #[arg(long, value_name = "NAME")]
     pub sweep: Option<String>,
-    /// Merge even when shards are missing: their cells stay empty and are reported.
+    /// Merge even when shards are missing, or some of their jobs have no record: their cells stay empty and are reported.
     #[arg(long)]
     pub partial: bool,
     /// Label of the merged run's history event. Default: the current time.
@@ -194,6 +214,8 @@ pub struct MergeArgs {
     /// Timestamp of the merged run's history event (RFC 3339).
     #[arg(long, value_name = "RFC3339")]
     pub timestamp: Option<String>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Check the merged event for regressions and print the report.
     #[arg(long)]
     pub check: bool,

@@ -66,6 +66,29 @@ pub fn append_notes(a: &result_collector::AppendOutcome) -> String {
     if !a.columns.resumed.is_empty() {
         out.push_str(&format!("resumed columns: {}\n", list(&a.columns.resumed)));
     }
+    // In a history's first event every column is new: said only later.
+    if !a.columns.born.is_empty() && a.events > 1 {
+        out.push_str(&format!(
+            "new columns (empty in the older events): {}\n",
+            list(&a.columns.born)
+        ));
+    }
+    let trimmed = a
+        .removed_events
+        .saturating_sub(u64::from(a.replaced.is_some()));
+    if a.reset.is_none() && a.lineage.is_none() && trimmed > 0 {
+        out.push_str(&format!(
+            "trimmed: {trimmed} older event{} removed (max_time_events)\n",
+            plural(usize::try_from(trimmed).unwrap_or(usize::MAX))
+        ));
+    }
+    if a.aged_events > 0 {
+        out.push_str(&format!(
+            "aged: {} older event{} lost cells past their column's max_time_events\n",
+            a.aged_events,
+            plural(usize::try_from(a.aged_events).unwrap_or(usize::MAX))
+        ));
+    }
     out
 }
 

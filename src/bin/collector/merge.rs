@@ -22,6 +22,7 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool, limit: Option<u64>) ->
         partial: a.partial,
         time_src,
         run: RunOptions {
+            history: a.history.options(),
             regressions: a
                 .check
                 .then(result_collector::model::regress::Options::default),
@@ -46,13 +47,12 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool, limit: Option<u64>) ->
     if !merged.missing_shards.is_empty() {
         let missing: Vec<String> = merged.missing_shards.iter().map(u32::to_string).collect();
         out.push_str(&format!(
-            "missing shard{}: {} ({} job{} left empty)\n",
+            "missing shard{}: {}\n",
             plural(missing.len()),
             missing.join(", "),
-            run.jobs.skipped,
-            plural(run.jobs.skipped)
         ));
     }
+    out.push_str(&empty_cells(run.result.sweep(), &merged.empty_jobs));
     out.push_str(&format!(
         "imported {} job record{} and {} file{}; stored result {} ({} failed)\n",
         merged.imported,
@@ -107,4 +107,32 @@ pub fn merge(dir: &CacheDir, a: &MergeArgs, _quiet: bool, limit: Option<u64>) ->
 /// The merged sweep (for reading its history back).
 fn opts_sweep(m: &result_collector::MergeReport) -> Result<result_collector::Sweep> {
     Ok(m.run.result.sweep().clone())
+}
+
+/// The most empty cells a merge lists by their inputs.
+const LISTED_EMPTY: usize = 10;
+
+/// The cells a partial merge left empty: how many, and the first ones by
+/// their inputs.
+fn empty_cells(sweep: &result_collector::Sweep, jobs: &[usize]) -> String {
+    if jobs.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "{} job{} left empty (no shard recorded {}):\n",
+        jobs.len(),
+        plural(jobs.len()),
+        if jobs.len() == 1 { "it" } else { "them" }
+    );
+    for &j in jobs.iter().take(LISTED_EMPTY) {
+        let inputs = result_collector::Sample::new(sweep, j).inputs();
+        out.push_str(&format!(
+            "  job {j}: {}\n",
+            result_collector::model::format_inputs(&inputs)
+        ));
+    }
+    if jobs.len() > LISTED_EMPTY {
+        out.push_str(&format!("  … and {} more\n", jobs.len() - LISTED_EMPTY));
+    }
+    out
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use result_collector::command::CommandRunner;
-use result_collector::model::{HistoryOptions, OVER_TIME_DIM};
+use result_collector::model::OVER_TIME_DIM;
 use result_collector::{
     CacheDir, ReportOptions, ResultCollector, RunOptions, RunReport, Sweep, SweepFile, TimeSrc,
     write_html,
@@ -117,13 +117,7 @@ pub fn run_options(
         threads,
         reuse: jobs.reuse(),
         shard: jobs.shard(),
-        history: HistoryOptions {
-            max_time_events: a.max_time_events.map(|n| n as usize),
-            clear_history: a.clear_history,
-            reset_policy: Some(a.reset_policy),
-            // The report needs the whole history.
-            return_history: true,
-        },
+        history: a.history.options(),
         regressions: check.wanted().then(|| check.detector.options()),
         ..RunOptions::default()
     }
@@ -233,6 +227,14 @@ pub fn account(d: &Done<'_>, a: &EventArgs, check: &RunCheckArgs) -> Result<(Vec
             plural(events),
             short(&run.history_key)
         ));
+        if run.no_event.is_none() && run.jobs.reused > 0 {
+            // A resume under a new label: say that some numbers are old.
+            out.push_str(&format!(
+                "note: {} of this event's jobs were taken from job records of earlier runs, not \
+                 measured now (--force runs every job)\n",
+                run.jobs.reused
+            ));
+        }
         // With a check, the page marks what it found.
         let mut page = ReportOptions::default();
         if let Some(r) = &run.regressions {
