@@ -473,6 +473,23 @@ fn column_row(info: &HistoryInfo, c: &ColumnInfo) -> Vec<String> {
             event_name(info, *at_seq)
         ),
     };
+    // Its dormant spans that ended, oldest first.
+    let state = c
+        .dormant_spans
+        .iter()
+        .map(|&(last, back)| {
+            let until = event_name(info, back);
+            match info
+                .events
+                .iter()
+                .filter(|e| e.seq > last && e.seq < back)
+                .min_by_key(|e| e.seq)
+            {
+                Some(from) => format!("dormant from {} until {until}", from.at),
+                None => format!("dormant until {until}"),
+            }
+        })
+        .fold(state, |acc, span| format!("{acc}; was {span}"));
     vec![
         c.name.clone(),
         c.kind.to_string(),
@@ -482,9 +499,35 @@ fn column_row(info: &HistoryInfo, c: &ColumnInfo) -> Vec<String> {
             c.units.clone()
         },
         c.meaning_version.to_string(),
-        event_name(info, c.born_seq),
+        born_name(info, c),
         state,
     ]
+}
+
+/// Where a column starts: its first event while it is stored; else the
+/// first stored event, in time order, that can hold it (appended from its
+/// birth to its last event, before its retirement), as after a rerun of
+/// its first label replaced that event; else [`event_name`].
+fn born_name(info: &HistoryInfo, c: &ColumnInfo) -> String {
+    if let Some(at) = info.event_at(c.born_seq) {
+        return at.to_string();
+    }
+    let (last, retired) = match &c.state {
+        ColumnState::Live => (u64::MAX, None),
+        ColumnState::Dormant { last_seq } => (*last_seq, None),
+        ColumnState::Retired { at_seq, .. } => (u64::MAX, Some(*at_seq)),
+    };
+    match info
+        .events
+        .iter()
+        .find(|e| e.seq > c.born_seq && e.seq <= last && retired.is_none_or(|r| e.seq < r))
+    {
+        Some(e) => format!(
+            "{} (its first event, {}, was replaced or trimmed)",
+            e.at, c.born_seq
+        ),
+        None => event_name(info, c.born_seq),
+    }
 }
 
 /// The code version of each event of `history`, from `info` (its
@@ -735,6 +778,7 @@ mod tests {
             meaning_version: 1,
             born_seq,
             state,
+            dormant_spans: Vec::new(),
         }
     }
 
@@ -770,10 +814,14 @@ mod tests {
             states,
             [
                 (
-                    "event 0 (before every stored event)",
+                    "b (its first event, 0, was replaced or trimmed)",
                     "retired at d, now `x`"
                 ),
-                ("event 0 (before every stored event)", "dormant since d"),
+                (
+                    "b (its first event, 0, was replaced or trimmed)",
+                    "dormant since d"
+                ),
+                // No stored event holds it: 2 was its only one.
                 ("event 2 (not stored)", "dormant since d"),
                 ("d", "live"),
             ]

@@ -164,6 +164,18 @@ fn item2_a_column_left_out_goes_dormant_and_resumes() {
     let h = r.history.unwrap().dataset.unwrap();
     assert!(same(&series(&h, "t"), &[1.0, 2.0, 3.0]));
     assert!(same(&series(&h, "u"), &[-1.0, f64::NAN, -3.0]));
+    // Its dormancy stays on record once it has ended, and is shown.
+    let info = c
+        .cache()
+        .unwrap()
+        .history_info(&history_key(&both))
+        .unwrap()
+        .unwrap();
+    let u = info.columns.iter().find(|col| col.name == "u").unwrap();
+    assert_eq!(u.dormant_spans, [(0, 2)]);
+    let (_, rows) = ResultCollector::columns_table(&info);
+    let row = rows.iter().find(|r| r[0] == "u").unwrap();
+    assert_eq!(row[5], "live; was dormant from b until c");
 }
 
 #[test]

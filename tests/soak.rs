@@ -35,10 +35,12 @@
 //!
 //! At the end, one child of each kind runs a step to its end, unkilled, and
 //! the resumed rounds are checked (this kind replaces the former
-//! `tests/resume_kill.rs`): every job of a finished round ran, no more than
-//! one batch per kill of a resumed run ran twice (a resumed child does not
-//! start over), some round ran across a kill, and every cell of every
-//! round holds what an uninterrupted run gives. The column-identity model
+//! `tests/resume_kill.rs`): every job of a finished round ran; a job ran
+//! again only in the child after a kill that caught it in flight, and no
+//! more than one batch per kill did (a resumed child does not start over);
+//! some round ran across a kill; every cell of every round holds what an
+//! uninterrupted run gives, and the newest round's JSON export equals that
+//! of the same round run once, unkilled, in another directory. The column-identity model
 //! of history appends under kills stays in collector-cache's `crash.rs`.
 //!
 //! Tried first, this soak found that a blob write killed between its
@@ -1212,21 +1214,31 @@ fn sigkill_soak_loses_no_acknowledged_write() {
 
     let mut tally = Tally::default();
     let mut per_kind: BTreeMap<Kind, usize> = BTreeMap::new();
-    // Resume: the children that called each round's jobs.
+    // Resume: the children that called each round's jobs, and each job's
+    // callers in order.
     let mut callers: HashMap<u64, BTreeSet<usize>> = HashMap::new();
+    let mut job_callers: BTreeMap<(u64, i64), Vec<usize>> = BTreeMap::new();
     let mut calls_seen = 0usize;
-    let mut note_calls = |child: usize, callers: &mut HashMap<u64, BTreeSet<usize>>| {
-        let text = std::fs::read_to_string(&calls).unwrap_or_default();
-        let whole: Vec<&str> = text
-            .split_inclusive('\n')
-            .filter(|l| l.ends_with('\n'))
-            .collect();
-        for l in &whole[calls_seen..] {
-            let r: u64 = l.split(' ').next().unwrap().parse().unwrap();
-            callers.entry(r).or_default().insert(child);
-        }
-        calls_seen = whole.len();
-    };
+    let mut note_calls =
+        |child: usize,
+         callers: &mut HashMap<u64, BTreeSet<usize>>,
+         job_callers: &mut BTreeMap<(u64, i64), Vec<usize>>| {
+            let text = std::fs::read_to_string(&calls).unwrap_or_default();
+            let whole: Vec<&str> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .collect();
+            for l in &whole[calls_seen..] {
+                let (r, j) = l.trim().split_once(' ').unwrap();
+                let r: u64 = r.parse().unwrap();
+                callers.entry(r).or_default().insert(child);
+                job_callers
+                    .entry((r, j.parse().unwrap()))
+                    .or_default()
+                    .push(child);
+            }
+            calls_seen = whole.len();
+        };
     for (n, &kind) in schedule.iter().enumerate() {
         let ack_file = work.join("acks").join(kind.name());
         let acks_before = line_count(&ack_file);
@@ -1255,7 +1267,7 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         *per_kind.entry(kind).or_default() += 1;
-        note_calls(n, &mut callers);
+        note_calls(n, &mut callers, &mut job_callers);
         check_all(work, &mut tally);
     }
 
@@ -1271,7 +1283,7 @@ fn sigkill_soak_loses_no_acknowledged_write() {
             kind.name(),
             std::fs::read_to_string(&log).unwrap_or_default()
         );
-        note_calls(n, &mut callers);
+        note_calls(n, &mut callers, &mut job_callers);
     }
     check_all(work, &mut tally);
 
@@ -1300,6 +1312,37 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         extra <= resume_kills * RESUME_BATCH,
         "{extra} calls beyond one per job, more than one batch of {RESUME_BATCH} per kill ({resume_kills} kills)"
     );
+    // Per kill: a job runs again only in the child after the one killed
+    // while it ran (the batch in flight; again after the next kill if that
+    // one was killed redoing it), and at most one batch of jobs does so per
+    // kill.
+    let resume_children: Vec<usize> = schedule
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| **k == Kind::Resume)
+        .map(|(i, _)| i)
+        .chain([schedule.len() + KINDS.iter().position(|k| *k == Kind::Resume).unwrap()])
+        .collect();
+    let mut redone: BTreeMap<usize, usize> = BTreeMap::new();
+    for (&(r, n), by) in &job_callers {
+        for pair in by.windows(2) {
+            let (killed, again) = (pair[0], pair[1]);
+            let at = resume_children.iter().position(|&c| c == killed).unwrap();
+            assert_eq!(
+                resume_children.get(at + 1),
+                Some(&again),
+                "resume round {r}: job {n} ran in children {by:?}: child {again} is not the \
+                 next after the kill of child {killed}"
+            );
+            *redone.entry(killed).or_default() += 1;
+        }
+    }
+    for (child, count) in &redone {
+        assert!(
+            *count <= RESUME_BATCH,
+            "{count} jobs of killed child {child} ran again, more than its batch in flight ({RESUME_BATCH})"
+        );
+    }
     assert!(
         resume_kills >= MIN_RESUME_KILLS,
         "the resumed sweep was killed {resume_kills} times, fewer than {MIN_RESUME_KILLS}"
@@ -1309,6 +1352,35 @@ fn sigkill_soak_loses_no_acknowledged_write() {
         resumed > 0,
         "no round of the resumed sweep ran in two children"
     );
+    // The newest round, resumed across kills, equals the same round run
+    // once without a kill: its JSON export, byte for byte.
+    {
+        let last = rounds.checked_sub(1).expect("a resumed round finished");
+        let once = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(once.path().join("work")).unwrap();
+        let c = ResultCollector::new(Some(&once.path().join("cache")));
+        resume_step(
+            &c,
+            &c.media_root().unwrap(),
+            &once.path().join("work"),
+            last,
+        );
+        let json = |c: &ResultCollector| {
+            let stored = c
+                .cache()
+                .unwrap()
+                .get_result(&cache_key(&resume_sweep(last)))
+                .unwrap()
+                .unwrap();
+            result_collector::report::to_json(&stored.dataset, &[]).to_string()
+        };
+        let main = ResultCollector::new(Some(&work.join("main")));
+        assert_eq!(
+            json(&main),
+            json(&c),
+            "resume round {last}: the resumed result differs from an uninterrupted run's"
+        );
+    }
 
     let acked: u64 = KINDS
         .iter()

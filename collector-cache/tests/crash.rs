@@ -256,6 +256,15 @@ fn expected(log: &[Op]) -> Expected {
         meaning_version: meaning,
         born_seq: born as u64,
         state: ColumnState::Live,
+        dormant_spans: Vec::new(),
+    };
+    // A column is held by append `k`: a span it lacked, if any, has ended
+    // (one born by `k` has none).
+    let hold = |col: &mut (ColumnInfo, usize), k: usize| {
+        if col.1 + 1 < k {
+            col.0.dormant_spans.push((col.1 as u64, k as u64));
+        }
+        col.1 = k;
     };
     // Each column with the sequence number of its newest event.
     let mut cols: Vec<(ColumnInfo, usize)> = Vec::new();
@@ -273,7 +282,7 @@ fn expected(log: &[Op]) -> Expected {
         if let Some((units, meaning)) = op.s {
             match s_cur {
                 Some(c) if cols[c].0.units == units && cols[c].0.meaning_version == meaning => {
-                    cols[c].1 = k;
+                    hold(&mut cols[c], k);
                 }
                 _ => {
                     if let Some(c) = s_cur {
@@ -294,7 +303,7 @@ fn expected(log: &[Op]) -> Expected {
                 cols.push((column("z", ResultKind::Float, ("", 0), k), k));
                 cols.len() - 1
             });
-            cols[c].1 = k;
+            hold(&mut cols[c], k);
         }
     }
     // Retired columns keep their values under `s__retired<k>`, numbered in

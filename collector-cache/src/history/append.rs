@@ -289,6 +289,7 @@ fn update_columns(
             born: seq,
             last: seq,
             retired: None,
+            gaps: Vec::new(),
         };
         match meta.current_column(&c.name) {
             None => {
@@ -305,6 +306,8 @@ fn update_columns(
             Some(i) if meta.columns[i].same_identity(c.kind, &c.attrs.units, m_v) => {
                 if meta.columns[i].last + 1 != seq && meta.event_count() > 0 {
                     ch.resumed.push(c.name.clone());
+                    let last = meta.columns[i].last;
+                    meta.columns[i].gaps.push((last, seq));
                 }
                 meta.columns[i].last = seq;
             }

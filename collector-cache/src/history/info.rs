@@ -58,6 +58,10 @@ pub struct ColumnInfo {
     pub born_seq: u64,
     /// Where it stands.
     pub state: ColumnState,
+    /// Its dormant spans that ended, oldest first: the sequence numbers of
+    /// the last event that held it before each span and of the event that
+    /// held it again (the events appended in between lack it).
+    pub dormant_spans: Vec<(u64, u64)>,
 }
 
 /// A newer history of the same sweep name.
@@ -117,6 +121,7 @@ fn column_info(m: &HistoryRec, c: &ColumnRec) -> ColumnInfo {
         meaning_version: c.meaning,
         born_seq: c.born,
         state,
+        dormant_spans: c.gaps.clone(),
     }
 }
 

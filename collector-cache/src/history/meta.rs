@@ -105,6 +105,12 @@ pub(crate) struct ColumnRec {
     /// The sequence number of the event that retired it (the first of its
     /// successor); events from that one on hold the successor.
     pub(crate) retired: Option<u64>,
+    /// Its dormant spans that ended: the last event that held it before
+    /// each, and the event that held it again (the events appended in
+    /// between lack it). Left out of the record when empty, so a history
+    /// written before it existed reads the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gaps: Vec<(u64, u64)>,
 }
 
 impl ColumnRec {
@@ -401,6 +407,7 @@ mod tests {
             born: 0,
             last: 0,
             retired: Some(1),
+            gaps: Vec::new(),
         });
         assert_eq!(m.retired_name("t"), "t__retired2");
         assert!(m.columns[0].holds("t", 0));
@@ -423,6 +430,7 @@ mod tests {
             born: 0,
             last: 1,
             retired: None,
+            gaps: Vec::new(),
         });
         m.plan_aging(&BTreeMap::from([("t".to_string(), 1)]));
         m.bytes = 7;
@@ -452,6 +460,26 @@ mod tests {
         assert_eq!(back.events, m.events);
         assert_eq!(back.columns, m.columns);
         assert_eq!(back.aged_vars, ["t"]);
+    }
+
+    #[test]
+    fn dormant_spans_are_kept_and_add_one_field_only_when_present() {
+        let mut m = golden_meta();
+        m.columns[0].gaps = vec![(0, 3), (4, 9)];
+        let bytes = HistoryMeta::encode("h", &m).unwrap().to_vec();
+        assert!(bytes.windows(4).any(|w| w == b"gaps"));
+        let back = HistoryMeta::decode(&bytes).unwrap();
+        assert_eq!(back.columns[0].gaps, [(0, 3), (4, 9)]);
+        // Without spans the record is the golden one (no `gaps` key), and
+        // such a record reads with none.
+        m.columns[0].gaps.clear();
+        let plain = HistoryMeta::encode("h", &m).unwrap().to_vec();
+        assert!(!plain.windows(4).any(|w| w == b"gaps"));
+        assert!(
+            HistoryMeta::decode(&plain).unwrap().columns[0]
+                .gaps
+                .is_empty()
+        );
     }
 
     #[test]
