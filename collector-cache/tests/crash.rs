@@ -5,8 +5,9 @@
 //! The loop does more than add events. Its appends are fixed by the run
 //! number and the index in the run ([`plan`]), so the parent knows each one:
 //! some re-append a label already appended (a replacement, of this run's
-//! events or of an earlier run's), the float column `s` changes identity
-//! (its units flip between `s` and `ms`, its meaning version cycles through
+//! events or of an earlier run's), the column `s` changes identity under
+//! the same name (its kind flips between float and string, often alone;
+//! its units flip between `s` and `ms`; its meaning version cycles through
 //! `AppendOptions::meanings`), so columns are retired inside the killed
 //! loop, `s` is sometimes left out (dormant) and a second column `z` comes
 //! and goes. After each kill the parent replays the committed appends in a
@@ -14,10 +15,13 @@
 //! `load_history` and `history_info`: loading does not fail and removes
 //! nothing; one event per label, in the order labels were first appended,
 //! each with the value of its last committed append; every column with
-//! its identity, birth and state (live, dormant, or retired at the right
-//! event and under its `__retired<k>` name); each value of `s` under the
-//! column of the identity it was appended with and under no other; and
-//! every cell of every event from one append (no partial event, no mix).
+//! its identity (kind, units, meaning version), birth and state (live,
+//! dormant, or retired at the right event and under its `__retired<k>`
+//! name), and loaded with that kind and units; each value of `s` (a float
+//! or a string cell) under the column of the identity it was appended
+//! with and under no other, which holds its kind's sentinel (NaN or
+//! `"NAN"`) there; and every cell of every event from one append (no
+//! partial event, no mix).
 //! The committed appends are the acknowledged ones, plus possibly the
 //! single append that was in flight when the child was killed (the
 //! parent tells by its sequence number: an append's is its rank among the
@@ -42,6 +46,7 @@ use collector_cache::{AppendOptions, CacheDb, CacheOptions, ColumnInfo, ColumnSt
 use collector_core::{
     Dataset, InputVar, ResultKind, ResultVar, RunOptions, Sweep, TimeSrc, run_sweep, setup_dataset,
 };
+use ndarray::{ArrayView2, ArrayViewD, Axis, Ix3};
 use util::*;
 
 const CHILD_DIR_ENV: &str = "COLLECTOR_CACHE_CRASH_CHILD_DIR";
@@ -57,11 +62,17 @@ const UNITS_PHASE: u64 = 11;
 /// The meaning version of `s` moves on every this many appends of a run,
 /// and every three runs.
 const MEANING_PHASE: u64 = 27;
+/// `s` is a string for this many appends out of every three times as many
+/// (from a run's start when the run number is 2 modulo 3), else a float.
+/// Prime to [`UNITS_PHASE`] and [`MEANING_PHASE`]: most flips of its kind
+/// change nothing else.
+const KIND_PHASE: u64 = 7;
 /// `z` is held for this many appends out of every three times as many.
 const Z_PHASE: u64 = 6;
 
-/// The identity the child gives column `s`: its units and meaning version.
-type Ident = (&'static str, u32);
+/// The identity the child gives column `s`: its kind (float or string),
+/// units and meaning version.
+type Ident = (ResultKind, &'static str, u32);
 
 /// One append of the child's loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,17 +129,23 @@ fn plan(run: u64, i: u64) -> Op {
         "ms"
     };
     let meaning = ((run / 3 + i / MEANING_PHASE) % 3) as u32;
+    let kind = if (run + i / KIND_PHASE) % 3 == 2 {
+        ResultKind::String
+    } else {
+        ResultKind::Float
+    };
     Op {
         label,
         value: (run * 100_000 + i) as f64,
-        s: (!mix(run, i, 3).is_multiple_of(4)).then_some((units, meaning)),
+        s: (!mix(run, i, 3).is_multiple_of(4)).then_some((kind, units, meaning)),
         z: (run + i / Z_PHASE).is_multiple_of(3),
     }
 }
 
 /// The fields of append `i`'s acknowledgement, after [`ACK`].
 fn ack_fields(i: u64, op: &Op) -> String {
-    let s = op.s.map_or("-".to_string(), |(u, m)| format!("{u}/{m}"));
+    let s =
+        op.s.map_or("-".to_string(), |(k, u, m)| format!("{k}/{u}/{m}"));
     let z = if op.z { "z" } else { "-" };
     format!("{i} {} {} {s} {z}", op.label, op.value)
 }
@@ -143,6 +160,11 @@ fn cell(col: &str, x: f64, value: f64) -> f64 {
     }
 }
 
+/// The value of `s` at `x` in an event of `value` when `s` is a string.
+fn text_cell(x: f64, value: f64) -> String {
+    format!("s={}", cell("s", x, value))
+}
+
 /// The event of `op`: `y`, `img` and, as `op` says, `s` and `z`.
 fn crash_event(op: &Op) -> Dataset {
     let mut b = Sweep::builder("hist")
@@ -150,8 +172,13 @@ fn crash_event(op: &Op) -> Dataset {
         .result(ResultVar::float("y"))
         .result(ResultVar::image("img"))
         .over_time(true);
-    if let Some((units, _)) = op.s {
-        b = b.result(ResultVar::float("s").units(units));
+    if let Some((kind, units, _)) = op.s {
+        let s = match kind {
+            ResultKind::Float => ResultVar::float("s"),
+            ResultKind::String => ResultVar::string("s"),
+            k => unreachable!("{k}"),
+        };
+        b = b.result(s.units(units));
     }
     if op.z {
         b = b.result(ResultVar::float("z"));
@@ -166,8 +193,10 @@ fn crash_event(op: &Op) -> Dataset {
             .outputs()
             .with("y", cell("y", x, op.value))
             .with("img", format!("{}/{}.png", op.label, smp.job()));
-        if op.s.is_some() {
-            o = o.with("s", cell("s", x, op.value));
+        match op.s {
+            Some((ResultKind::String, ..)) => o = o.with("s", text_cell(x, op.value)),
+            Some(_) => o = o.with("s", cell("s", x, op.value)),
+            None => {}
         }
         if op.z {
             o = o.with("z", cell("z", x, op.value));
@@ -201,7 +230,7 @@ fn crash_child() {
         let options = AppendOptions {
             meanings: op
                 .s
-                .map(|(_, m)| BTreeMap::from([("s".to_string(), m)]))
+                .map(|(_, _, m)| BTreeMap::from([("s".to_string(), m)]))
                 .unwrap_or_default(),
             ..AppendOptions::default()
         };
@@ -248,16 +277,17 @@ fn expected(log: &[Op]) -> Expected {
             }
         }
     }
-    let column = |name: &str, kind: ResultKind, (units, meaning): Ident, born: usize| ColumnInfo {
-        name: name.to_string(),
-        var: name.to_string(),
-        kind,
-        units: units.to_string(),
-        meaning_version: meaning,
-        born_seq: born as u64,
-        state: ColumnState::Live,
-        dormant_spans: Vec::new(),
-    };
+    let column =
+        |name: &str, kind: ResultKind, (units, meaning): (&str, u32), born: usize| ColumnInfo {
+            name: name.to_string(),
+            var: name.to_string(),
+            kind,
+            units: units.to_string(),
+            meaning_version: meaning,
+            born_seq: born as u64,
+            state: ColumnState::Live,
+            dormant_spans: Vec::new(),
+        };
     // A column is held by append `k`: a span it lacked, if any, has ended
     // (one born by `k` has none).
     let hold = |col: &mut (ColumnInfo, usize), k: usize| {
@@ -279,9 +309,13 @@ fn expected(log: &[Op]) -> Expected {
         }
         cols[0].1 = k;
         cols[1].1 = k;
-        if let Some((units, meaning)) = op.s {
+        if let Some((kind, units, meaning)) = op.s {
             match s_cur {
-                Some(c) if cols[c].0.units == units && cols[c].0.meaning_version == meaning => {
+                Some(c)
+                    if cols[c].0.kind == kind
+                        && cols[c].0.units == units
+                        && cols[c].0.meaning_version == meaning =>
+                {
                     hold(&mut cols[c], k);
                 }
                 _ => {
@@ -293,7 +327,7 @@ fn expected(log: &[Op]) -> Expected {
                     }
                     s_cur = Some(cols.len());
                     s_epochs.push(cols.len());
-                    cols.push((column("s", ResultKind::Float, (units, meaning), k), k));
+                    cols.push((column("s", kind, (units, meaning), k), k));
                 }
             }
             s_epoch[k] = Some(s_epochs.len() - 1);
@@ -335,6 +369,14 @@ fn expected(log: &[Op]) -> Expected {
         columns,
         s_name: s_epoch.into_iter().map(|e| e.map(epoch_name)).collect(),
     }
+}
+
+/// The cells of a loaded column as `[x, over_time]`: one lane along `x`
+/// per event (its dims are `x`, `repeat` of one, and `over_time` of `t`).
+fn lanes<T>(v: ArrayViewD<'_, T>, t: usize) -> ArrayView2<'_, T> {
+    let v = v.into_dimensionality::<Ix3>().unwrap();
+    assert_eq!(v.dim(), (GRID, 1, t), "the shape of a loaded column");
+    v.index_axis_move(Axis(1), 0)
 }
 
 /// Checks the loaded history `h` and its `info` against the model of the
@@ -398,50 +440,77 @@ fn check_history(run: u64, h: &Dataset, info: &HistoryInfo, log: &[Op]) {
     let t = ex.events.len();
     for c in want_cols {
         let name = c.name.as_str();
-        assert_eq!(
-            h.column(name).unwrap().attrs.units,
-            c.units,
-            "run {run}: units of {name}"
-        );
-        if name == "img" {
-            let img = texts(h, "img");
-            for (ti, (label, _)) in ex.events.iter().enumerate() {
-                for xi in 0..GRID {
-                    assert_eq!(
-                        img[xi * t + ti],
-                        format!("{label}/{xi}.png"),
-                        "run {run}: event {label}"
-                    );
-                }
-            }
-            continue;
-        }
-        // No partial event: every cell of a column an event held is from
-        // the one append that wrote the event; the others are NaN. A value
+        let col = h.column(name).unwrap();
+        assert_eq!(col.kind, c.kind, "run {run}: kind of {name}");
+        assert_eq!(col.attrs.units, c.units, "run {run}: units of {name}");
+        // Per event (in time order), the append that wrote its cells of
+        // the column, or `None` when it does not hold the column. A value
         // of `s` is under the column of its identity only.
-        let v = f64s(h, name);
-        for (ti, (label, k)) in ex.events.iter().enumerate() {
-            let op = &log[*k];
-            let holds = match name {
-                "y" => true,
-                "z" => op.z,
-                _ => ex.s_name[*k].as_deref() == Some(name),
-            };
-            for (xi, &x) in xs.iter().enumerate() {
-                let got = v[xi * t + ti];
-                if holds {
-                    assert_eq!(
-                        got,
-                        cell(&c.var, x, op.value),
-                        "run {run}: event {label} ({op:?}), column {name}, x {x}"
-                    );
-                } else {
-                    assert!(
-                        got.is_nan(),
-                        "run {run}: event {label} ({op:?}) holds {got} in column {name}, x {x}"
-                    );
+        let writer: Vec<Option<&Op>> = ex
+            .events
+            .iter()
+            .map(|&(_, k)| {
+                let holds = match name {
+                    "y" | "img" => true,
+                    "z" => log[k].z,
+                    _ => ex.s_name[k].as_deref() == Some(name),
+                };
+                holds.then_some(&log[k])
+            })
+            .collect();
+        // No partial event: every cell of a column an event holds is from
+        // the one append that wrote the event; the others are at the
+        // sentinel of the column's kind (NaN, `"NAN"`). Each event's cells
+        // are a lane along `x` (the history is `[x, over_time]`).
+        let mismatch = |ti: usize, x: f64| {
+            let (label, k) = &ex.events[ti];
+            format!(
+                "run {run}: event {label} ({:?}), column {name}, x {x}",
+                log[*k]
+            )
+        };
+        match c.kind {
+            ResultKind::Image => {
+                let v = lanes(col.text().unwrap(), t);
+                for (lane, (label, _)) in v.axis_iter(Axis(1)).zip(&ex.events) {
+                    for (xi, got) in lane.iter().enumerate() {
+                        assert_eq!(
+                            *got,
+                            format!("{label}/{xi}.png"),
+                            "run {run}: event {label}"
+                        );
+                    }
                 }
             }
+            ResultKind::Float => {
+                let v = lanes(col.f64().unwrap(), t);
+                for (ti, lane) in v.axis_iter(Axis(1)).enumerate() {
+                    for (&got, &x) in lane.iter().zip(&xs) {
+                        match writer[ti] {
+                            Some(op) => {
+                                let want = cell(&c.var, x, op.value);
+                                assert_eq!(got, want, "{}", mismatch(ti, x));
+                            }
+                            None => assert!(got.is_nan(), "{}: holds {got}", mismatch(ti, x)),
+                        }
+                    }
+                }
+            }
+            ResultKind::String => {
+                let v = lanes(col.text().unwrap(), t);
+                for (ti, lane) in v.axis_iter(Axis(1)).enumerate() {
+                    for (got, &x) in lane.iter().zip(&xs) {
+                        match writer[ti] {
+                            Some(op) => {
+                                let want = text_cell(x, op.value);
+                                assert_eq!(*got, want, "{}", mismatch(ti, x));
+                            }
+                            None => assert_eq!(got, "NAN", "{}", mismatch(ti, x)),
+                        }
+                    }
+                }
+            }
+            k => unreachable!("{name}: {k}"),
         }
     }
 }
@@ -540,13 +609,27 @@ fn sigkill_during_appends_loses_no_returned_event() {
         .iter()
         .filter(|c| matches!(c.state, ColumnState::Retired { .. }))
         .count();
+    // The retirements of `s` that changed its kind, and those among them
+    // that changed nothing else.
+    let s_cols: Vec<&ColumnInfo> = ex.columns.iter().filter(|c| c.var == "s").collect();
+    let rekinds: Vec<bool> = s_cols
+        .windows(2)
+        .filter(|w| w[0].kind != w[1].kind)
+        .map(|w| w[0].units == w[1].units && w[0].meaning_version == w[1].meaning_version)
+        .collect();
+    let kind_alone = rekinds.iter().filter(|&&alone| alone).count();
     let summary = format!(
         "{kills} kills, {} appends committed ({in_flight_landed} unacknowledged), \
-         {replacements} replacements, {} events, {retired} retired columns, {:.1?}",
+         {replacements} replacements, {} events, {retired} retired columns \
+         ({} re-kinded, {kind_alone} by kind alone), {:.1?}",
         log.len(),
         ex.events.len(),
+        rekinds.len(),
         started.elapsed()
     );
-    assert!(replacements > 0 && retired > 0, "{summary}");
+    assert!(
+        replacements > 0 && retired > 0 && !rekinds.is_empty(),
+        "{summary}"
+    );
     eprintln!("{summary}");
 }
