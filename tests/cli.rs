@@ -306,10 +306,11 @@ fn a_rerun_of_a_label_replaces_its_event() {
     );
     let hist = ok(collector(&cache, &["history", "demo"]));
     assert!(hist.contains(": 1 event "), "{hist}");
-    // The columns were born with the replaced event, which is gone.
+    // The columns were born with the replaced event, which is gone: shown
+    // born at the event that replaced it.
     assert!(
         lines_starting(&hist, "time ").first().is_some_and(|l| l
-            .contains("event 0 (before every stored event)")
+            .contains(" a (its first event, 0, was replaced or trimmed) ")
             && l.ends_with("live")),
         "{hist}"
     );
