@@ -358,11 +358,33 @@ impl HistModel {
     }
 }
 
+/// What a history key is made of: the input variant, the constant, the
+/// repeats and the tag (the sweep name and `over_time` never change).
+type KeyParts = (usize, i64, usize, &'static str);
+
+impl Config {
+    fn key_parts(&self) -> KeyParts {
+        (self.input, self.constant, self.repeats, self.tag)
+    }
+}
+
+/// The one cause among `diffs` (whether each differs, and its name), if
+/// exactly one differs.
+fn sole_cause(diffs: &[(bool, &'static str)]) -> Option<&'static str> {
+    match diffs.iter().filter(|(d, _)| *d).collect::<Vec<_>>()[..] {
+        [(_, cause)] => Some(cause),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Default)]
 struct Model {
     histories: BTreeMap<String, HistModel>,
     /// The history the sweep name appended to last.
     lineage: Option<String>,
+    /// What that history's key is made of (coverage: what a new history
+    /// changed).
+    lineage_parts: Option<KeyParts>,
     /// Stored results: cache key -> complete.
     results: BTreeMap<String, bool>,
 }
@@ -376,6 +398,10 @@ struct Predicted {
     out_of_order: bool,
     /// A new column took a retired column's name (not a check: coverage).
     name_taken: bool,
+    /// The causes (of [`CAUSES`]) of its retirements and of a move to a new
+    /// history, each where it is the one difference from what the history
+    /// (or the previous one) held (not a check: coverage).
+    causes: Vec<&'static str>,
     replaced: bool,
     lineage_change: bool,
     born: Vec<String>,
@@ -413,7 +439,27 @@ impl Model {
     /// Applies a successful run of `step` (the `s`-th) to the model.
     fn append(&mut self, s: usize, step: &Step, sweep: &Sweep, hkey: &str) -> Predicted {
         let lineage_change = self.lineage.as_deref().is_some_and(|l| l != hkey);
+        let mut causes = Vec::new();
+        if lineage_change
+            && !self.histories.contains_key(hkey)
+            && let Some((input, constant, repeats, tag)) = self.lineage_parts
+        {
+            let cfg = &step.cfg;
+            causes.extend(sole_cause(&[
+                (input != cfg.input, "cause: input changed -> new history"),
+                (
+                    constant != cfg.constant,
+                    "cause: constant changed -> new history",
+                ),
+                (
+                    repeats != cfg.repeats,
+                    "cause: repeats changed -> new history",
+                ),
+                (tag != cfg.tag, "cause: tag changed -> new history"),
+            ]));
+        }
         self.lineage = Some(hkey.to_string());
+        self.lineage_parts = Some(step.cfg.key_parts());
         let h = self
             .histories
             .entry(hkey.to_string())
@@ -474,6 +520,15 @@ impl Model {
                     h.columns[i].last = seq;
                 }
                 Some(i) => {
+                    let c = &h.columns[i];
+                    causes.extend(sole_cause(&[
+                        (c.kind != d.kind, "cause: column re-kinded -> retired"),
+                        (c.units != d.units, "cause: units changed -> retired"),
+                        (
+                            c.meaning != d.meaning,
+                            "cause: meaning_version changed -> retired",
+                        ),
+                    ]));
                     let new_name = h.retired_name(d.name);
                     h.columns[i].name.clone_from(&new_name);
                     h.columns[i].retired = true;
@@ -557,6 +612,7 @@ impl Model {
             reset,
             out_of_order,
             name_taken,
+            causes,
             replaced,
             lineage_change,
             born,
@@ -833,6 +889,29 @@ const MUST_COVER: [&str; 23] = [
     "labelled history",
 ];
 
+/// The kinds of step issue 11 lists, each counted (in the same
+/// [`Coverage`]) when a run made that change and it took effect: a column
+/// born in a continued history, a column dormant, a retirement whose one
+/// difference from the stored column is its kind, units or meaning
+/// version, a move to a history never appended to whose one difference
+/// from the previous one's key is the input values, the constant, the
+/// repeats or the tag, a label's event replaced, events trimmed, a failed
+/// run that left an existing history as it was.
+const CAUSES: [&str; 12] = [
+    "cause: column added",
+    "cause: column removed (dormant)",
+    "cause: column re-kinded -> retired",
+    "cause: units changed -> retired",
+    "cause: meaning_version changed -> retired",
+    "cause: input changed -> new history",
+    "cause: constant changed -> new history",
+    "cause: repeats changed -> new history",
+    "cause: tag changed -> new history",
+    "cause: label replaced an existing event",
+    "cause: trimming removed events",
+    "cause: failed run appended no event",
+];
+
 fn count(cov: &mut Coverage, what: &'static str, n: usize) {
     if n > 0 {
         *cov.entry(what).or_default() += n;
@@ -984,7 +1063,25 @@ fn run_step(
                 stored.is_some_and(|r| !r.complete),
                 "a failed run's result is not stored as incomplete"
             );
+            let histories = ctx(db.list_sweeps(), "list_sweeps")?
+                .into_iter()
+                .flat_map(|l| l.histories);
+            let histories_before = listing_before.iter().flat_map(|l| l.histories.clone());
+            ensure!(
+                histories.eq(histories_before),
+                "a failed run changed the histories"
+            );
             count(cov, "failed run", 1);
+            count(
+                cov,
+                "cause: failed run appended no event",
+                usize::from(
+                    model
+                        .histories
+                        .get(&hkey)
+                        .is_some_and(|h| !h.events.is_empty()),
+                ),
+            );
         }
         (false, None, Some(_), Ok(_)) => return Err("a failing run passed".into()),
         (false, None, None, Err(e)) => return Err(format!("the run failed: {e}")),
@@ -1008,6 +1105,7 @@ fn run_step(
                 }),
                 out_of_order: predicted.out_of_order,
                 name_taken: predicted.name_taken,
+                causes: predicted.causes.clone(),
                 replaced: a.replaced.is_some(),
                 lineage_change: a.lineage.is_some(),
                 born: a.columns.born.clone(),
@@ -1084,7 +1182,21 @@ fn run_step(
                 "column born late",
                 usize::from(continued) * ch.born.len(),
             );
+            count(
+                cov,
+                "cause: column added",
+                usize::from(continued) * ch.born.len(),
+            );
             count(cov, "column dormant", ch.dormant.len());
+            count(cov, "cause: column removed (dormant)", ch.dormant.len());
+            for cause in &predicted.causes {
+                count(cov, cause, 1);
+            }
+            count(
+                cov,
+                "cause: label replaced an existing event",
+                usize::from(predicted.replaced && !step.at.is_time()),
+            );
             count(cov, "column resumed", ch.resumed.len());
             count(cov, "column retired", ch.retired.len());
             count(cov, "event replaced", usize::from(predicted.replaced));
@@ -1101,11 +1213,11 @@ fn run_step(
             match predicted.reset {
                 Some("cleared") => count(cov, "history cleared", 1),
                 Some(_) => count(cov, "incompatible run reset the history", 1),
-                None => count(
-                    cov,
-                    "events trimmed",
-                    (a.removed_events - u64::from(predicted.replaced)) as usize,
-                ),
+                None => {
+                    let trimmed = (a.removed_events - u64::from(predicted.replaced)) as usize;
+                    count(cov, "events trimmed", trimmed);
+                    count(cov, "cause: trimming removed events", trimmed);
+                }
             }
             count(cov, "image cells aged", a.aged_events as usize);
             count(
@@ -1248,19 +1360,19 @@ fn config() -> impl Strategy<Value = Config> {
 
 fn change() -> impl Strategy<Value = Change> {
     let edit = prop_oneof![
-        2 => Just(ColEdit::Drop),
-        1 => Just(ColEdit::Rekind),
-        1 => (1..UNITS.len()).prop_map(ColEdit::Units),
-        1 => Just(ColEdit::Meaning),
+        3 => Just(ColEdit::Drop),
+        2 => Just(ColEdit::Rekind),
+        2 => (1..UNITS.len()).prop_map(ColEdit::Units),
+        2 => Just(ColEdit::Meaning),
     ];
     prop_oneof![
-        8 => (any::<Index>(), edit).prop_map(|(i, e)| Change::Col(i, e)),
+        10 => (any::<Index>(), edit).prop_map(|(i, e)| Change::Col(i, e)),
         1 => (any::<Index>(), col_spec()).prop_map(|(i, c)| Change::Add(i, c)),
         2 => col_spec().prop_map(Change::Last),
         4 => any::<Index>().prop_map(Change::Restore),
-        1 => (1..INPUTS.len()).prop_map(Change::Input),
-        1 => Just(Change::Constant),
-        1 => Just(Change::Repeats),
+        2 => (1..INPUTS.len()).prop_map(Change::Input),
+        2 => Just(Change::Constant),
+        2 => Just(Change::Repeats),
         1 => Just(Change::Tag),
         3 => any::<Index>().prop_map(Change::BackToKey),
         1 => Just(Change::Version),
@@ -1495,17 +1607,31 @@ fn history_follows_the_model_over_random_runs() {
     if let Err(e) = result {
         panic!("{e}");
     }
-    let cov = cov.into_inner();
+    let mut cov = cov.into_inner();
+    let by_cause: Vec<(&str, usize)> = CAUSES
+        .into_iter()
+        .map(|c| (c, cov.remove(c).unwrap_or(0)))
+        .collect();
     eprintln!(
         "{cases} cases, {} runs; covered: {cov:?}",
         runs.load(Ordering::Relaxed)
     );
+    eprintln!("by cause: {by_cause:?}");
     if default_run {
         let missed: Vec<&str> = MUST_COVER
             .into_iter()
             .filter(|w| !cov.contains_key(w))
             .collect();
         assert!(missed.is_empty(), "the cases never reached {missed:?}");
+        let missed: Vec<&str> = by_cause
+            .iter()
+            .filter(|(_, n)| *n == 0)
+            .map(|(c, _)| *c)
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "the cases never reached the cause(s) {missed:?}"
+        );
     }
 }
 
