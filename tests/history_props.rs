@@ -29,9 +29,11 @@
 //! are the ones run, and no file named by a record is missing.
 //!
 //! The seed is fixed, so a run is deterministic and the coverage check at
-//! the end holds (every behaviour above is reached); `PROPTEST_RNG_SEED`
-//! and `PROPTEST_CASES` explore further (the coverage is then printed, not
-//! checked). A failure is shrunk and reported with its runs.
+//! the end holds (every behaviour above is reached, and every kind of step
+//! issue 11 lists took effect, counted by cause: [`CAUSES`]);
+//! `PROPTEST_RNG_SEED` and `PROPTEST_CASES` explore further (the coverage
+//! is then printed, not checked). A failure is shrunk and reported with its
+//! runs.
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +65,7 @@ const IMG_UNITS: [&str; 2] = ["", "px"];
 /// Cases per run, unless `PROPTEST_CASES` says otherwise.
 const CASES: u32 = 32;
 /// The proptest seed, unless `PROPTEST_RNG_SEED` says otherwise.
-const SEED: u64 = 2;
+const SEED: u64 = 5;
 
 macro_rules! ensure {
     ($cond:expr, $($arg:tt)+) => {
@@ -1360,7 +1362,7 @@ fn config() -> impl Strategy<Value = Config> {
 
 fn change() -> impl Strategy<Value = Change> {
     let edit = prop_oneof![
-        3 => Just(ColEdit::Drop),
+        2 => Just(ColEdit::Drop),
         2 => Just(ColEdit::Rekind),
         2 => (1..UNITS.len()).prop_map(ColEdit::Units),
         2 => Just(ColEdit::Meaning),
@@ -1370,9 +1372,9 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (any::<Index>(), col_spec()).prop_map(|(i, c)| Change::Add(i, c)),
         2 => col_spec().prop_map(Change::Last),
         4 => any::<Index>().prop_map(Change::Restore),
-        2 => (1..INPUTS.len()).prop_map(Change::Input),
-        2 => Just(Change::Constant),
-        2 => Just(Change::Repeats),
+        1 => (1..INPUTS.len()).prop_map(Change::Input),
+        1 => Just(Change::Constant),
+        1 => Just(Change::Repeats),
         1 => Just(Change::Tag),
         3 => any::<Index>().prop_map(Change::BackToKey),
         1 => Just(Change::Version),
