@@ -457,14 +457,8 @@ fn column_row(info: &HistoryInfo, c: &ColumnInfo) -> Vec<String> {
     let state = match &c.state {
         ColumnState::Live => "live".to_string(),
         ColumnState::Dormant { last_seq } => {
-            // The first stored event appended after the last one holding it.
-            match info
-                .events
-                .iter()
-                .filter(|e| e.seq > *last_seq)
-                .min_by_key(|e| e.seq)
-            {
-                Some(next) => format!("dormant since {}", next.at),
+            match first_appended_after(info, *last_seq, u64::MAX) {
+                Some(next) => format!("dormant since {next}"),
                 None => format!("dormant (last in {})", event_name(info, *last_seq)),
             }
         }
@@ -479,13 +473,8 @@ fn column_row(info: &HistoryInfo, c: &ColumnInfo) -> Vec<String> {
         .iter()
         .map(|&(last, back)| {
             let until = event_name(info, back);
-            match info
-                .events
-                .iter()
-                .filter(|e| e.seq > last && e.seq < back)
-                .min_by_key(|e| e.seq)
-            {
-                Some(from) => format!("dormant from {} until {until}", from.at),
+            match first_appended_after(info, last, back) {
+                Some(from) => format!("dormant from {from} until {until}"),
                 None => format!("dormant until {until}"),
             }
         })
@@ -502,6 +491,16 @@ fn column_row(info: &HistoryInfo, c: &ColumnInfo) -> Vec<String> {
         born_name(info, c),
         state,
     ]
+}
+
+/// The first stored event appended after event `last` and before event
+/// `before` (the first without a column whose last event is `last`).
+fn first_appended_after(info: &HistoryInfo, last: u64, before: u64) -> Option<&str> {
+    info.events
+        .iter()
+        .filter(|e| e.seq > last && e.seq < before)
+        .min_by_key(|e| e.seq)
+        .map(|e| e.at.as_str())
 }
 
 /// Where a column starts: its first event while it is stored; else the
